@@ -2,9 +2,27 @@
 //!
 //! Also home of the two conventions every Spoke crate shares: the redacting [`Secret`] type and
 //! the [`Problem`] shape (`{code, message, hint}`) that errors take when they leave Rust.
+//!
+//! - [`Client`]: one per connection: base URL (HubSpot or the demo portal), bearer auth from a
+//!   [`TokenProvider`], retries with jittered backoff, 429 handling, typed errors.
+//! - [`Governor`]: one per portal (from [`GovernorRegistry::shared`]), pacing burst, search and
+//!   daily budgets and learning from `X-HubSpot-RateLimit-*` headers.
 
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod governor;
 pub mod problem;
 pub mod secret;
 
+pub use api::{
+    AccountDetails, CrmObject, ListObjects, OAuthClient, Page, PrivateAppTokenInfo, TokenHint, TokenIntrospection,
+    TokenResponse,
+};
+pub use client::{
+    BoxFuture, Client, ClientConfig, Request, Response, RetryPolicy, StaticToken, TokenProvider, HUBSPOT_API_BASE,
+};
+pub use error::{Error, ErrorBody};
+pub use governor::{CallKind, Governor, GovernorRegistry, GovernorSnapshot, RateBudget, RateLimitHeaders, Tier};
 pub use problem::{Describe, Problem};
 pub use secret::Secret;
