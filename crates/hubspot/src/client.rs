@@ -440,11 +440,8 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn is_daily_limit(body: &ErrorBody, headers: &HeaderMap) -> bool {
-    let policy_daily = body
-        .context
-        .get("policyName")
-        .map(|v| v.to_string().to_ascii_uppercase().contains("DAILY"))
-        .unwrap_or(false);
+    let policy_daily = body.policy_name.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("DAILY"))
+        || body.context.get("policyName").is_some_and(|v| v.to_string().to_ascii_uppercase().contains("DAILY"));
     let message_daily = body.message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("daily"));
     let headers_daily = RateLimitHeaders::parse(headers).daily_remaining == Some(0);
     policy_daily || message_daily || headers_daily

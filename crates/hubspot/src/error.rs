@@ -18,6 +18,8 @@ pub struct ErrorBody {
     pub correlation_id: Option<String>,
     pub category: Option<String>,
     pub sub_category: Option<serde_json::Value>,
+    /// On 429s: `TEN_SECONDLY_ROLLING`, `SECONDLY`, `DAILY`.
+    pub policy_name: Option<String>,
     #[serde(default)]
     pub errors: Vec<ErrorDetail>,
     #[serde(default)]
