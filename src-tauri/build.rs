@@ -1,0 +1,11 @@
+// Every app command is listed here so Tauri generates a permission for it; a command is denied
+// unless a capability in capabilities/ grants it (deny by default, tauri-apps/tauri#9008).
+const COMMANDS: &[&str] = &["app_info"];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build script failed");
+}

@@ -1,0 +1,43 @@
+//! Spoke's desktop shell. Commands are thin wrappers over the `spoke-*` crates; the window, the
+//! capabilities and the generated TypeScript bindings live here.
+
+pub mod commands;
+pub mod error;
+pub mod logging;
+pub mod state;
+
+use tauri::Manager;
+
+/// The command set, shared by the app and by the bindings export/drift test.
+pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![commands::app_info])
+}
+
+/// Where the generated bindings are committed, relative to this crate.
+pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
+
+/// The TypeScript exporter settings used for the committed bindings.
+pub fn typescript() -> specta_typescript::Typescript {
+    specta_typescript::Typescript::default()
+        .header("// Generated from the Rust commands by tauri-specta. Do not edit: run `make bindings`.\n// @ts-nocheck")
+        .bigint(specta_typescript::BigIntExportBehavior::Number)
+}
+
+pub fn run() {
+    let started = std::time::Instant::now();
+    let builder = specta_builder();
+    tauri::Builder::default()
+        .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            let paths = state::Paths::resolve(app.path().app_data_dir().ok())?;
+            let guard = logging::init(&paths.log_dir);
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %paths.data_dir.display(), "Spoke started");
+            app.manage(guard);
+            app.manage(state::AppState::new(paths, started));
+            Ok(())
+        })
+        .run(tauri::generate_context!())
+        .expect("error while running Spoke");
+}

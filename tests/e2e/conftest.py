@@ -1,0 +1,100 @@
+"""End-to-end harness: the real Spoke binary, driven through tauri-driver + WebKitWebDriver.
+
+Run inside a display (xvfb-run) and, for keychain tests, a D-Bus session with an unlocked
+gnome-keyring; `make e2e` sets all of that up.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "target" / "e2e"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"tauri-driver did not listen on {port} within {timeout}s")
+
+
+def app_binary() -> str:
+    path = os.environ.get("SPOKE_APP_BIN")
+    if not path:
+        raise RuntimeError("SPOKE_APP_BIN must point at the built spoke-app binary (make e2e sets it)")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"SPOKE_APP_BIN={path} is not an executable")
+    return str(Path(path).resolve())
+
+
+@pytest.fixture(scope="session")
+def driver_url():
+    if not os.environ.get("DISPLAY"):
+        raise RuntimeError("no DISPLAY: run the E2E suite through `make e2e` (xvfb-run)")
+    exe = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
+    port, native_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--native-port", str(native_port),
+         "--native-driver", "/usr/bin/WebKitWebDriver"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "spoke-data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def app(driver_url, data_dir):
+    """A fresh Spoke window with its own empty data folder."""
+    options = ArgOptions()
+    options.set_capability("browserName", "wry")
+    options.set_capability("tauri:options", {"application": app_binary(), "args": ["--data-dir", str(data_dir)]})
+    driver = webdriver.Remote(command_executor=driver_url, options=options)
+    try:
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+            and d.find_elements("css selector", "nav[aria-label=Main]")
+        )
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver, name: str) -> Path:
+    """Saves target/e2e/<name>.png after the frame has settled."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(0.8)
+    path = SHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    assert path.stat().st_size > 5000, f"screenshot {path} looks empty"
+    return path

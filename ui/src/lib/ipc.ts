@@ -1,0 +1,38 @@
+// Typed access to the Rust commands. The generated bindings (bindings.ts) give the signatures;
+// this file turns their Result values into exceptions carrying the `{code, message, hint}` error.
+import { commands, type IpcError } from "./bindings";
+
+export type { IpcError };
+
+export class CommandError extends Error {
+  readonly code: string;
+  readonly hint: string | null;
+  constructor(e: IpcError) {
+    super(e.message);
+    this.name = "CommandError";
+    this.code = e.code;
+    this.hint = e.hint;
+  }
+}
+
+type Result<T, E> = { status: "ok"; data: T } | { status: "error"; error: E };
+
+/** Unwraps a command result or throws a CommandError. */
+export function unwrap<T>(result: Result<T, IpcError>): T {
+  if (result.status === "ok") return result.data;
+  throw new CommandError(result.error);
+}
+
+/** Any thrown value as `{code, message, hint}`, for display. */
+export function toIpcError(e: unknown): IpcError {
+  if (e instanceof CommandError) return { code: e.code, message: e.message, hint: e.hint };
+  if (e && typeof e === "object" && "code" in e && "message" in e) {
+    const o = e as { code: unknown; message: unknown; hint?: unknown };
+    return { code: String(o.code), message: String(o.message), hint: o.hint ? String(o.hint) : null };
+  }
+  return { code: "ui.unexpected", message: e instanceof Error ? e.message : String(e), hint: null };
+}
+
+export const api = {
+  appInfo: async () => unwrap(await commands.appInfo()),
+};
