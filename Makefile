@@ -12,7 +12,7 @@ SESSION := tests/session.sh
 APT_PACKAGES := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev \
   libayatana-appindicator3-dev librsvg2-dev pkg-config libdbus-1-dev xvfb xauth \
   webkit2gtk-driver gnome-keyring dbus dbus-x11 libsecret-tools imagemagick x11-utils \
-  nodejs npm python3 python3-venv chromium
+  python3 python3-venv chromium
 
 .PHONY: run test e2e bench deps test-deps ui app bindings clean-e2e
 
@@ -44,6 +44,7 @@ bindings:
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
