@@ -454,6 +454,20 @@ pub struct AssocLabel {
     pub name: String,
 }
 
+/// `contact_to_company_unlabeled` → `company_to_contact_unlabeled`; other names are kept.
+fn inverse_name(name: &str) -> String {
+    match name.split_once("_to_") {
+        Some((a, rest)) => {
+            let (b, suffix) = match rest.split_once('_') {
+                Some((b, s)) => (b, format!("_{s}")),
+                None => (rest, String::new()),
+            };
+            format!("{b}_to_{a}{suffix}")
+        }
+        None => name.to_string(),
+    }
+}
+
 /// Associations, stored in both directions: `(from type, to type)` → from id → `(to id, type id)`.
 #[derive(Default)]
 pub struct AssocStore {
@@ -497,7 +511,7 @@ impl AssocStore {
                 label: label.map(str::to_string),
                 category,
                 inverse: fwd,
-                name: name.to_string(),
+                name: inverse_name(name),
             });
         }
     }
