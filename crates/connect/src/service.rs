@@ -662,3 +662,435 @@ async fn open_browser(url: &str) -> bool {
         Err(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The service against the demo portal. Secrets live in the in-memory store here (this is
+    //! about the flows); `tests/keychain.rs` runs against the real Secret Service.
+
+    use std::sync::atomic::Ordering;
+
+    use spoke_hubspot::Describe;
+    use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+
+    use super::*;
+    use crate::keychain::memory::MemoryStore;
+    use crate::scopes::{ObjectAccess, ScopeObject};
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    struct Env {
+        sandbox: SandboxHandle,
+        service: Arc<Connections>,
+        secrets: Arc<MemoryStore>,
+        port: u16,
+        http: reqwest::Client,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn env_with(tweak: impl FnOnce(&mut ConnectConfig)) -> Env {
+        let port = free_port();
+        let sandbox = Sandbox::start(SandboxConfig {
+            contacts: 20,
+            extra_redirect_uris: vec![format!("http://localhost:{port}/callback")],
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ConnectConfig::new(dir.path().join("spoke.db"));
+        config.open_browser = false;
+        config.client.retry.base_delay = Duration::from_millis(10);
+        tweak(&mut config);
+        let store = ConnectionStore::open(&config.db_path).unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        let service = Arc::new(Connections::with_parts(config, store, secrets.clone()));
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Env { sandbox, service, secrets, port, http, _dir: dir }
+    }
+
+    async fn env() -> Env {
+        env_with(|_| {}).await
+    }
+
+    impl Env {
+        fn begin_request(&self) -> BeginOAuth {
+            let app = self.sandbox.demo_app();
+            BeginOAuth {
+                label: None,
+                app_kind: OAuthAppKind::Demo,
+                base_url: Some(self.sandbox.base_url()),
+                authorize_base_url: None,
+                client_id: app.client_id,
+                client_secret: Secret::new(app.client_secret),
+                port: Some(self.port),
+                scopes: app.scopes,
+                optional_scopes: vec!["tickets".into()],
+            }
+        }
+
+        /// Plays the browser: opens the consent page, clicks Allow or Deny, and returns the
+        /// callback URL HubSpot redirects to (not yet visited).
+        async fn consent(&self, authorize_url: &str, decision: &str) -> String {
+            let page = self.http.get(authorize_url).send().await.unwrap().text().await.unwrap();
+            let marker = "name=\"request_id\" value=\"";
+            let start = page.find(marker).unwrap_or_else(|| panic!("no consent form in {page}")) + marker.len();
+            let request_id = &page[start..start + page[start..].find('"').unwrap()];
+            let answer = self
+                .http
+                .post(format!("{}/oauth/authorize", self.sandbox.base_url()))
+                .form(&[("request_id", request_id), ("decision", decision)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 302);
+            answer.headers()["location"].to_str().unwrap().to_owned()
+        }
+
+        async fn visit(&self, url: &str) -> Result<(u16, String), reqwest::Error> {
+            let r = self.http.get(url).send().await?;
+            Ok((r.status().as_u16(), r.text().await?))
+        }
+
+        async fn connect_oauth(&self) -> Connection {
+            let started = self.service.begin_oauth(self.begin_request()).await.unwrap();
+            let service = self.service.clone();
+            let flow = started.flow_id.clone();
+            let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+            let callback = self.consent(&started.authorize_url, "allow").await;
+            let (status, _) = self.visit(&callback).await.unwrap();
+            assert_eq!(status, 200);
+            waiting.await.unwrap().unwrap()
+        }
+
+        async fn token_calls(&self) -> u64 {
+            let v: serde_json::Value =
+                self.http.get(format!("{}/_sandbox/requests", self.sandbox.base_url())).send().await.unwrap().json().await.unwrap();
+            v["byRoute"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(route, _)| route.starts_with("POST /oauth/") && route.ends_with("/token"))
+                .map(|(_, n)| n.as_u64().unwrap())
+                .sum()
+        }
+
+        async fn admin(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+            self.http.post(format!("{}/_sandbox/{path}", self.sandbox.base_url())).json(&body).send().await.unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn oauth_connects_records_identity_and_keeps_secrets_in_the_keychain() {
+        let env = env().await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        assert!(!started.browser_opened);
+        assert_eq!(started.redirect_uri, format!("http://localhost:{}/callback", env.port));
+        for part in ["scope=oauth%20", "optional_scope=tickets", "state=", "code_challenge=", "code_challenge_method=S256"] {
+            assert!(started.authorize_url.contains(part), "{part} missing in {}", started.authorize_url);
+        }
+        let service = env.service.clone();
+        let flow = started.flow_id.clone();
+        let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        let (status, page) = env.visit(&callback).await.unwrap();
+        assert_eq!(status, 200);
+        assert!(page.contains("Signed in to HubSpot"));
+        let conn = waiting.await.unwrap().unwrap();
+        assert_eq!(conn.portal_id, env.sandbox.portal_id());
+        assert_eq!(conn.method, AuthMethod::OAuth);
+        assert_eq!(conn.status, ConnectionStatus::Connected);
+        assert!(conn.granted_scopes.contains(&"crm.objects.contacts.write".to_owned()));
+        assert!(conn.granted_scopes.contains(&"tickets".to_owned()), "optional scope granted");
+        assert!(conn.token_expires_at.unwrap() > now_secs() + 1000);
+        assert!(conn.account_type.is_some() && conn.data_hosting_location.is_some());
+        for kind in SecretKind::ALL {
+            assert!(env.secrets.value(&conn.id, kind).is_some(), "{kind:?} stored");
+        }
+        assert_eq!(env.secrets.value(&conn.id, SecretKind::ClientSecret).unwrap(), env.sandbox.demo_app().client_secret);
+        assert_eq!(env.service.list().await.unwrap(), vec![conn.clone()]);
+        // The listener closed after the first valid callback: a second one finds no server.
+        assert!(env.visit(&callback).await.is_err(), "second callback must not be served");
+        // The client works with the stored tokens.
+        let page = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        assert!(!page.results.is_empty());
+        // No secret reached the database file.
+        let db = std::fs::read(&env.service.config.db_path).unwrap();
+        let text = String::from_utf8_lossy(&db);
+        for (kind, value) in SecretKind::ALL.iter().map(|k| (k, env.secrets.value(&conn.id, *k).unwrap())) {
+            assert!(!text.contains(&value), "{kind:?} leaked into SQLite");
+        }
+    }
+
+    #[tokio::test]
+    async fn denied_consent_is_reported_as_denied() {
+        let env = env().await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let callback = env.consent(&started.authorize_url, "deny").await;
+        assert!(callback.contains("error=access_denied"));
+        let (_, page) = env.visit(&callback).await.unwrap();
+        assert!(page.contains("Access was not granted"));
+        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        assert_eq!(err.code(), "connect.consent_denied");
+        assert!(env.service.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn wrong_client_secret_fails_the_exchange_with_the_fix() {
+        let env = env().await;
+        let mut req = env.begin_request();
+        req.client_secret = Secret::from("00000000-0000-0000-0000-000000000000");
+        let started = env.service.begin_oauth(req).await.unwrap();
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        env.visit(&callback).await.unwrap();
+        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        assert_eq!(err.code(), "hubspot.invalid_client");
+        assert!(err.hint().unwrap().contains("client secret"));
+        assert!(env.secrets.entries.lock().unwrap().is_empty(), "nothing stored");
+    }
+
+    #[tokio::test]
+    async fn replayed_code_and_state_are_refused() {
+        let env = env().await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        env.visit(&callback).await.unwrap();
+        env.service.finish_oauth(&started.flow_id).await.unwrap();
+        // The same code again at HubSpot: refused as an invalid grant.
+        let params: HashMap<String, String> = url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
+        let app = env.sandbox.demo_app();
+        let client = env.service.tokens.client_for(&env.sandbox.base_url()).unwrap();
+        let err = client
+            .exchange_code(
+                &OAuthClient { client_id: app.client_id, client_secret: Secret::new(app.client_secret) },
+                &Secret::new(params["code"].clone()),
+                &oauth::redirect_uri(env.port),
+                &Secret::from("whatever"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "hubspot.invalid_grant");
+        // The same state again at a new listener on the port: unknown state.
+        let second = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let (status, page) = env.visit(&callback).await.unwrap();
+        assert_eq!(status, 400);
+        assert!(page.contains("already used"));
+        env.service.cancel_oauth(&second.flow_id).unwrap();
+    }
+
+    #[tokio::test]
+    async fn timeout_and_cancel_end_the_flow_and_close_the_listener() {
+        let env = env_with(|c| c.callback_timeout = Duration::from_millis(300)).await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        assert_eq!(err.code(), "connect.oauth_timeout");
+        assert!(!env.service.loopback.is_listening(env.port));
+
+        let env = env_with(|_| {}).await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let service = env.service.clone();
+        let flow = started.flow_id.clone();
+        let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        env.service.cancel_oauth(&started.flow_id).unwrap();
+        assert_eq!(waiting.await.unwrap().unwrap_err().code(), "connect.oauth_cancelled");
+        assert!(!env.service.loopback.is_listening(env.port));
+        assert_eq!(env.service.cancel_oauth(&started.flow_id).unwrap_err().code(), "connect.flow_not_found");
+    }
+
+    #[tokio::test]
+    async fn concurrent_sign_ins_share_the_port_and_each_gets_its_own_answer() {
+        let env = env().await;
+        let a = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let b = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let (sa, sb) = (env.service.clone(), env.service.clone());
+        let (fa, fb) = (a.flow_id.clone(), b.flow_id.clone());
+        let wa = tokio::spawn(async move { sa.finish_oauth(&fa).await });
+        let wb = tokio::spawn(async move { sb.finish_oauth(&fb).await });
+        let cb = env.consent(&b.authorize_url, "deny").await;
+        let ca = env.consent(&a.authorize_url, "allow").await;
+        env.visit(&cb).await.unwrap();
+        assert!(env.service.loopback.is_listening(env.port), "flow a still waits");
+        env.visit(&ca).await.unwrap();
+        assert!(wa.await.unwrap().is_ok());
+        assert_eq!(wb.await.unwrap().unwrap_err().code(), "connect.consent_denied");
+        assert!(!env.service.loopback.is_listening(env.port));
+    }
+
+    #[tokio::test]
+    async fn fifty_concurrent_callers_during_expiry_cause_exactly_one_refresh() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        let before = env.token_calls().await;
+        let old = env.service.access_token(&conn.id).await.unwrap();
+        // Expire the token: within the margin, as seen from both the cache and the database.
+        env.service.store.record_refresh(&conn.id, now_secs() + 10, None, None).unwrap();
+        env.service.tokens.forget(&conn.id);
+        let writes_before = env.secrets.writes.load(Ordering::SeqCst);
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let service = env.service.clone();
+            let id = conn.id.clone();
+            tasks.push(tokio::spawn(async move { service.access_token(&id).await }));
+        }
+        let mut tokens = Vec::new();
+        for task in tasks {
+            tokens.push(task.await.unwrap().unwrap());
+        }
+        assert_eq!(env.token_calls().await - before, 1, "exactly one refresh call");
+        assert!(tokens.iter().all(|t| t == &tokens[0]), "everyone got the refreshed token");
+        assert_ne!(tokens[0], old);
+        assert_eq!(env.secrets.value(&conn.id, SecretKind::Access).unwrap(), *tokens[0].expose());
+        assert!(env.secrets.writes.load(Ordering::SeqCst) > writes_before);
+        assert!(env.service.get(&conn.id).await.unwrap().token_expires_at.unwrap() > now_secs() + 1000);
+    }
+
+    #[tokio::test]
+    async fn expired_access_token_is_refreshed_after_a_401() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        let old = env.service.access_token(&conn.id).await.unwrap();
+        // HubSpot's clock says the token expired although Spoke thinks it is fresh.
+        let r = env.admin("clock/advance", serde_json::json!({ "ms": 1_900_000 })).await;
+        assert!(r.status().is_success());
+        let before = env.token_calls().await;
+        let page = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        assert!(!page.results.is_empty());
+        assert_eq!(env.token_calls().await - before, 1);
+        assert_ne!(env.service.access_token(&conn.id).await.unwrap(), old);
+    }
+
+    #[tokio::test]
+    async fn revoked_grant_moves_to_reconnect_and_one_click_reconnect_restores_it() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        let refresh = env.secrets.value(&conn.id, SecretKind::Refresh).unwrap();
+        assert_eq!(env.admin("tokens/revoke", serde_json::json!({ "token": refresh })).await.status(), 204);
+        let err = env.service.refresh(&conn.id).await.unwrap_err();
+        assert_eq!(err.code(), "connect.reconnect_required");
+        let stored = env.service.get(&conn.id).await.unwrap();
+        assert_eq!(stored.status, ConnectionStatus::ReconnectRequired);
+        assert!(stored.status_detail.unwrap().contains("Reconnect"));
+        let err = env.service.access_token(&conn.id).await.unwrap_err();
+        assert_eq!(err.code(), "connect.reconnect_required");
+        // Client calls surface the same code.
+        let err = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap_err();
+        assert_eq!(err.code(), "connect.reconnect_required");
+
+        let started = env.service.begin_reconnect(&conn.id).await.unwrap();
+        let service = env.service.clone();
+        let flow = started.flow_id.clone();
+        let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        env.visit(&callback).await.unwrap();
+        let again = waiting.await.unwrap().unwrap();
+        assert_eq!((again.id.as_str(), again.status), (conn.id.as_str(), ConnectionStatus::Connected));
+        assert_ne!(env.secrets.value(&conn.id, SecretKind::Refresh).unwrap(), refresh);
+        assert_eq!(env.service.list().await.unwrap().len(), 1);
+        env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn token_connection_validates_format_then_hubspot_and_reports_scope_gaps() {
+        let env = env().await;
+        let base = Some(env.sandbox.base_url());
+        let add = |token: &str| AddToken { label: None, base_url: base.clone(), token: Secret::from(token) };
+        let secret_like = env.sandbox.demo_app().client_secret;
+        assert_eq!(env.service.add_token(add(&secret_like)).await.unwrap_err().code(), "connect.token_format");
+        let token = env.sandbox.private_app_token();
+        let spaced = format!("{} {}", &token[..20], &token[20..]);
+        assert_eq!(env.service.add_token(add(&spaced)).await.unwrap_err().code(), "connect.token_format");
+        assert_eq!(env.service.add_token(add(&token[..25])).await.unwrap_err().code(), "connect.token_format");
+        assert_eq!(env.token_calls().await, 0);
+
+        let conn = env.service.add_token(add(&format!("{token}\n"))).await.unwrap();
+        assert_eq!((conn.method, conn.portal_id), (AuthMethod::Token, env.sandbox.portal_id()));
+        assert!(conn.granted_scopes.contains(&"crm.objects.deals.write".to_owned()));
+        assert_eq!(env.secrets.value(&conn.id, SecretKind::Access).unwrap(), token);
+
+        // A token with fewer scopes: the report names the gap and the token-specific fix.
+        let minted: serde_json::Value = env
+            .admin("tokens", serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let narrow = env.service.add_token(add(minted["token"].as_str().unwrap())).await.unwrap();
+        let report = env
+            .service
+            .scope_report(&narrow.id, &[ObjectAccess::read(ScopeObject::Contacts), ObjectAccess::write(ScopeObject::Deals)])
+            .await
+            .unwrap();
+        assert!(!report.all_satisfied);
+        assert!(report.objects[0].satisfied);
+        assert_eq!(report.objects[1].missing_required, ["crm.objects.deals.read", "crm.objects.deals.write"]);
+        assert!(report.objects[1].fix.as_deref().unwrap().contains("regenerate"));
+        let err = env.service.client(&narrow.id).unwrap().list_objects("deals", &Default::default()).await.unwrap_err();
+        assert_eq!(err.code(), "hubspot.missing_scopes");
+
+        // Revoked token: refused at add time, and a stored one moves to Reconnect on first use.
+        let r = env.admin("tokens/revoke", serde_json::json!({ "token": minted["token"] })).await;
+        assert_eq!(r.status(), 204);
+        let err = env.service.add_token(add(minted["token"].as_str().unwrap())).await.unwrap_err();
+        assert_eq!(err.code(), "hubspot.unauthorized");
+        let err = env.service.client(&narrow.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap_err();
+        assert_eq!(err.code(), "hubspot.unauthorized");
+        assert_eq!(env.service.get(&narrow.id).await.unwrap().status, ConnectionStatus::ReconnectRequired);
+        // Replacing it with a valid token of the same portal restores it.
+        let fixed = env.service.replace_token(&narrow.id, Secret::new(token.clone())).await.unwrap();
+        assert_eq!(fixed.status, ConnectionStatus::Connected);
+        env.service.client(&narrow.id).unwrap().list_objects("deals", &Default::default()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn disconnect_revokes_unless_the_grant_is_shared_then_deletes_secrets() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        // A second connection holding the same refresh token (e.g. the same portal added twice).
+        let mut twin = conn.clone();
+        twin.id = "twin".into();
+        let refresh = Secret::new(env.secrets.value(&conn.id, SecretKind::Refresh).unwrap());
+        env.service.store.upsert(&twin, Some(&refresh)).unwrap();
+        for kind in SecretKind::ALL {
+            let value = Secret::new(env.secrets.value(&conn.id, kind).unwrap());
+            env.secrets.set("twin", kind, &value).unwrap();
+        }
+        let report = env.service.disconnect(&conn.id).await.unwrap();
+        assert!(!report.revoked);
+        assert!(report.note.unwrap().contains("Another connection"));
+        assert!(SecretKind::ALL.iter().all(|k| env.secrets.value(&conn.id, *k).is_none()));
+        env.service.refresh("twin").await.expect("the shared grant still works");
+
+        let report = env.service.disconnect("twin").await.unwrap();
+        assert!(report.revoked, "{report:?}");
+        assert!(env.service.list().await.unwrap().is_empty());
+        assert!(env.secrets.entries.lock().unwrap().is_empty());
+        let app = env.sandbox.demo_app();
+        let client = env.service.tokens.client_for(&env.sandbox.base_url()).unwrap();
+        let err = client
+            .refresh_access_token(&OAuthClient { client_id: app.client_id, client_secret: Secret::new(app.client_secret) }, &refresh)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "hubspot.invalid_grant", "the grant is revoked at HubSpot");
+        assert_eq!(env.service.disconnect("twin").await.unwrap_err().code(), "connect.not_found");
+    }
+
+    #[tokio::test]
+    async fn no_keychain_fails_early_with_the_fix_and_writes_nothing() {
+        let env = env().await;
+        env.secrets.unavailable.store(true, Ordering::SeqCst);
+        let err = env
+            .service
+            .add_token(AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::new(env.sandbox.private_app_token()) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "connect.keychain_unavailable");
+        assert!(err.hint().unwrap().contains("never in a file"));
+        let err = env.service.begin_oauth(env.begin_request()).await.unwrap_err();
+        assert_eq!(err.code(), "connect.keychain_unavailable");
+        assert!(!env.service.loopback.is_listening(env.port), "no listener before the keychain works");
+        assert!(env.service.list().await.unwrap().is_empty());
+    }
+}

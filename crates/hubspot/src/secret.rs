@@ -62,6 +62,14 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     }
 }
 
+/// A secret crosses IPC only inbound (a pasted token on its way to the keychain); on the
+/// TypeScript side it is the plain value type.
+impl<T: specta::Type> specta::Type for Secret<T> {
+    fn inline(type_map: &mut specta::TypeCollection, generics: specta::Generics) -> specta::datatype::DataType {
+        T::inline(type_map, generics)
+    }
+}
+
 /// Keys whose values are secrets wherever they appear: `key=value` (query strings, forms) and
 /// `"key":"value"` (JSON).
 const SECRET_KEYS: &[&str] = &[
