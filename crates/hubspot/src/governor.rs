@@ -102,7 +102,10 @@ impl Window {
             return None;
         }
         let index = self.starts.len() - self.limit as usize;
-        self.starts.get(index).map(|oldest| (*oldest + self.period).saturating_duration_since(now))
+        // A little slack: HubSpot counts a call when it arrives, which is a bit after it started
+        // here, so a slot that just freed up locally may not have freed up there yet.
+        let slack = self.period / 40;
+        self.starts.get(index).map(|oldest| (*oldest + self.period + slack).saturating_duration_since(now))
     }
 
     fn remaining(&mut self, now: Instant) -> u32 {
