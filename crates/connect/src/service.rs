@@ -1093,4 +1093,64 @@ mod tests {
         assert!(!env.service.loopback.is_listening(env.port), "no listener before the keychain works");
         assert!(env.service.list().await.unwrap().is_empty());
     }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Everything Spoke (and the in-process demo portal) logs at TRACE during full flows, grepped
+    /// for every secret that passed through.
+    #[tokio::test]
+    async fn no_secret_reaches_the_logs() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let env = env().await;
+        let mut secrets: Vec<String> = vec![env.sandbox.private_app_token(), env.sandbox.demo_app().client_secret];
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let service = env.service.clone();
+        let flow = started.flow_id.clone();
+        let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        let code = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        secrets.push(code);
+        env.visit(&callback).await.unwrap();
+        let conn = waiting.await.unwrap().unwrap();
+        secrets.push(env.secrets.value(&conn.id, SecretKind::Access).unwrap());
+        secrets.push(env.secrets.value(&conn.id, SecretKind::Refresh).unwrap());
+        env.service.refresh(&conn.id).await.unwrap();
+        secrets.push(env.secrets.value(&conn.id, SecretKind::Access).unwrap());
+        env.admin("clock/advance", serde_json::json!({ "ms": 1_900_000 })).await;
+        env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        secrets.push(env.secrets.value(&conn.id, SecretKind::Access).unwrap());
+        let token = AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::new(env.sandbox.private_app_token()) };
+        let tconn = env.service.add_token(token).await.unwrap();
+        let bad = AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::from("pat-na1-11111111-2222-3333-4444-555555555555") };
+        secrets.push("11111111-2222-3333-4444-555555555555".into());
+        assert!(env.service.add_token(bad).await.is_err());
+        env.service.disconnect(&tconn.id).await.unwrap();
+        env.service.disconnect(&conn.id).await.unwrap();
+
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("refreshing the HubSpot access token"), "the capture works");
+        assert!(text.lines().count() > 20, "TRACE logging produced output");
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "a secret reached the logs:\n{}", text.lines().filter(|l| l.contains(secret.as_str())).collect::<Vec<_>>().join("\n"));
+        }
+    }
 }
