@@ -1,8 +1,36 @@
 //! Mapping model, suggestions, transforms, criteria → filterGroups, dry-run.
+//!
+//! A [`Mapping`] ties one HubSpot object to one local table (in Spoke's own SQLite file, or an
+//! existing table in the admin's) and says which properties go to which columns and back.
+//!
+//! - Discovery: [`discover_objects`], [`discover_properties`] (cached per connection, refreshable,
+//!   vanished properties kept and flagged), [`discover_sqlite_table`].
+//! - Editing help: [`suggest`], [`validate`], [`validate_columns`], [`compile_criteria`].
+//! - Files: [`Mapping::from_json_str`], [`Mapping::to_json_pretty`], [`import_mapping`].
+//! - Running: [`apply_inbound`], [`apply_outbound`], [`dry_run`], [`compile_lookup`].
 
-/// Everything that can go wrong in `spoke-mapping`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("mapping file {path} is invalid at line {line}: {reason}")]
-    InvalidFile { path: String, line: usize, reason: String },
-}
+mod apply;
+mod catalog;
+mod criteria;
+mod error;
+mod local;
+mod locate;
+mod model;
+mod suggest;
+mod transform;
+mod validate;
+
+pub use apply::{apply_inbound, apply_outbound, dry_run, Action, DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord};
+pub use catalog::{
+    discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory, ObjectSummary, PropertyDef, PropertyType, STANDARD_OBJECTS,
+};
+pub use criteria::{
+    compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup, Criterion, CriterionValue, Filter, FilterGroup,
+    Limits, Operator, CRITERIA_LIMITS, HUBSPOT_LIMITS,
+};
+pub use error::{Error, Result};
+pub use local::{create_table_sql, discover_sqlite_table, ensure_table, list_sqlite_tables, LocalColumn, LocalRow, LocalTable, LocalType, LocalValue};
+pub use model::{natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION};
+pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
+pub use transform::{Case, Transform};
+pub use validate::{import_mapping, validate, validate_columns, Compatibility, Imported, Issue, Severity};

@@ -1,0 +1,324 @@
+//! The mapping model and its versioned JSON file format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{PropertyDef, PropertyType};
+use crate::criteria::Criterion;
+use crate::error::{Error, Result};
+use crate::local::{LocalColumn, LocalType};
+use crate::transform::Transform;
+
+/// The file format version this Spoke reads and writes.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Where the local table lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Destination {
+    /// A table in Spoke's own SQLite file; Spoke creates it and its columns from the mapping.
+    Spoke { table: String },
+    /// An existing table in an SQLite file the admin picked; its columns are discovered.
+    Sqlite { path: String, table: String },
+}
+
+impl Destination {
+    pub fn table(&self) -> &str {
+        match self {
+            Destination::Spoke { table } | Destination::Sqlite { table, .. } => table,
+        }
+    }
+}
+
+/// How a local row finds its HubSpot record (and back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum MatchKey {
+    /// The HubSpot record id, stored in `column`.
+    RecordId { column: String },
+    /// A property with unique values (`email` for contacts, or any `hasUniqueValue` property),
+    /// matched against `column`.
+    Property { property: String, column: String },
+}
+
+impl MatchKey {
+    pub fn column(&self) -> &str {
+        match self {
+            MatchKey::RecordId { column } | MatchKey::Property { column, .. } => column,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            MatchKey::RecordId { column } => format!("record id (column {column})"),
+            MatchKey::Property { property, column } => format!("{property} (column {column})"),
+        }
+    }
+}
+
+/// Which way a field flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// HubSpot → local.
+    ToLocal,
+    /// Local → HubSpot.
+    ToHubSpot,
+    Both,
+}
+
+impl Direction {
+    pub fn inbound(self) -> bool {
+        matches!(self, Direction::ToLocal | Direction::Both)
+    }
+
+    pub fn outbound(self) -> bool {
+        matches!(self, Direction::ToHubSpot | Direction::Both)
+    }
+}
+
+/// One field pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldMapping {
+    /// HubSpot property internal name. May be absent on a local-only field whose value comes
+    /// from a `constant` or `concat` transform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// Local column. May be absent on a HubSpot-only field fed by `constant` or `concat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    pub direction: Direction,
+    /// The property's HubSpot type when the mapping was edited (conversions use it; validation
+    /// flags a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_type: Option<PropertyType>,
+    /// The column's local type (default: derived from the property type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_type: Option<LocalType>,
+    /// Steps applied HubSpot → local, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inbound: Vec<Transform>,
+    /// Steps applied local → HubSpot, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<Transform>,
+    /// A record whose value ends up empty is rejected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+}
+
+impl FieldMapping {
+    /// A field pair from a discovered property and column.
+    pub fn new(property: &PropertyDef, column: &LocalColumn, direction: Direction) -> FieldMapping {
+        FieldMapping {
+            property: Some(property.name.clone()),
+            column: Some(column.name.clone()),
+            direction,
+            property_type: Some(property.property_type),
+            column_type: Some(column.local_type),
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            required: false,
+        }
+    }
+
+    /// The column's local type: explicit, or the natural one for the property type.
+    pub fn effective_column_type(&self) -> LocalType {
+        self.column_type.unwrap_or_else(|| natural_local_type(self.property_type.unwrap_or(PropertyType::String)))
+    }
+
+    /// `fields[i]` label for messages: `email → email_address`.
+    pub fn describe(&self) -> String {
+        match (&self.property, &self.column) {
+            (Some(p), Some(c)) if p == c => p.clone(),
+            (Some(p), Some(c)) => format!("{p} ↔ {c}"),
+            (Some(p), None) => p.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => "(unnamed field)".to_owned(),
+        }
+    }
+}
+
+/// The local type Spoke gives a column created for a property of type `t`.
+pub fn natural_local_type(t: PropertyType) -> LocalType {
+    match t {
+        PropertyType::Number => LocalType::Real,
+        PropertyType::Bool => LocalType::Boolean,
+        PropertyType::Date => LocalType::Date,
+        PropertyType::Datetime => LocalType::Datetime,
+        PropertyType::Json | PropertyType::ObjectCoordinates => LocalType::Json,
+        _ => LocalType::Text,
+    }
+}
+
+/// A mapping between one HubSpot object and one local table. Serialised as JSON with
+/// `"version": 1`; keys keep a fixed order so diffs stay readable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mapping {
+    pub version: u64,
+    pub name: String,
+    /// HubSpot object type (`contacts`, `2-3508482`).
+    pub object: String,
+    pub destination: Destination,
+    pub match_key: MatchKey,
+    pub fields: Vec<FieldMapping>,
+    /// Which HubSpot records to sync (ANDed), compiled to search filters.
+    #[serde(default)]
+    pub criteria: Vec<Criterion>,
+    /// How to find the HubSpot record for a local row when the match key is not enough; values
+    /// may name local columns as `@column@`.
+    #[serde(default)]
+    pub target_lookup: Vec<Criterion>,
+}
+
+impl Mapping {
+    pub fn new(name: impl Into<String>, object: impl Into<String>, destination: Destination, match_key: MatchKey) -> Mapping {
+        Mapping {
+            version: FORMAT_VERSION,
+            name: name.into(),
+            object: object.into(),
+            destination,
+            match_key,
+            fields: Vec::new(),
+            criteria: Vec::new(),
+            target_lookup: Vec::new(),
+        }
+    }
+
+    /// Parses a mapping file. Syntax and shape errors name the line and column; the version is
+    /// checked. Semantic checks against HubSpot are [`crate::import_mapping`]'s.
+    pub fn from_json_str(text: &str) -> Result<Mapping> {
+        // The version first, so a newer file says so instead of failing on an unknown key.
+        if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(text) {
+            match obj.get("version").and_then(serde_json::Value::as_u64) {
+                Some(FORMAT_VERSION) => {}
+                Some(found) => return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION }),
+                None => {
+                    let line = crate::locate::line_of(text, "version").unwrap_or(1);
+                    return Err(Error::InvalidFile { line, column: 1, reason: "the file has no \"version\": 1".to_owned() });
+                }
+            }
+        }
+        serde_json::from_str(text).map_err(|e| Error::InvalidFile { line: e.line(), column: e.column(), reason: clean_serde_message(&e) })
+    }
+
+    /// The file form: pretty JSON, keys in a fixed order, ending with a newline.
+    pub fn to_json_pretty(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a mapping always serialises");
+        text.push('\n');
+        text
+    }
+
+    /// The columns of the local table this mapping writes or reads (match key first).
+    pub fn local_columns(&self) -> Vec<LocalColumn> {
+        let mut out: Vec<LocalColumn> = Vec::new();
+        let key_type = match &self.match_key {
+            MatchKey::RecordId { .. } => LocalType::Text,
+            MatchKey::Property { property, .. } => self
+                .fields
+                .iter()
+                .find(|f| f.property.as_deref() == Some(property))
+                .map(FieldMapping::effective_column_type)
+                .unwrap_or(LocalType::Text),
+        };
+        out.push(LocalColumn::new(self.match_key.column(), key_type));
+        for f in &self.fields {
+            if let Some(column) = &f.column {
+                if !out.iter().any(|c| &c.name == column) {
+                    out.push(LocalColumn::new(column.clone(), f.effective_column_type()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// serde's messages end with " at line L column C"; the line is reported separately.
+fn clean_serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(pos) => text[..pos].to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalValue;
+    use crate::transform::Case;
+
+    pub(crate) fn sample() -> Mapping {
+        let mut m = Mapping::new(
+            "Contacts to customers",
+            "contacts",
+            Destination::Sqlite { path: "/data/app.db".into(), table: "customers".into() },
+            MatchKey::Property { property: "email".into(), column: "email".into() },
+        );
+        m.fields.push(FieldMapping {
+            property: Some("email".into()),
+            column: Some("email".into()),
+            direction: Direction::Both,
+            property_type: Some(PropertyType::String),
+            column_type: Some(LocalType::Text),
+            inbound: vec![Transform::Trim, Transform::Case { to: Case::Lower }],
+            outbound: vec![Transform::Trim],
+            required: true,
+        });
+        m.fields.push(FieldMapping {
+            property: Some("spoke_score".into()),
+            column: Some("score".into()),
+            direction: Direction::ToLocal,
+            property_type: Some(PropertyType::Number),
+            column_type: Some(LocalType::Integer),
+            inbound: vec![Transform::Default { value: LocalValue::Integer(0) }],
+            outbound: vec![],
+            required: false,
+        });
+        m.criteria.push(Criterion::new("EQUALS", "lifecyclestage", Some("customer".into())));
+        m
+    }
+
+    #[test]
+    fn round_trips_through_the_file_format() {
+        let m = sample();
+        let text = m.to_json_pretty();
+        assert!(text.starts_with("{\n  \"version\": 1,\n  \"name\": \"Contacts to customers\",\n  \"object\": \"contacts\",\n  \"destination\": {\n    \"kind\": \"sqlite\""), "{text}");
+        assert!(text.contains("\"op\": \"trim\""));
+        assert!(text.contains("\"direction\": \"both\""));
+        assert!(text.contains("\"direction\": \"toLocal\""));
+        assert!(text.ends_with("}\n"));
+        let back = Mapping::from_json_str(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.to_json_pretty(), text, "stable output");
+    }
+
+    #[test]
+    fn syntax_and_shape_errors_name_the_line() {
+        let text = sample().to_json_pretty();
+        // Break line 5 ("destination") by dropping a quote.
+        let broken = text.replacen("\"kind\": \"sqlite\"", "\"kind\": sqlite\"", 1);
+        match Mapping::from_json_str(&broken).unwrap_err() {
+            Error::InvalidFile { line, .. } => assert_eq!(line, 6),
+            other => panic!("{other:?}"),
+        }
+        let wrong_direction = text.replacen("\"toLocal\"", "\"sideways\"", 1);
+        let err = Mapping::from_json_str(&wrong_direction).unwrap_err();
+        let want_line = text.lines().position(|l| l.contains("\"toLocal\"")).unwrap() + 1;
+        assert!(matches!(&err, Error::InvalidFile { line, reason, .. } if *line == want_line && reason.contains("sideways")), "{err:?}");
+        let unknown_key = text.replacen("\"criteria\"", "\"criterias\"", 1);
+        assert!(matches!(Mapping::from_json_str(&unknown_key).unwrap_err(), Error::InvalidFile { reason, .. } if reason.contains("criterias")));
+        let future = text.replacen("\"version\": 1", "\"version\": 2", 1);
+        assert!(matches!(Mapping::from_json_str(&future).unwrap_err(), Error::UnsupportedVersion { found: 2, supported: 1 }));
+        let none = text.replacen("\"version\": 1,", "", 1);
+        assert!(matches!(Mapping::from_json_str(&none).unwrap_err(), Error::InvalidFile { .. }));
+    }
+
+    #[test]
+    fn local_columns_put_the_key_first_and_derive_types() {
+        let cols = sample().local_columns();
+        let got: Vec<(&str, LocalType)> = cols.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
+        assert_eq!(got, [("email", LocalType::Text), ("score", LocalType::Integer)]);
+        assert_eq!(natural_local_type(PropertyType::Datetime), LocalType::Datetime);
+    }
+}
