@@ -142,7 +142,7 @@ impl Loopback {
 
 fn bind(addr: SocketAddr, port: u16) -> Result<TcpListener, Error> {
     let std_listener = std::net::TcpListener::bind(addr).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied => Error::PortInUse { port },
+        std::io::ErrorKind::AddrInUse => Error::PortInUse { port },
         _ => Error::Listener(format!("cannot listen on {addr}: {e}")),
     })?;
     std_listener.set_nonblocking(true).map_err(|e| Error::Listener(e.to_string()))?;

@@ -302,6 +302,9 @@ impl Client {
             (None, true, Some(provider)) => Some(provider.access_token().await?),
             _ => None,
         };
+        if token.as_ref().is_some_and(|t| bearer_header(t).is_none()) {
+            return Err(Error::MalformedToken);
+        }
         let mut refreshed = false;
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
@@ -391,10 +394,7 @@ impl Client {
         token: Option<&Secret>,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>), reqwest::Error> {
         let mut builder = self.http.request(req.method.clone(), url);
-        if let Some(token) = token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("Bearer invalid"));
-            value.set_sensitive(true);
+        if let Some(value) = token.and_then(bearer_header) {
             builder = builder.header(AUTHORIZATION, value);
         }
         builder = match &req.body {
@@ -411,6 +411,14 @@ impl Client {
         let body = response.bytes().await?.to_vec();
         Ok((status, headers, body))
     }
+}
+
+/// `Authorization: Bearer …`, marked sensitive (kept out of reqwest/hyper debug output). `None`
+/// when the token holds characters a header cannot carry.
+fn bearer_header(token: &Secret) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 fn parse_base(raw: &str) -> Result<Url, Error> {

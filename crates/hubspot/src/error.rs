@@ -96,6 +96,9 @@ pub enum Error {
     #[error("the HubSpot address {0:?} is not a valid http(s) URL")]
     InvalidBaseUrl(String),
 
+    #[error("the access token contains characters that cannot be sent to HubSpot")]
+    MalformedToken,
+
     #[error("HubSpot rejected the access token (401){}", suffix(message))]
     Unauthorized { message: Option<String>, correlation_id: Option<String> },
 
@@ -194,6 +197,7 @@ impl Describe for Error {
     fn code(&self) -> &'static str {
         match self {
             Error::InvalidBaseUrl(_) => "hubspot.invalid_base_url",
+            Error::MalformedToken => "hubspot.malformed_token",
             Error::Unauthorized { .. } => "hubspot.unauthorized",
             Error::MissingScopes { .. } => "hubspot.missing_scopes",
             Error::Forbidden { .. } => "hubspot.forbidden",
@@ -216,6 +220,7 @@ impl Describe for Error {
     fn hint(&self) -> Option<String> {
         let text = match self {
             Error::InvalidBaseUrl(_) => "Use an address like https://api.hubapi.com or the demo portal's http://127.0.0.1:PORT.",
+            Error::MalformedToken => "Copy the token again from HubSpot; it picked up a line break or another stray character.",
             Error::Unauthorized { .. } => "The token is expired, revoked or mistyped. Reconnect this portal, or paste a fresh token from HubSpot.",
             Error::MissingScopes { .. } => "Add the listed scopes to the app or service key in HubSpot. For a token, regenerate it after saving the scopes; for OAuth, reconnect so the new scopes are granted.",
             Error::Forbidden { .. } => "The HubSpot user or app lacks permission for this. Ask a Super Admin to check the app's access.",

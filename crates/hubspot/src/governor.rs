@@ -139,10 +139,13 @@ struct State {
 #[serde(rename_all = "camelCase")]
 pub struct GovernorSnapshot {
     pub burst_limit: u32,
+    #[specta(type = f64)]
     pub burst_window_ms: u64,
     pub burst_remaining: u32,
     pub search_per_second: u32,
+    #[specta(type = f64)]
     pub daily_limit: u64,
+    #[specta(type = f64)]
     pub daily_remaining: u64,
 }
 

@@ -282,3 +282,12 @@ async fn governor_observes_headers_from_real_responses() {
     let snap = governor.snapshot();
     assert_eq!((snap.burst_limit, snap.burst_remaining, snap.daily_limit, snap.daily_remaining), (190, 150, 650_000, 600_000));
 }
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_fails_before_sending() {
+    let fake = Fake::start(vec![reply(200, ACCOUNT)]);
+    let client = Client::new(fast_config(&fake.base)).unwrap();
+    let err = client.account_details_with(&Secret::from("pat-na1-abc\r\nX-Evil: 1")).await.unwrap_err();
+    assert!(matches!(err, Error::MalformedToken), "{err:?}");
+    assert!(fake.seen().is_empty());
+}
