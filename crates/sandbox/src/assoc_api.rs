@@ -18,11 +18,12 @@ use std::sync::Arc;
 
 fn spec_json(store: &Store, from: usize, to: usize, type_id: u32) -> Value {
     let l = store.assoc.label(from, to, type_id);
-    json!({
-        "category": l.map(|l| l.category).unwrap_or("HUBSPOT_DEFINED"),
-        "typeId": type_id,
-        "label": l.and_then(|l| l.label.clone()),
-    })
+    let mut v = json!({ "category": l.map(|l| l.category).unwrap_or("HUBSPOT_DEFINED"), "typeId": type_id });
+    // The spec types `label` as a non-nullable string: unlabeled types omit it.
+    if let Some(label) = l.and_then(|l| l.label.clone()) {
+        v["label"] = json!(label);
+    }
+    v
 }
 
 fn pair(store: &Store, from: &str, to: &str, caller: &Caller) -> ApiResult<(usize, usize)> {
@@ -334,7 +335,7 @@ pub async fn batch_labels_archive(State(st): State<Arc<AppState>>, Extension(cal
 pub async fn labels_list(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path((from, to)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     let store = st.read()?;
     let (f, t) = pair(&store, &from, &to, &caller)?;
-    let results: Vec<Value> = store.assoc.labels_between(f, t).map(|l| json!({ "category": l.category, "typeId": l.type_id, "label": l.label })).collect();
+    let results: Vec<Value> = store.assoc.labels_between(f, t).map(|l| spec_json(&store, f, t, l.type_id)).collect();
     Ok(Json(json!({ "results": results })))
 }
 
@@ -362,7 +363,7 @@ pub async fn labels_create(State(st): State<Arc<AppState>>, Extension(caller): E
             l.label = Some(inv.clone());
         }
     }
-    let results: Vec<Value> = store.assoc.labels.iter().filter(|l| (l.type_id == fwd && l.from == f) || (l.type_id == fwd + 1 && l.from == t)).map(|l| json!({ "category": l.category, "typeId": l.type_id, "label": l.label })).collect();
+    let results: Vec<Value> = store.assoc.labels.iter().filter(|l| (l.type_id == fwd && l.from == f) || (l.type_id == fwd + 1 && l.from == t)).map(|l| spec_json(&store, l.from, l.to, l.type_id)).collect();
     Ok(Json(json!({ "results": results })))
 }
 

@@ -478,19 +478,23 @@ pub async fn schema_create(State(st): State<Arc<AppState>>, Extension(caller): E
 }
 
 fn render_owner(o: &crate::model::Owner) -> Value {
-    json!({
+    let mut v = json!({
         "id": o.id.to_string(),
         "email": o.email,
         "type": "PERSON",
         "firstName": o.first,
         "lastName": o.last,
-        "userId": if o.archived { Value::Null } else { json!(o.user_id) },
         "userIdIncludingInactive": o.user_id,
         "createdAt": iso_ms(o.created),
         "updatedAt": iso_ms(o.updated),
         "archived": o.archived,
         "teams": o.team.as_ref().map(|(id, name)| vec![json!({ "id": id.to_string(), "name": name, "primary": true })]).unwrap_or_default(),
-    })
+    });
+    // Deactivated users keep only `userIdIncludingInactive`.
+    if !o.archived {
+        v["userId"] = json!(o.user_id);
+    }
+    v
 }
 
 pub async fn owners_list(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, RawQuery(q): RawQuery) -> ApiResult<Json<Value>> {
