@@ -587,6 +587,50 @@ impl Connections {
         self.tokens.access_token(id).await
     }
 
+    /// "Test connection": asks HubSpot now who the connection belongs to and which scopes it
+    /// has, and records the answer. A rejected token moves the connection to Reconnect.
+    pub async fn verify(&self, id: &str) -> Result<Connection, Error> {
+        let mut conn = self.store.get(id)?;
+        let client = self.client(id)?;
+        let details = client.account_details().await?;
+        if details.portal_id != conn.portal_id {
+            return Err(Error::PortalMismatch { expected: conn.portal_id, got: details.portal_id });
+        }
+        let token = self.tokens.access_token(id).await?;
+        let scopes = match conn.method {
+            AuthMethod::Token => client.private_app_token_info(&token).await.ok().map(|info| info.scopes),
+            AuthMethod::OAuth => {
+                let app = conn.oauth_app.clone().ok_or_else(|| Error::Store(format!("connection {id} has no app recorded")))?;
+                let key = id.to_owned();
+                let secret = blocking(&self.secrets, move |s| s.get(&key, SecretKind::ClientSecret))
+                    .await?
+                    .ok_or_else(|| Error::SecretMissing { connection_id: id.to_owned(), what: SecretKind::ClientSecret.describe() })?;
+                let oauth_client = OAuthClient { client_id: app.client_id, client_secret: secret };
+                match client.introspect(&oauth_client, &token, TokenHint::AccessToken).await {
+                    Ok(info) if info.active => {
+                        if info.hub_domain.is_some() {
+                            conn.hub_domain = info.hub_domain;
+                        }
+                        Some(info.scopes)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let fresh = self.store.get(id)?;
+        conn.granted_scopes = scopes.filter(|s| !s.is_empty()).unwrap_or(fresh.granted_scopes);
+        conn.token_expires_at = fresh.token_expires_at;
+        conn.account_type = details.account_type;
+        conn.data_hosting_location = details.data_hosting_location.or(conn.data_hosting_location);
+        conn.ui_domain = details.ui_domain;
+        conn.time_zone = details.time_zone;
+        conn.status = ConnectionStatus::Connected;
+        conn.status_detail = None;
+        conn.updated_at = now_secs();
+        self.store.upsert(&conn, None)?;
+        Ok(conn)
+    }
+
     /// Granted versus needed for `picks`, per object, with the fix for each gap.
     pub async fn scope_report(&self, id: &str, picks: &[ObjectAccess]) -> Result<ScopeReport, Error> {
         let conn = self.store.get(id)?;
@@ -1152,5 +1196,40 @@ mod tests {
         for secret in &secrets {
             assert!(!text.contains(secret.as_str()), "a secret reached the logs:\n{}", text.lines().filter(|l| l.contains(secret.as_str())).collect::<Vec<_>>().join("\n"));
         }
+    }
+
+    #[tokio::test]
+    async fn verify_rereads_scopes_and_catches_revoked_tokens() {
+        let env = env().await;
+        let minted: serde_json::Value = env
+            .admin("tokens", serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = minted["token"].as_str().unwrap().to_owned();
+        let conn = env.service.add_token(AddToken { label: Some("Narrow".into()), base_url: Some(env.sandbox.base_url()), token: Secret::new(token.clone()) }).await.unwrap();
+        assert_eq!(conn.granted_scopes, ["crm.objects.contacts.read"]);
+        // Scopes changed in HubSpot: verify picks them up.
+        let r = env
+            .http
+            .put(format!("{}/_sandbox/private-app/scopes", env.sandbox.base_url()))
+            .json(&serde_json::json!({ "token": token, "scopes": ["crm.objects.contacts.read", "crm.objects.deals.read"] }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let verified = env.service.verify(&conn.id).await.unwrap();
+        assert_eq!(verified.granted_scopes, ["crm.objects.contacts.read", "crm.objects.deals.read"]);
+        assert_eq!(verified.label, "Narrow");
+        env.admin("tokens/revoke", serde_json::json!({ "token": token })).await;
+        let err = env.service.verify(&conn.id).await.unwrap_err();
+        assert_eq!(err.code(), "hubspot.unauthorized");
+        assert_eq!(env.service.get(&conn.id).await.unwrap().status, ConnectionStatus::ReconnectRequired);
+
+        let oauth_conn = env.connect_oauth().await;
+        let verified = env.service.verify(&oauth_conn.id).await.unwrap();
+        assert_eq!(verified.portal_id, env.sandbox.portal_id());
+        assert!(verified.granted_scopes.contains(&"crm.objects.contacts.write".to_owned()));
     }
 }
