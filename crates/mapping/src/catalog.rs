@@ -409,7 +409,14 @@ pub async fn discover_properties(client: &Client, object_type: &str, cache_dir: 
             return Ok(catalog);
         }
     }
-    let fresh = fetch_catalog(client, object_type).await?;
+    let fresh = fetch_catalog(client, object_type).await.map_err(|e| match e {
+        // HubSpot answers 400 "Unable to infer object type from: …" (or 404) for unknown objects.
+        Error::HubSpot(spoke_hubspot::Error::NotFound { .. }) => Error::UnknownObject { object_type: object_type.to_owned() },
+        Error::HubSpot(spoke_hubspot::Error::Api { status: 400, message: Some(m), .. }) if m.contains("object type") => {
+            Error::UnknownObject { object_type: object_type.to_owned() }
+        }
+        other => other,
+    })?;
     let catalog = merge_removed(fresh, previous.as_ref());
     write_cache(&path, &catalog)?;
     Ok(catalog)

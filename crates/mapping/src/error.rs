@@ -12,6 +12,9 @@ pub enum Error {
     #[error("{object_type:?} is not a valid HubSpot object type")]
     InvalidObjectType { object_type: String },
 
+    #[error("HubSpot has no object type {object_type:?} in this portal")]
+    UnknownObject { object_type: String },
+
     #[error("could not use the property cache at {path}: {reason}")]
     Cache { path: String, reason: String },
 
@@ -62,6 +65,7 @@ impl Describe for Error {
         match self {
             Error::HubSpot(inner) => inner.code(),
             Error::InvalidObjectType { .. } => "mapping.invalid_object_type",
+            Error::UnknownObject { .. } => "mapping.unknown_object",
             Error::Cache { .. } => "mapping.cache",
             Error::Sqlite { .. } => "mapping.sqlite",
             Error::NoSuchTable { .. } => "mapping.no_such_table",
@@ -81,6 +85,7 @@ impl Describe for Error {
         let text = match self {
             Error::HubSpot(inner) => return inner.hint(),
             Error::InvalidObjectType { .. } => "Use an object name such as contacts, or a custom object's id such as 2-1234567.",
+            Error::UnknownObject { .. } => "Pick an object from the portal's list; custom objects are named by their id (2-…) or fully qualified name.",
             Error::Cache { .. } => "Check that the folder exists and is writable, or refresh the properties to rebuild the cache.",
             Error::Sqlite { .. } => "Check the file path and that the file is an SQLite database Spoke may read.",
             Error::NoSuchTable { .. } => "Pick one of the tables in that file, or let Spoke create the table in its own database.",

@@ -477,8 +477,11 @@ pub(crate) fn to_datetime_in(value: &LocalValue, zone: &Zone) -> Result<DateTime
     if let Ok(date) = NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
         return zone.instant(date.and_time(NaiveTime::MIN));
     }
-    if !text.is_empty() && text.len() <= 15 && text.chars().all(|c| c.is_ascii_digit() || c == '-') {
-        if let Ok(ms) = text.parse::<i64>() {
+    // Epoch milliseconds, as HubSpot sometimes returns them (`1749956429864`, `1749956429864.0`).
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && fraction.chars().all(|c| c == '0') {
+        if let Ok(ms) = whole.parse::<i64>() {
             return from_epoch_ms(ms);
         }
     }
@@ -688,6 +691,9 @@ mod tests {
         assert_eq!(run(&flexible, t("2025-01-15 09:00")).unwrap(), t("2025-01-15T14:00:00.000Z"));
         assert_eq!(run(&flexible, t("2025-06-15T03:00:29.864Z")).unwrap(), t("2025-06-15T03:00:29.864Z"));
         assert_eq!(run(&flexible, t("1749956429864")).unwrap(), t("2025-06-15T03:00:29.864Z"));
+        assert_eq!(run(&flexible, t("1749956429864.0")).unwrap(), t("2025-06-15T03:00:29.864Z"));
+        assert!(run(&flexible, t("1749956429864.5")).is_err());
+        assert!(run(&flexible, t("2025")).is_err());
         // 02:30 on 2025-03-30 does not exist in Berlin.
         assert!(run(&from_berlin, t("30.03.2025 02:30")).unwrap_err().contains("does not exist"));
 
