@@ -43,13 +43,19 @@ pub enum Error {
     ReconnectRequired { connection_id: String },
 
     #[error("the keychain has no {what} for connection {connection_id}")]
-    SecretMissing { connection_id: String, what: &'static str },
+    SecretMissing {
+        connection_id: String,
+        what: &'static str,
+    },
 
     #[error("HubSpot consent was denied{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     ConsentDenied { description: Option<String> },
 
     #[error("HubSpot reported an error during sign-in: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    AuthorizationFailed { error: String, description: Option<String> },
+    AuthorizationFailed {
+        error: String,
+        description: Option<String>,
+    },
 
     #[error("the sign-in was not completed within {minutes} minutes")]
     OAuthTimeout { minutes: u64 },
@@ -101,7 +107,11 @@ impl Error {
     pub fn into_hubspot(self) -> spoke_hubspot::Error {
         match self {
             Error::HubSpot(inner) => inner,
-            other => spoke_hubspot::Error::TokenProvider { code: other.code(), message: other.to_string(), hint: other.hint() },
+            other => spoke_hubspot::Error::TokenProvider {
+                code: other.code(),
+                message: other.to_string(),
+                hint: other.hint(),
+            },
         }
     }
 }

@@ -22,7 +22,11 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
-    pub const ALL: [SecretKind; 3] = [SecretKind::Access, SecretKind::Refresh, SecretKind::ClientSecret];
+    pub const ALL: [SecretKind; 3] = [
+        SecretKind::Access,
+        SecretKind::Refresh,
+        SecretKind::ClientSecret,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,7 +76,9 @@ impl Default for Keychain {
 
 impl Keychain {
     pub fn new(service: impl Into<String>) -> Keychain {
-        Keychain { service: service.into() }
+        Keychain {
+            service: service.into(),
+        }
     }
 
     pub fn service(&self) -> &str {
@@ -88,7 +94,8 @@ impl Keychain {
 pub fn map_keyring_error(err: keyring::Error) -> Error {
     match err {
         keyring::Error::NoDefaultStore => Error::KeychainUnavailable(
-            "no system keychain could be reached (on Linux: no Secret Service on the session bus)".to_owned(),
+            "no system keychain could be reached (on Linux: no Secret Service on the session bus)"
+                .to_owned(),
         ),
         keyring::Error::PlatformFailure(inner) => Error::KeychainUnavailable(inner.to_string()),
         keyring::Error::NoStorageAccess(inner) => Error::KeychainLocked(inner.to_string()),
@@ -106,11 +113,16 @@ impl SecretStore for Keychain {
     }
 
     fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<(), Error> {
-        self.entry(&entry_user(connection_id, kind))?.set_password(value.expose()).map_err(map_keyring_error)
+        self.entry(&entry_user(connection_id, kind))?
+            .set_password(value.expose())
+            .map_err(map_keyring_error)
     }
 
     fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<(), Error> {
-        match self.entry(&entry_user(connection_id, kind))?.delete_credential() {
+        match self
+            .entry(&entry_user(connection_id, kind))?
+            .delete_credential()
+        {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring_error(e)),
         }
@@ -173,7 +185,11 @@ pub(crate) mod memory {
         }
 
         pub fn value(&self, id: &str, kind: SecretKind) -> Option<String> {
-            self.entries.lock().unwrap().get(&(id.to_owned(), kind)).cloned()
+            self.entries
+                .lock()
+                .unwrap()
+                .get(&(id.to_owned(), kind))
+                .cloned()
         }
     }
 
@@ -185,7 +201,10 @@ pub(crate) mod memory {
         fn set(&self, id: &str, kind: SecretKind, value: &Secret) -> Result<(), Error> {
             self.guard()?;
             self.writes.fetch_add(1, Ordering::SeqCst);
-            self.entries.lock().unwrap().insert((id.to_owned(), kind), value.expose().clone());
+            self.entries
+                .lock()
+                .unwrap()
+                .insert((id.to_owned(), kind), value.expose().clone());
             Ok(())
         }
         fn delete(&self, id: &str, kind: SecretKind) -> Result<(), Error> {
@@ -208,7 +227,10 @@ mod tests {
     fn entries_are_namespaced_by_connection_and_kind() {
         assert_eq!(entry_user("c1", SecretKind::Access), "conn:c1:access");
         assert_eq!(entry_user("c1", SecretKind::Refresh), "conn:c1:refresh");
-        assert_eq!(entry_user("c2", SecretKind::ClientSecret), "conn:c2:client_secret");
+        assert_eq!(
+            entry_user("c2", SecretKind::ClientSecret),
+            "conn:c2:client_secret"
+        );
     }
 
     #[test]
@@ -216,10 +238,14 @@ mod tests {
         let err = map_keyring_error(keyring::Error::NoDefaultStore);
         assert_eq!(err.code(), "connect.keychain_unavailable");
         assert!(err.hint().unwrap().contains("never in a file"));
-        let err = map_keyring_error(keyring::Error::NoStorageAccess("collection is locked".into()));
+        let err = map_keyring_error(keyring::Error::NoStorageAccess(
+            "collection is locked".into(),
+        ));
         assert_eq!(err.code(), "connect.keychain_locked");
         assert!(err.hint().unwrap().contains("Unlock"));
-        let err = map_keyring_error(keyring::Error::PlatformFailure("org.freedesktop.DBus.Error.ServiceUnknown".into()));
+        let err = map_keyring_error(keyring::Error::PlatformFailure(
+            "org.freedesktop.DBus.Error.ServiceUnknown".into(),
+        ));
         assert_eq!(err.code(), "connect.keychain_unavailable");
     }
 }

@@ -15,9 +15,15 @@ pub mod tokens;
 pub use error::{Error, TokenFormatIssue};
 pub use keychain::{Keychain, SecretKind, SecretStore};
 pub use scopes::{
-    catalog as scope_catalog, plan as plan_scopes, presets as scope_presets, report as scope_report, Access, ObjectAccess,
-    ObjectScopeStatus, Preset, ScopeInfo, ScopeObject, ScopePlan, ScopeReport,
+    catalog as scope_catalog, plan as plan_scopes, presets as scope_presets,
+    report as scope_report, Access, ObjectAccess, ObjectScopeStatus, Preset, ScopeInfo,
+    ScopeObject, ScopePlan, ScopeReport,
 };
-pub use service::{AddToken, BeginOAuth, ConnectConfig, Connections, DisconnectReport, OAuthStarted, DEFAULT_CALLBACK_PORT};
-pub use store::{AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind};
+pub use service::{
+    AddToken, BeginOAuth, ConnectConfig, Connections, DisconnectReport, OAuthStarted,
+    DEFAULT_CALLBACK_PORT,
+};
+pub use store::{
+    AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind,
+};
 pub use tokens::ConnectionTokens;

@@ -31,9 +31,14 @@ use crate::Error;
 pub enum CallbackOutcome {
     Code(Secret),
     /// `error=access_denied`: the user clicked cancel on the consent page.
-    Denied { description: Option<String> },
+    Denied {
+        description: Option<String>,
+    },
     /// Any other `error=…`, or a callback without a code.
-    Failed { error: String, description: Option<String> },
+    Failed {
+        error: String,
+        description: Option<String>,
+    },
 }
 
 /// Limits on what a client may send.
@@ -45,7 +50,10 @@ pub struct LoopbackLimits {
 
 impl Default for LoopbackLimits {
     fn default() -> Self {
-        LoopbackLimits { max_request_bytes: 16 * 1024, read_timeout: Duration::from_secs(10) }
+        LoopbackLimits {
+            max_request_bytes: 16 * 1024,
+            read_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -71,11 +79,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Loopback {
     pub fn new(limits: LoopbackLimits) -> Loopback {
-        Loopback { ports: Registry::default(), limits }
+        Loopback {
+            ports: Registry::default(),
+            limits,
+        }
     }
 
     /// Waits for the callback carrying `state` on `port`, starting the listener if needed.
-    pub fn register(&self, port: u16, state: &str) -> Result<oneshot::Receiver<CallbackOutcome>, Error> {
+    pub fn register(
+        &self,
+        port: u16,
+        state: &str,
+    ) -> Result<oneshot::Receiver<CallbackOutcome>, Error> {
         let (tx, rx) = oneshot::channel();
         let mut ports = lock(&self.ports);
         let listener = match ports.get(&port) {
@@ -113,9 +128,17 @@ impl Loopback {
         // Browsers may resolve `localhost` to ::1 first; serve it too when the host has IPv6.
         let v6 = bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)), port).ok();
         let (shutdown, _) = watch::channel(false);
-        let listener = Arc::new(PortListener { flows: Mutex::new(HashMap::new()), shutdown });
+        let listener = Arc::new(PortListener {
+            flows: Mutex::new(HashMap::new()),
+            shutdown,
+        });
         for socket in std::iter::once(v4).chain(v6) {
-            let ctx = Ctx { port, listener: listener.clone(), ports: self.ports.clone(), limits: self.limits };
+            let ctx = Ctx {
+                port,
+                listener: listener.clone(),
+                ports: self.ports.clone(),
+                limits: self.limits,
+            };
             let mut stop = listener.shutdown.subscribe();
             tokio::spawn(async move {
                 loop {
@@ -145,7 +168,9 @@ fn bind(addr: SocketAddr, port: u16) -> Result<TcpListener, Error> {
         std::io::ErrorKind::AddrInUse => Error::PortInUse { port },
         _ => Error::Listener(format!("cannot listen on {addr}: {e}")),
     })?;
-    std_listener.set_nonblocking(true).map_err(|e| Error::Listener(e.to_string()))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::Listener(e.to_string()))?;
     TcpListener::from_std(std_listener).map_err(|e| Error::Listener(e.to_string()))
 }
 
@@ -165,7 +190,10 @@ impl Ctx {
         let sender = flows.remove(state)?;
         if flows.is_empty() {
             let _ = self.listener.shutdown.send(true);
-            if ports.get(&self.port).is_some_and(|l| Arc::ptr_eq(l, &self.listener)) {
+            if ports
+                .get(&self.port)
+                .is_some_and(|l| Arc::ptr_eq(l, &self.listener))
+            {
                 ports.remove(&self.port);
             }
         }
@@ -207,9 +235,22 @@ struct Page {
 
 async fn serve(mut stream: TcpStream, ctx: Ctx) {
     let limits = ctx.limits;
-    let page = match tokio::time::timeout(limits.read_timeout, read_head(&mut stream, limits.max_request_bytes)).await {
-        Err(_) => Some(error_page(408, "Request Timeout", "The request took too long.")),
-        Ok(Err(HeadError::TooLarge)) => Some(error_page(431, "Request Header Fields Too Large", "The request was too large.")),
+    let page = match tokio::time::timeout(
+        limits.read_timeout,
+        read_head(&mut stream, limits.max_request_bytes),
+    )
+    .await
+    {
+        Err(_) => Some(error_page(
+            408,
+            "Request Timeout",
+            "The request took too long.",
+        )),
+        Ok(Err(HeadError::TooLarge)) => Some(error_page(
+            431,
+            "Request Header Fields Too Large",
+            "The request was too large.",
+        )),
         Ok(Err(HeadError::Io)) => None,
         Ok(Ok(head)) => Some(route(&head, &ctx)),
     };
@@ -220,7 +261,12 @@ async fn serve(mut stream: TcpStream, ctx: Ctx) {
 }
 
 fn error_page(status: u16, reason: &'static str, message: &str) -> Page {
-    Page { status, reason, title: "Spoke could not use this request", message: message.to_owned() }
+    Page {
+        status,
+        reason,
+        title: "Spoke could not use this request",
+        message: message.to_owned(),
+    }
 }
 
 fn route(head: &[u8], ctx: &Ctx) -> Page {
@@ -230,7 +276,11 @@ fn route(head: &[u8], ctx: &Ctx) -> Page {
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
-    let (method, target, version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (method, target, version) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     if !version.starts_with("HTTP/1.") || parts.next().is_some() {
         return error_page(400, "Bad Request", "The request was not valid HTTP.");
     }
@@ -252,18 +302,35 @@ fn route(head: &[u8], ctx: &Ctx) -> Page {
             has_body = true;
         }
     }
-    let allowed = [format!("localhost:{}", ctx.port), format!("127.0.0.1:{}", ctx.port), format!("[::1]:{}", ctx.port)];
-    if !host.as_deref().is_some_and(|h| allowed.iter().any(|a| a == h)) {
-        return error_page(421, "Misdirected Request", "This address only answers requests for localhost.");
+    let allowed = [
+        format!("localhost:{}", ctx.port),
+        format!("127.0.0.1:{}", ctx.port),
+        format!("[::1]:{}", ctx.port),
+    ];
+    if !host
+        .as_deref()
+        .is_some_and(|h| allowed.iter().any(|a| a == h))
+    {
+        return error_page(
+            421,
+            "Misdirected Request",
+            "This address only answers requests for localhost.",
+        );
     }
     if method != "GET" || has_body {
-        return error_page(405, "Method Not Allowed", "Only the HubSpot sign-in redirect is served here.");
+        return error_page(
+            405,
+            "Method Not Allowed",
+            "Only the HubSpot sign-in redirect is served here.",
+        );
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if path != "/callback" {
         return error_page(404, "Not Found", "Nothing here. Return to Spoke.");
     }
-    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let Some(state) = params.get("state").filter(|s| !s.is_empty()) else {
         return error_page(400, "Bad Request", "The sign-in answer has no state, so Spoke cannot match it to a sign-in. Start again from Spoke.");
     };
@@ -348,7 +415,11 @@ mod tests {
     use super::*;
 
     fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 
     async fn raw(port: u16, request: &[u8]) -> String {
@@ -364,7 +435,10 @@ mod tests {
     }
 
     fn quick() -> Loopback {
-        Loopback::new(LoopbackLimits { max_request_bytes: 16 * 1024, read_timeout: Duration::from_millis(300) })
+        Loopback::new(LoopbackLimits {
+            max_request_bytes: 16 * 1024,
+            read_timeout: Duration::from_millis(300),
+        })
     }
 
     #[tokio::test]
@@ -382,7 +456,10 @@ mod tests {
         }
         assert!(!lb.is_listening(port));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err(), "second callback finds the port closed");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+            "second callback finds the port closed"
+        );
     }
 
     #[tokio::test]
@@ -392,15 +469,24 @@ mod tests {
         let mut rx = lb.register(port, "good").unwrap();
         let _other = lb.register(port, "other-flow").unwrap();
         let page = raw(port, &get(port, "/callback?code=abc")).await;
-        assert!(page.starts_with("HTTP/1.1 400") && page.contains("no state"), "{page}");
+        assert!(
+            page.starts_with("HTTP/1.1 400") && page.contains("no state"),
+            "{page}"
+        );
         let page = raw(port, &get(port, "/callback?code=abc&state=evil")).await;
-        assert!(page.starts_with("HTTP/1.1 400") && page.contains("unknown or was already used"), "{page}");
+        assert!(
+            page.starts_with("HTTP/1.1 400") && page.contains("unknown or was already used"),
+            "{page}"
+        );
         assert!(rx.try_recv().is_err(), "the real flow is still waiting");
         let page = raw(port, &get(port, "/callback?code=abc&state=good")).await;
         assert!(page.starts_with("HTTP/1.1 200"));
         assert!(matches!(rx.await.unwrap(), CallbackOutcome::Code(_)));
         let replay = raw(port, &get(port, "/callback?code=abc&state=good")).await;
-        assert!(replay.starts_with("HTTP/1.1 400") && replay.contains("already used"), "{replay}");
+        assert!(
+            replay.starts_with("HTTP/1.1 400") && replay.contains("already used"),
+            "{replay}"
+        );
         assert!(lb.is_listening(port), "another flow still waits");
     }
 
@@ -409,13 +495,36 @@ mod tests {
         let lb = quick();
         let port = free_port();
         let rx = lb.register(port, "s").unwrap();
-        let page = raw(port, &get(port, "/callback?error=access_denied&error_description=User+said+no&state=s")).await;
+        let page = raw(
+            port,
+            &get(
+                port,
+                "/callback?error=access_denied&error_description=User+said+no&state=s",
+            ),
+        )
+        .await;
         assert!(page.contains("Access was not granted"), "{page}");
-        assert!(matches!(rx.await.unwrap(), CallbackOutcome::Denied { description: Some(d) } if d == "User said no"));
+        assert!(
+            matches!(rx.await.unwrap(), CallbackOutcome::Denied { description: Some(d) } if d == "User said no")
+        );
         let rx = lb.register(port, "t").unwrap();
-        let page = raw(port, &get(port, "/callback?error=invalid_scope&error_description=%3Cscript%3E&state=t")).await;
-        assert!(page.contains("invalid_scope") && page.contains("&lt;script&gt;") && !page.contains("<script>"), "{page}");
-        assert!(matches!(rx.await.unwrap(), CallbackOutcome::Failed { error, .. } if error == "invalid_scope"));
+        let page = raw(
+            port,
+            &get(
+                port,
+                "/callback?error=invalid_scope&error_description=%3Cscript%3E&state=t",
+            ),
+        )
+        .await;
+        assert!(
+            page.contains("invalid_scope")
+                && page.contains("&lt;script&gt;")
+                && !page.contains("<script>"),
+            "{page}"
+        );
+        assert!(
+            matches!(rx.await.unwrap(), CallbackOutcome::Failed { error, .. } if error == "invalid_scope")
+        );
     }
 
     #[tokio::test]
@@ -423,7 +532,12 @@ mod tests {
         let lb = quick();
         let port = free_port();
         let mut rx = lb.register(port, "s").unwrap();
-        let page = raw(port, format!("GET /callback?code=a&state=s HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n").as_bytes()).await;
+        let page = raw(
+            port,
+            format!("GET /callback?code=a&state=s HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
         assert!(page.starts_with("HTTP/1.1 421"), "{page}");
         let page = raw(port, b"GET /callback?code=a&state=s HTTP/1.1\r\n\r\n").await;
         assert!(page.starts_with("HTTP/1.1 421"), "no Host header: {page}");
@@ -432,7 +546,12 @@ mod tests {
         let page = raw(port, &get(port, "/favicon.ico")).await;
         assert!(page.starts_with("HTTP/1.1 404"), "{page}");
         assert!(rx.try_recv().is_err(), "nothing reached the flow");
-        let page = raw(port, format!("GET /callback?code=a&state=s HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).await;
+        let page = raw(
+            port,
+            format!("GET /callback?code=a&state=s HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     }
 
@@ -441,14 +560,20 @@ mod tests {
         let lb = quick();
         let port = free_port();
         let mut rx = lb.register(port, "s").unwrap();
-        let huge = format!("GET /callback?code=a&state=s&pad={} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n", "x".repeat(1024 * 1024));
+        let huge = format!(
+            "GET /callback?code=a&state=s&pad={} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n",
+            "x".repeat(1024 * 1024)
+        );
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         // The server stops reading after 16 KiB; the write may fail with a reset, which is the point.
         let _ = stream.write_all(huge.as_bytes()).await;
         let mut out = Vec::new();
         let _ = stream.read_to_end(&mut out).await;
         let text = String::from_utf8_lossy(&out);
-        assert!(text.is_empty() || text.starts_with("HTTP/1.1 431"), "{text}");
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 431"),
+            "{text}"
+        );
         assert!(rx.try_recv().is_err());
         assert!(lb.is_listening(port));
     }
@@ -462,11 +587,16 @@ mod tests {
         let mut slow = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         slow.write_all(b"GET /callback?code=a&st").await.unwrap();
         let page = raw(port, &get(port, "/callback?code=real&state=s")).await;
-        assert!(page.starts_with("HTTP/1.1 200"), "served while the slow client hangs");
+        assert!(
+            page.starts_with("HTTP/1.1 200"),
+            "served while the slow client hangs"
+        );
         assert!(matches!(rx.await.unwrap(), CallbackOutcome::Code(c) if c.expose() == "real"));
         let started = std::time::Instant::now();
         let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut out)).await.expect("cut off");
+        let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut out))
+            .await
+            .expect("cut off");
         assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"));
         assert!(started.elapsed() < Duration::from_secs(2));
     }

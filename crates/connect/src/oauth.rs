@@ -30,7 +30,10 @@ pub fn random_token(bytes: usize) -> String {
 pub fn pkce() -> Pkce {
     let verifier = random_token(32);
     let challenge = challenge_for(&verifier);
-    Pkce { verifier: Secret::new(verifier), challenge }
+    Pkce {
+        verifier: Secret::new(verifier),
+        challenge,
+    }
 }
 
 /// The S256 challenge of a verifier.
@@ -46,7 +49,9 @@ pub fn redirect_uri(port: u16) -> String {
 
 fn encode(value: &str) -> String {
     // `scope` is space-separated; HubSpot's documentation encodes spaces as %20.
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// What goes into the authorize URL.
@@ -66,24 +71,40 @@ pub fn authorize_url(req: &AuthorizeRequest<'_>) -> Result<String, Error> {
     let base = Url::parse(req.authorize_base_url.trim())
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| Error::InvalidInput(format!("{:?} is not a valid consent page address", req.authorize_base_url)))?;
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "{:?} is not a valid consent page address",
+                req.authorize_base_url
+            ))
+        })?;
     if req.client_id.trim().is_empty() {
-        return Err(Error::InvalidInput("the app's client ID is empty".to_owned()));
+        return Err(Error::InvalidInput(
+            "the app's client ID is empty".to_owned(),
+        ));
     }
     if req.scopes.is_empty() {
-        return Err(Error::InvalidInput("at least one scope must be requested".to_owned()));
+        return Err(Error::InvalidInput(
+            "at least one scope must be requested".to_owned(),
+        ));
     }
     let mut url = format!("{}/oauth/authorize", base.as_str().trim_end_matches('/'));
     url.push_str(&format!("?client_id={}", encode(req.client_id.trim())));
     url.push_str(&format!("&redirect_uri={}", encode(req.redirect_uri)));
     url.push_str(&format!("&scope={}", encode(&req.scopes.join(" "))));
-    let optional: Vec<&String> = req.optional_scopes.iter().filter(|s| !req.scopes.contains(s)).collect();
+    let optional: Vec<&String> = req
+        .optional_scopes
+        .iter()
+        .filter(|s| !req.scopes.contains(s))
+        .collect();
     if !optional.is_empty() {
         let joined: Vec<&str> = optional.iter().map(|s| s.as_str()).collect();
         url.push_str(&format!("&optional_scope={}", encode(&joined.join(" "))));
     }
     url.push_str(&format!("&state={}", encode(req.state)));
-    url.push_str(&format!("&code_challenge={}&code_challenge_method=S256", encode(req.code_challenge)));
+    url.push_str(&format!(
+        "&code_challenge={}&code_challenge_method=S256",
+        encode(req.code_challenge)
+    ));
     Ok(url)
 }
 
@@ -144,9 +165,21 @@ mod tests {
             state: "s",
             code_challenge: "c",
         };
-        assert!(authorize_url(&AuthorizeRequest { authorize_base_url: "ftp://x", ..base.clone() }).is_err());
-        assert!(authorize_url(&AuthorizeRequest { client_id: " ", ..base.clone() }).is_err());
-        assert!(authorize_url(&AuthorizeRequest { scopes: &[], ..base.clone() }).is_err());
+        assert!(authorize_url(&AuthorizeRequest {
+            authorize_base_url: "ftp://x",
+            ..base.clone()
+        })
+        .is_err());
+        assert!(authorize_url(&AuthorizeRequest {
+            client_id: " ",
+            ..base.clone()
+        })
+        .is_err());
+        assert!(authorize_url(&AuthorizeRequest {
+            scopes: &[],
+            ..base.clone()
+        })
+        .is_err());
         assert!(authorize_url(&base).is_ok());
     }
 }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::store::AuthMethod;
 
 /// What a connection can be asked to reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, specta::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, specta::Type,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum ScopeObject {
     Contacts,
@@ -69,7 +71,9 @@ impl ScopeObject {
 }
 
 /// Read, or read and write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Access {
     Read,
@@ -87,10 +91,16 @@ pub struct ObjectAccess {
 
 impl ObjectAccess {
     pub const fn read(object: ScopeObject) -> ObjectAccess {
-        ObjectAccess { object, access: Access::Read }
+        ObjectAccess {
+            object,
+            access: Access::Read,
+        }
     }
     pub const fn write(object: ScopeObject) -> ObjectAccess {
-        ObjectAccess { object, access: Access::Write }
+        ObjectAccess {
+            object,
+            access: Access::Write,
+        }
     }
 }
 
@@ -103,37 +113,112 @@ pub struct ScopeInfo {
 }
 
 const CATALOG: &[(&str, &str)] = &[
-    ("oauth", "Lets Spoke identify the portal it is connected to; HubSpot adds it to every OAuth app."),
-    ("crm.objects.contacts.read", "See contacts and their properties."),
-    ("crm.objects.contacts.write", "Create, update and delete contacts; HubSpot also requires it to write notes."),
-    ("crm.schemas.contacts.read", "See the definitions of contact properties, including custom ones."),
-    ("crm.objects.companies.read", "See companies and their properties."),
-    ("crm.objects.companies.write", "Create, update and delete companies."),
-    ("crm.schemas.companies.read", "See the definitions of company properties, including custom ones."),
-    ("crm.objects.deals.read", "See deals, their amounts and pipeline stages."),
-    ("crm.objects.deals.write", "Create, update and delete deals."),
-    ("crm.schemas.deals.read", "See the definitions of deal properties, including custom ones."),
+    (
+        "oauth",
+        "Lets Spoke identify the portal it is connected to; HubSpot adds it to every OAuth app.",
+    ),
+    (
+        "crm.objects.contacts.read",
+        "See contacts and their properties.",
+    ),
+    (
+        "crm.objects.contacts.write",
+        "Create, update and delete contacts; HubSpot also requires it to write notes.",
+    ),
+    (
+        "crm.schemas.contacts.read",
+        "See the definitions of contact properties, including custom ones.",
+    ),
+    (
+        "crm.objects.companies.read",
+        "See companies and their properties.",
+    ),
+    (
+        "crm.objects.companies.write",
+        "Create, update and delete companies.",
+    ),
+    (
+        "crm.schemas.companies.read",
+        "See the definitions of company properties, including custom ones.",
+    ),
+    (
+        "crm.objects.deals.read",
+        "See deals, their amounts and pipeline stages.",
+    ),
+    (
+        "crm.objects.deals.write",
+        "Create, update and delete deals.",
+    ),
+    (
+        "crm.schemas.deals.read",
+        "See the definitions of deal properties, including custom ones.",
+    ),
     ("tickets", "See, create and update support tickets."),
-    ("crm.schemas.tickets.read", "See the definitions of ticket properties, including custom ones."),
-    ("crm.objects.line_items.read", "See the line items attached to deals and quotes."),
-    ("crm.objects.line_items.write", "Create, update and delete line items."),
+    (
+        "crm.schemas.tickets.read",
+        "See the definitions of ticket properties, including custom ones.",
+    ),
+    (
+        "crm.objects.line_items.read",
+        "See the line items attached to deals and quotes.",
+    ),
+    (
+        "crm.objects.line_items.write",
+        "Create, update and delete line items.",
+    ),
     ("crm.objects.products.read", "See the product library."),
-    ("crm.objects.products.write", "Create, update and delete products."),
-    ("crm.objects.custom.read", "See records of the portal's custom objects."),
-    ("crm.objects.custom.write", "Create, update and delete records of custom objects."),
-    ("crm.schemas.custom.read", "See which custom objects exist and how they are defined."),
-    ("crm.schemas.custom.write", "Create and change custom object definitions."),
-    ("crm.objects.notes.read", "See notes logged on records (the newer scope for notes)."),
-    ("files", "See and upload files in the file manager, such as note attachments."),
-    ("files.ui_hidden.read", "See files hidden from the file manager, which is where most note attachments live."),
-    ("conversations.read", "See conversation inbox threads and messages."),
-    ("conversations.write", "Send messages and update threads in the conversations inbox."),
-    ("crm.objects.owners.read", "See the HubSpot users who own records, to map owners by name or email."),
+    (
+        "crm.objects.products.write",
+        "Create, update and delete products.",
+    ),
+    (
+        "crm.objects.custom.read",
+        "See records of the portal's custom objects.",
+    ),
+    (
+        "crm.objects.custom.write",
+        "Create, update and delete records of custom objects.",
+    ),
+    (
+        "crm.schemas.custom.read",
+        "See which custom objects exist and how they are defined.",
+    ),
+    (
+        "crm.schemas.custom.write",
+        "Create and change custom object definitions.",
+    ),
+    (
+        "crm.objects.notes.read",
+        "See notes logged on records (the newer scope for notes).",
+    ),
+    (
+        "files",
+        "See and upload files in the file manager, such as note attachments.",
+    ),
+    (
+        "files.ui_hidden.read",
+        "See files hidden from the file manager, which is where most note attachments live.",
+    ),
+    (
+        "conversations.read",
+        "See conversation inbox threads and messages.",
+    ),
+    (
+        "conversations.write",
+        "Send messages and update threads in the conversations inbox.",
+    ),
+    (
+        "crm.objects.owners.read",
+        "See the HubSpot users who own records, to map owners by name or email.",
+    ),
 ];
 
 /// Every scope the planner knows, each with its plain explanation.
 pub fn catalog() -> Vec<ScopeInfo> {
-    CATALOG.iter().map(|(scope, explanation)| ScopeInfo { scope, explanation }).collect()
+    CATALOG
+        .iter()
+        .map(|(scope, explanation)| ScopeInfo { scope, explanation })
+        .collect()
 }
 
 /// The plain explanation of a scope, if the catalog knows it.
@@ -152,9 +237,21 @@ fn scopes_for(pick: ObjectAccess) -> (Vec<&'static str>, Vec<&'static str>) {
         (required, vec![schema])
     };
     match pick.object {
-        ScopeObject::Contacts => standard("crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read"),
-        ScopeObject::Companies => standard("crm.objects.companies.read", "crm.objects.companies.write", "crm.schemas.companies.read"),
-        ScopeObject::Deals => standard("crm.objects.deals.read", "crm.objects.deals.write", "crm.schemas.deals.read"),
+        ScopeObject::Contacts => standard(
+            "crm.objects.contacts.read",
+            "crm.objects.contacts.write",
+            "crm.schemas.contacts.read",
+        ),
+        ScopeObject::Companies => standard(
+            "crm.objects.companies.read",
+            "crm.objects.companies.write",
+            "crm.schemas.companies.read",
+        ),
+        ScopeObject::Deals => standard(
+            "crm.objects.deals.read",
+            "crm.objects.deals.write",
+            "crm.schemas.deals.read",
+        ),
         ScopeObject::Tickets => (vec!["tickets"], vec!["crm.schemas.tickets.read"]),
         ScopeObject::LineItems => {
             let mut required = vec!["crm.objects.line_items.read"];
@@ -261,14 +358,22 @@ pub fn plan(picks: &[ObjectAccess], method: AuthMethod) -> ScopePlan {
         }
         objects.push(ObjectScopes {
             object: pick.object,
-            access: if pick.object.writable() { pick.access } else { Access::Read },
+            access: if pick.object.writable() {
+                pick.access
+            } else {
+                Access::Read
+            },
             required: req.iter().map(|s| s.to_string()).collect(),
             optional: opt.iter().map(|s| s.to_string()).collect(),
         });
     }
     // A scope that some object requires is not also optional.
     optional.retain(|scope| !required.contains(scope));
-    ScopePlan { required, optional, objects }
+    ScopePlan {
+        required,
+        optional,
+        objects,
+    }
 }
 
 /// A starting point taken from a product's HubSpot playbook.
@@ -292,28 +397,32 @@ pub fn presets() -> Vec<Preset> {
             id: "bridged.activation",
             product: "Bridged",
             name: "Activation",
-            description: "Read contacts (and their companies) from HubSpot to broadcast WhatsApp messages.",
+            description:
+                "Read contacts (and their companies) from HubSpot to broadcast WhatsApp messages.",
             picks: vec![r(Contacts), r(Companies)],
         },
         Preset {
             id: "bridged.qualification-agent",
             product: "Bridged",
             name: "Qualification agent",
-            description: "Read a contact's history, score it, and write the score back to the contact.",
+            description:
+                "Read a contact's history, score it, and write the score back to the contact.",
             picks: vec![w(Contacts), r(Companies), r(Notes)],
         },
         Preset {
             id: "bridged.nurture-conversion",
             product: "Bridged",
             name: "Nurture & conversion",
-            description: "Write qualified contacts, deals and conversation outcomes (as notes) to HubSpot.",
+            description:
+                "Write qualified contacts, deals and conversation outcomes (as notes) to HubSpot.",
             picks: vec![w(Contacts), w(Deals), w(Notes)],
         },
         Preset {
             id: "bridged.conversations",
             product: "Bridged",
             name: "Conversations",
-            description: "Sync chat conversations and messages with the HubSpot inbox, linked to contacts.",
+            description:
+                "Sync chat conversations and messages with the HubSpot inbox, linked to contacts.",
             picks: vec![w(Conversations), r(Contacts)],
         },
         Preset {
@@ -321,13 +430,21 @@ pub fn presets() -> Vec<Preset> {
             product: "OpsHub",
             name: "Deals, tickets, notes and attachments",
             description: "Two-way sync of deals and tickets with their notes and file attachments.",
-            picks: vec![w(Deals), w(Tickets), w(Notes), w(Files), r(Contacts), r(Owners)],
+            picks: vec![
+                w(Deals),
+                w(Tickets),
+                w(Notes),
+                w(Files),
+                r(Contacts),
+                r(Owners),
+            ],
         },
         Preset {
             id: "tajo.brevo-two-way",
             product: "Tajo / Brevo",
             name: "Two-way CRM sync",
-            description: "Two-way sync of contacts, companies, deals and custom objects with Brevo.",
+            description:
+                "Two-way sync of contacts, companies, deals and custom objects with Brevo.",
             picks: vec![w(Contacts), w(Companies), w(Deals), w(CustomObjects)],
         },
     ]
@@ -378,8 +495,10 @@ pub fn report(picks: &[ObjectAccess], granted: &[String], method: AuthMethod) ->
         .objects
         .iter()
         .map(|o| {
-            let missing_required: Vec<String> = o.required.iter().filter(|s| !has(s)).cloned().collect();
-            let missing_optional: Vec<String> = o.optional.iter().filter(|s| !has(s)).cloned().collect();
+            let missing_required: Vec<String> =
+                o.required.iter().filter(|s| !has(s)).cloned().collect();
+            let missing_optional: Vec<String> =
+                o.optional.iter().filter(|s| !has(s)).cloned().collect();
             ObjectScopeStatus {
                 object: o.object,
                 access: o.access,
@@ -391,8 +510,16 @@ pub fn report(picks: &[ObjectAccess], granted: &[String], method: AuthMethod) ->
         })
         .collect();
     let needed: Vec<&String> = plan.required.iter().chain(plan.optional.iter()).collect();
-    let unused = granted.iter().filter(|g| !needed.contains(g)).cloned().collect();
-    ScopeReport { all_satisfied: objects.iter().all(|o| o.satisfied), objects, unused }
+    let unused = granted
+        .iter()
+        .filter(|g| !needed.contains(g))
+        .cloned()
+        .collect();
+    ScopeReport {
+        all_satisfied: objects.iter().all(|o| o.satisfied),
+        objects,
+        unused,
+    }
 }
 
 #[cfg(test)]
@@ -406,7 +533,8 @@ mod tests {
             for access in [Access::Read, Access::Write] {
                 let p = plan(&[ObjectAccess { object, access }], AuthMethod::OAuth);
                 for scope in p.required.iter().chain(p.optional.iter()) {
-                    let text = explain(scope).unwrap_or_else(|| panic!("{scope} is not in the catalog"));
+                    let text =
+                        explain(scope).unwrap_or_else(|| panic!("{scope} is not in the catalog"));
                     assert!(text.ends_with('.') && text.len() > 15, "{scope}: {text}");
                 }
             }
@@ -420,30 +548,62 @@ mod tests {
 
     #[test]
     fn write_implies_read_and_oauth_is_added_for_oauth_only() {
-        let p = plan(&[ObjectAccess::write(Deals), ObjectAccess::read(Contacts)], AuthMethod::OAuth);
-        assert_eq!(p.required, ["oauth", "crm.objects.contacts.read", "crm.objects.deals.read", "crm.objects.deals.write"]);
-        assert_eq!(p.optional, ["crm.schemas.contacts.read", "crm.schemas.deals.read"]);
+        let p = plan(
+            &[ObjectAccess::write(Deals), ObjectAccess::read(Contacts)],
+            AuthMethod::OAuth,
+        );
+        assert_eq!(
+            p.required,
+            [
+                "oauth",
+                "crm.objects.contacts.read",
+                "crm.objects.deals.read",
+                "crm.objects.deals.write"
+            ]
+        );
+        assert_eq!(
+            p.optional,
+            ["crm.schemas.contacts.read", "crm.schemas.deals.read"]
+        );
         let t = plan(&[ObjectAccess::read(Contacts)], AuthMethod::Token);
         assert_eq!(t.required, ["crm.objects.contacts.read"]);
     }
 
     #[test]
     fn duplicate_picks_merge_to_the_strongest_access() {
-        let p = plan(&[ObjectAccess::read(Contacts), ObjectAccess::write(Contacts), ObjectAccess::read(Contacts)], AuthMethod::Token);
+        let p = plan(
+            &[
+                ObjectAccess::read(Contacts),
+                ObjectAccess::write(Contacts),
+                ObjectAccess::read(Contacts),
+            ],
+            AuthMethod::Token,
+        );
         assert_eq!(p.objects.len(), 1);
         assert_eq!(p.objects[0].access, Access::Write);
-        assert!(p.required.contains(&"crm.objects.contacts.write".to_owned()));
+        assert!(p
+            .required
+            .contains(&"crm.objects.contacts.write".to_owned()));
     }
 
     #[test]
     fn notes_and_custom_objects_pull_in_what_hubspot_really_checks() {
         let p = plan(&[ObjectAccess::write(Notes)], AuthMethod::Token);
-        assert_eq!(p.required, ["crm.objects.contacts.read", "crm.objects.contacts.write"]);
+        assert_eq!(
+            p.required,
+            ["crm.objects.contacts.read", "crm.objects.contacts.write"]
+        );
         assert_eq!(p.optional, ["crm.objects.notes.read"]);
         let p = plan(&[ObjectAccess::read(CustomObjects)], AuthMethod::Token);
-        assert_eq!(p.required, ["crm.objects.custom.read", "crm.schemas.custom.read"]);
+        assert_eq!(
+            p.required,
+            ["crm.objects.custom.read", "crm.schemas.custom.read"]
+        );
         let p = plan(&[ObjectAccess::write(Owners)], AuthMethod::Token);
-        assert_eq!((p.objects[0].access, p.required.clone()), (Access::Read, vec!["crm.objects.owners.read".to_owned()]));
+        assert_eq!(
+            (p.objects[0].access, p.required.clone()),
+            (Access::Read, vec!["crm.objects.owners.read".to_owned()])
+        );
     }
 
     #[test]
@@ -452,37 +612,81 @@ mod tests {
         let ids: Vec<_> = all.iter().map(|p| p.id).collect();
         assert_eq!(
             ids,
-            ["bridged.activation", "bridged.qualification-agent", "bridged.nurture-conversion", "bridged.conversations", "opshub.deals-tickets", "tajo.brevo-two-way"]
+            [
+                "bridged.activation",
+                "bridged.qualification-agent",
+                "bridged.nurture-conversion",
+                "bridged.conversations",
+                "opshub.deals-tickets",
+                "tajo.brevo-two-way"
+            ]
         );
         let opshub = plan(&all[4].picks, AuthMethod::OAuth);
-        for scope in ["crm.objects.deals.write", "tickets", "crm.objects.contacts.write", "files"] {
-            assert!(opshub.required.iter().any(|s| s == scope), "OpsHub needs {scope}");
+        for scope in [
+            "crm.objects.deals.write",
+            "tickets",
+            "crm.objects.contacts.write",
+            "files",
+        ] {
+            assert!(
+                opshub.required.iter().any(|s| s == scope),
+                "OpsHub needs {scope}"
+            );
         }
         let tajo = plan(&all[5].picks, AuthMethod::Token);
-        for scope in ["crm.objects.contacts.write", "crm.objects.companies.write", "crm.objects.deals.write", "crm.objects.custom.write", "crm.schemas.custom.read"] {
-            assert!(tajo.required.iter().any(|s| s == scope), "Tajo needs {scope}");
+        for scope in [
+            "crm.objects.contacts.write",
+            "crm.objects.companies.write",
+            "crm.objects.deals.write",
+            "crm.objects.custom.write",
+            "crm.schemas.custom.read",
+        ] {
+            assert!(
+                tajo.required.iter().any(|s| s == scope),
+                "Tajo needs {scope}"
+            );
         }
         let conversations = plan(&all[3].picks, AuthMethod::OAuth);
-        assert!(conversations.required.contains(&"conversations.write".to_owned()));
+        assert!(conversations
+            .required
+            .contains(&"conversations.write".to_owned()));
     }
 
     #[test]
     fn report_lists_gaps_per_object_with_a_method_specific_fix() {
-        let granted: Vec<String> = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.deals.read", "automation"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let granted: Vec<String> = [
+            "crm.objects.contacts.read",
+            "crm.objects.contacts.write",
+            "crm.objects.deals.read",
+            "automation",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let picks = [ObjectAccess::write(Contacts), ObjectAccess::write(Deals)];
         let token = report(&picks, &granted, AuthMethod::Token);
         assert!(!token.all_satisfied);
         assert!(token.objects[0].satisfied);
-        assert_eq!(token.objects[0].missing_optional, ["crm.schemas.contacts.read"]);
-        assert_eq!(token.objects[1].missing_required, ["crm.objects.deals.write"]);
+        assert_eq!(
+            token.objects[0].missing_optional,
+            ["crm.schemas.contacts.read"]
+        );
+        assert_eq!(
+            token.objects[1].missing_required,
+            ["crm.objects.deals.write"]
+        );
         let fix = token.objects[1].fix.as_deref().unwrap();
-        assert!(fix.contains("crm.objects.deals.write") && fix.contains("regenerate"), "{fix}");
+        assert!(
+            fix.contains("crm.objects.deals.write") && fix.contains("regenerate"),
+            "{fix}"
+        );
         assert_eq!(token.unused, ["automation"]);
         let oauth = report(&picks, &granted, AuthMethod::OAuth);
-        assert!(oauth.objects[1].fix.as_deref().unwrap().contains("Reconnect"));
+        assert!(oauth.objects[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("Reconnect"));
         let full: Vec<String> = plan(&picks, AuthMethod::OAuth).required;
         assert!(report(&picks, &full, AuthMethod::OAuth).all_satisfied);
     }

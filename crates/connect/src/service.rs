@@ -17,7 +17,9 @@ use crate::keychain::{blocking, Keychain, SecretKind, SecretStore};
 use crate::loopback::{CallbackOutcome, Loopback, LoopbackLimits};
 use crate::oauth::{self, AuthorizeRequest, HUBSPOT_APP_BASE};
 use crate::scopes::{self, ObjectAccess, ScopeReport};
-use crate::store::{now_secs, AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind};
+use crate::store::{
+    now_secs, AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind,
+};
 use crate::tokenfmt::check_token;
 use crate::tokens::{ConnectionTokens, TokenManager, TokenSettings};
 use crate::Error;
@@ -143,7 +145,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn is_hubspot(base: &str) -> bool {
-    url::Url::parse(base).ok().and_then(|u| u.host_str().map(|h| h.ends_with("hubapi.com"))).unwrap_or(false)
+    url::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.ends_with("hubapi.com")))
+        .unwrap_or(false)
 }
 
 impl Connections {
@@ -155,9 +160,16 @@ impl Connections {
     }
 
     /// Builds the service from its parts (another secret store, an in-memory database).
-    pub fn with_parts(config: ConnectConfig, store: ConnectionStore, secrets: Arc<dyn SecretStore>) -> Connections {
+    pub fn with_parts(
+        config: ConnectConfig,
+        store: ConnectionStore,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Connections {
         let store = Arc::new(store);
-        let settings = TokenSettings { refresh_margin: config.refresh_margin, client: config.client.clone() };
+        let settings = TokenSettings {
+            refresh_margin: config.refresh_margin,
+            client: config.client.clone(),
+        };
         let tokens = Arc::new(TokenManager::new(store.clone(), secrets.clone(), settings));
         Connections {
             store,
@@ -191,9 +203,14 @@ impl Connections {
             AuthMethod::OAuth => Tier::OAuthApp,
             AuthMethod::Token => self.config.token_tier,
         };
-        let governor = GovernorRegistry::shared().for_portal(&conn.base_url, conn.portal_id, tier.budget());
+        let governor =
+            GovernorRegistry::shared().for_portal(&conn.base_url, conn.portal_id, tier.budget());
         let provider = Arc::new(ConnectionTokens::new(self.tokens.clone(), conn.id.clone()));
-        Ok(self.tokens.client_for(&conn.base_url)?.with_token_provider(provider).with_governor(governor))
+        Ok(self
+            .tokens
+            .client_for(&conn.base_url)?
+            .with_token_provider(provider)
+            .with_governor(governor))
     }
 
     // ---- Token connections -------------------------------------------------------------------
@@ -201,7 +218,10 @@ impl Connections {
     /// Adds a service key / private-app token: format check, keychain check, then HubSpot (token
     /// info and account details) for identity and granted scopes.
     pub async fn add_token(&self, req: AddToken) -> Result<Connection, Error> {
-        let base = req.base_url.clone().unwrap_or_else(|| HUBSPOT_API_BASE.to_owned());
+        let base = req
+            .base_url
+            .clone()
+            .unwrap_or_else(|| HUBSPOT_API_BASE.to_owned());
         let (token, identity) = self.validate_token(&base, &req.token).await?;
         self.check_keychain().await?;
         let id = oauth::random_token(12);
@@ -219,7 +239,8 @@ impl Connections {
             updated_at: now,
             ..identity
         };
-        self.save_new(&conn, vec![(SecretKind::Access, token.clone())], None).await?;
+        self.save_new(&conn, vec![(SecretKind::Access, token.clone())], None)
+            .await?;
         self.tokens.prime(&id, token, None).await;
         Ok(conn)
     }
@@ -229,15 +250,23 @@ impl Connections {
     pub async fn replace_token(&self, id: &str, token: Secret) -> Result<Connection, Error> {
         let old = self.store.get(id)?;
         if old.method != AuthMethod::Token {
-            return Err(Error::InvalidInput("this connection signs in with OAuth; use Reconnect instead".to_owned()));
+            return Err(Error::InvalidInput(
+                "this connection signs in with OAuth; use Reconnect instead".to_owned(),
+            ));
         }
         let (token, identity) = self.validate_token(&old.base_url, &token).await?;
         if identity.portal_id != old.portal_id {
-            return Err(Error::PortalMismatch { expected: old.portal_id, got: identity.portal_id });
+            return Err(Error::PortalMismatch {
+                expected: old.portal_id,
+                got: identity.portal_id,
+            });
         }
         let key = id.to_owned();
         let value = token.clone();
-        blocking(&self.secrets, move |s| s.set(&key, SecretKind::Access, &value)).await?;
+        blocking(&self.secrets, move |s| {
+            s.set(&key, SecretKind::Access, &value)
+        })
+        .await?;
         let conn = Connection {
             id: old.id.clone(),
             label: old.label.clone(),
@@ -258,7 +287,11 @@ impl Connections {
     }
 
     /// Returns the trimmed token and the identity fields of a connection.
-    async fn validate_token(&self, base: &str, raw: &Secret) -> Result<(Secret, Connection), Error> {
+    async fn validate_token(
+        &self,
+        base: &str,
+        raw: &Secret,
+    ) -> Result<(Secret, Connection), Error> {
         let checked = check_token(raw)?;
         let token = checked.token;
         let client = self.tokens.client_for(base)?;
@@ -266,9 +299,11 @@ impl Connections {
             Ok(info) => Some(info),
             // A token HubSpot rejects is final; any other failure of this lookup (e.g. a key type
             // it does not know) leaves account details as the judge.
-            Err(e @ (spoke_hubspot::Error::Unauthorized { .. } | spoke_hubspot::Error::Network { .. } | spoke_hubspot::Error::Timeout { .. })) => {
-                return Err(e.into())
-            }
+            Err(
+                e @ (spoke_hubspot::Error::Unauthorized { .. }
+                | spoke_hubspot::Error::Network { .. }
+                | spoke_hubspot::Error::Timeout { .. }),
+            ) => return Err(e.into()),
             Err(e) => {
                 tracing::debug!(error = %e, "token info unavailable; relying on account details");
                 None
@@ -276,7 +311,10 @@ impl Connections {
         };
         let details = match client.account_details_with(&token).await {
             Ok(details) => Some(details),
-            Err(e @ (spoke_hubspot::Error::MissingScopes { .. } | spoke_hubspot::Error::Forbidden { .. })) if info.is_some() => {
+            Err(
+                e @ (spoke_hubspot::Error::MissingScopes { .. }
+                | spoke_hubspot::Error::Forbidden { .. }),
+            ) if info.is_some() => {
                 tracing::debug!(error = %e, "account details not allowed for this token");
                 None
             }
@@ -284,11 +322,18 @@ impl Connections {
         };
         let portal_id = match (&info, &details) {
             (Some(i), Some(d)) if i.hub_id != d.portal_id => {
-                return Err(Error::PortalMismatch { expected: i.hub_id, got: d.portal_id })
+                return Err(Error::PortalMismatch {
+                    expected: i.hub_id,
+                    got: d.portal_id,
+                })
             }
             (_, Some(d)) => d.portal_id,
             (Some(i), None) => i.hub_id,
-            (None, None) => return Err(Error::InvalidInput("HubSpot did not say which portal this token belongs to".to_owned())),
+            (None, None) => {
+                return Err(Error::InvalidInput(
+                    "HubSpot did not say which portal this token belongs to".to_owned(),
+                ))
+            }
         };
         let identity = Connection {
             id: String::new(),
@@ -298,7 +343,10 @@ impl Connections {
             portal_id,
             hub_domain: None,
             account_type: details.as_ref().and_then(|d| d.account_type.clone()),
-            data_hosting_location: details.as_ref().and_then(|d| d.data_hosting_location.clone()).or(Some(checked.region)),
+            data_hosting_location: details
+                .as_ref()
+                .and_then(|d| d.data_hosting_location.clone())
+                .or(Some(checked.region)),
             ui_domain: details.as_ref().and_then(|d| d.ui_domain.clone()),
             time_zone: details.as_ref().and_then(|d| d.time_zone.clone()),
             user_id: info.as_ref().and_then(|i| i.user_id),
@@ -314,7 +362,12 @@ impl Connections {
     }
 
     /// Writes secrets, then the row; undoes the secrets if the row cannot be written.
-    async fn save_new(&self, conn: &Connection, secrets: Vec<(SecretKind, Secret)>, refresh: Option<&Secret>) -> Result<(), Error> {
+    async fn save_new(
+        &self,
+        conn: &Connection,
+        secrets: Vec<(SecretKind, Secret)>,
+        refresh: Option<&Secret>,
+    ) -> Result<(), Error> {
         let key = conn.id.clone();
         let kinds: Vec<SecretKind> = secrets.iter().map(|(k, _)| *k).collect();
         blocking(&self.secrets, move |s| {
@@ -344,12 +397,21 @@ impl Connections {
     /// optional_scope, state, PKCE S256) and opens the system browser. Then call
     /// [`Connections::finish_oauth`] with the returned flow id.
     pub async fn begin_oauth(&self, req: BeginOAuth) -> Result<OAuthStarted, Error> {
-        let api_base = req.base_url.clone().unwrap_or_else(|| HUBSPOT_API_BASE.to_owned());
+        let api_base = req
+            .base_url
+            .clone()
+            .unwrap_or_else(|| HUBSPOT_API_BASE.to_owned());
         let authorize_base = req.authorize_base_url.clone().unwrap_or_else(|| {
-            if is_hubspot(&api_base) { HUBSPOT_APP_BASE.to_owned() } else { api_base.clone() }
+            if is_hubspot(&api_base) {
+                HUBSPOT_APP_BASE.to_owned()
+            } else {
+                api_base.clone()
+            }
         });
         if req.client_secret.expose().trim().is_empty() {
-            return Err(Error::InvalidInput("the app's client secret is empty".to_owned()));
+            return Err(Error::InvalidInput(
+                "the app's client secret is empty".to_owned(),
+            ));
         }
         let mut scopes: Vec<String> = Vec::new();
         for scope in std::iter::once("oauth").chain(req.scopes.iter().map(String::as_str)) {
@@ -358,8 +420,12 @@ impl Connections {
                 scopes.push(scope.to_owned());
             }
         }
-        let optional: Vec<String> =
-            req.optional_scopes.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && !scopes.contains(s)).collect();
+        let optional: Vec<String> = req
+            .optional_scopes
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && !scopes.contains(s))
+            .collect();
         let app = OAuthAppInfo {
             kind: req.app_kind,
             client_id: req.client_id.trim().to_owned(),
@@ -368,21 +434,41 @@ impl Connections {
             scopes,
             optional_scopes: optional,
         };
-        self.start_flow(api_base, app, Secret::new(req.client_secret.expose().trim().to_owned()), req.label, None).await
+        self.start_flow(
+            api_base,
+            app,
+            Secret::new(req.client_secret.expose().trim().to_owned()),
+            req.label,
+            None,
+        )
+        .await
     }
 
     /// One-click reconnect of an OAuth connection with its stored app and scopes.
     pub async fn begin_reconnect(&self, id: &str) -> Result<OAuthStarted, Error> {
         let conn = self.store.get(id)?;
-        let app = conn
-            .oauth_app
-            .clone()
-            .ok_or_else(|| Error::InvalidInput("this connection uses a token; paste a new token instead".to_owned()))?;
+        let app = conn.oauth_app.clone().ok_or_else(|| {
+            Error::InvalidInput(
+                "this connection uses a token; paste a new token instead".to_owned(),
+            )
+        })?;
         let key = id.to_owned();
-        let client_secret = blocking(&self.secrets, move |s| s.get(&key, SecretKind::ClientSecret))
-            .await?
-            .ok_or_else(|| Error::SecretMissing { connection_id: id.to_owned(), what: SecretKind::ClientSecret.describe() })?;
-        self.start_flow(conn.base_url.clone(), app, client_secret, Some(conn.label.clone()), Some(conn.id.clone())).await
+        let client_secret = blocking(&self.secrets, move |s| {
+            s.get(&key, SecretKind::ClientSecret)
+        })
+        .await?
+        .ok_or_else(|| Error::SecretMissing {
+            connection_id: id.to_owned(),
+            what: SecretKind::ClientSecret.describe(),
+        })?;
+        self.start_flow(
+            conn.base_url.clone(),
+            app,
+            client_secret,
+            Some(conn.label.clone()),
+            Some(conn.id.clone()),
+        )
+        .await
     }
 
     async fn start_flow(
@@ -456,10 +542,16 @@ impl Connections {
     pub async fn finish_oauth(&self, flow_id: &str) -> Result<Connection, Error> {
         let (outcome_rx, cancel_rx, deadline) = {
             let mut flows = lock(&self.flows);
-            let flow = flows.get_mut(flow_id).ok_or_else(|| Error::FlowNotFound(flow_id.to_owned()))?;
+            let flow = flows
+                .get_mut(flow_id)
+                .ok_or_else(|| Error::FlowNotFound(flow_id.to_owned()))?;
             match (flow.outcome.take(), flow.cancel_rx.take()) {
                 (Some(outcome), Some(cancel)) => (outcome, cancel, flow.deadline),
-                _ => return Err(Error::InvalidInput("this sign-in is already being awaited".to_owned())),
+                _ => {
+                    return Err(Error::InvalidInput(
+                        "this sign-in is already being awaited".to_owned(),
+                    ))
+                }
             }
         };
         let minutes = self.config.callback_timeout.as_secs().div_ceil(60);
@@ -476,13 +568,17 @@ impl Connections {
         match result? {
             CallbackOutcome::Code(code) => self.complete(flow, code).await,
             CallbackOutcome::Denied { description } => Err(Error::ConsentDenied { description }),
-            CallbackOutcome::Failed { error, description } => Err(Error::AuthorizationFailed { error, description }),
+            CallbackOutcome::Failed { error, description } => {
+                Err(Error::AuthorizationFailed { error, description })
+            }
         }
     }
 
     /// Cancels a sign-in; its listener closes if no other sign-in uses the port.
     pub fn cancel_oauth(&self, flow_id: &str) -> Result<(), Error> {
-        let flow = lock(&self.flows).remove(flow_id).ok_or_else(|| Error::FlowNotFound(flow_id.to_owned()))?;
+        let flow = lock(&self.flows)
+            .remove(flow_id)
+            .ok_or_else(|| Error::FlowNotFound(flow_id.to_owned()))?;
         self.loopback.unregister(flow.port, &flow.state);
         if let Some(tx) = flow.cancel_tx {
             let _ = tx.send(());
@@ -492,17 +588,31 @@ impl Connections {
 
     async fn complete(&self, flow: Flow, code: Secret) -> Result<Connection, Error> {
         let client = self.tokens.client_for(&flow.api_base)?;
-        let oauth_client = OAuthClient { client_id: flow.app.client_id.clone(), client_secret: flow.client_secret.clone() };
-        let tokens = client.exchange_code(&oauth_client, &code, &flow.redirect_uri, &flow.verifier).await?;
-        let refresh = tokens.refresh_token.clone().ok_or_else(|| Error::AuthorizationFailed {
-            error: "no_refresh_token".to_owned(),
-            description: Some("HubSpot returned no refresh token".to_owned()),
-        })?;
+        let oauth_client = OAuthClient {
+            client_id: flow.app.client_id.clone(),
+            client_secret: flow.client_secret.clone(),
+        };
+        let tokens = client
+            .exchange_code(&oauth_client, &code, &flow.redirect_uri, &flow.verifier)
+            .await?;
+        let refresh = tokens
+            .refresh_token
+            .clone()
+            .ok_or_else(|| Error::AuthorizationFailed {
+                error: "no_refresh_token".to_owned(),
+                description: Some("HubSpot returned no refresh token".to_owned()),
+            })?;
         let details = client.account_details_with(&tokens.access_token).await?;
         if let Some(hub) = tokens.hub_id.filter(|hub| *hub != details.portal_id) {
-            return Err(Error::PortalMismatch { expected: hub, got: details.portal_id });
+            return Err(Error::PortalMismatch {
+                expected: hub,
+                got: details.portal_id,
+            });
         }
-        let introspection = match client.introspect(&oauth_client, &tokens.access_token, TokenHint::AccessToken).await {
+        let introspection = match client
+            .introspect(&oauth_client, &tokens.access_token, TokenHint::AccessToken)
+            .await
+        {
             Ok(info) => Some(info),
             Err(e) => {
                 tracing::debug!(error = %e, "token introspection unavailable");
@@ -510,7 +620,10 @@ impl Connections {
             }
         };
         let granted = if tokens.scopes.is_empty() {
-            introspection.as_ref().map(|i| i.scopes.clone()).unwrap_or_default()
+            introspection
+                .as_ref()
+                .map(|i| i.scopes.clone())
+                .unwrap_or_default()
         } else {
             tokens.scopes.clone()
         };
@@ -521,14 +634,26 @@ impl Connections {
                 let old = self.store.get(id)?;
                 if old.portal_id != details.portal_id {
                     // Do not leave a grant for the wrong portal behind.
-                    let _ = client.revoke(&oauth_client, &refresh, TokenHint::RefreshToken).await;
-                    return Err(Error::PortalMismatch { expected: old.portal_id, got: details.portal_id });
+                    let _ = client
+                        .revoke(&oauth_client, &refresh, TokenHint::RefreshToken)
+                        .await;
+                    return Err(Error::PortalMismatch {
+                        expected: old.portal_id,
+                        got: details.portal_id,
+                    });
                 }
                 (old.id, old.label, old.created_at)
             }
             None => {
-                let hub_domain = introspection.as_ref().and_then(|i| i.hub_domain.as_deref()).or(details.ui_domain.as_deref());
-                (oauth::random_token(12), label_or(flow.label.clone(), hub_domain, details.portal_id), now)
+                let hub_domain = introspection
+                    .as_ref()
+                    .and_then(|i| i.hub_domain.as_deref())
+                    .or(details.ui_domain.as_deref());
+                (
+                    oauth::random_token(12),
+                    label_or(flow.label.clone(), hub_domain, details.portal_id),
+                    now,
+                )
             }
         };
         let conn = Connection {
@@ -542,7 +667,9 @@ impl Connections {
             data_hosting_location: details.data_hosting_location.clone(),
             ui_domain: details.ui_domain.clone(),
             time_zone: details.time_zone.clone(),
-            user_id: tokens.user_id.or_else(|| introspection.as_ref().and_then(|i| i.user_id)),
+            user_id: tokens
+                .user_id
+                .or_else(|| introspection.as_ref().and_then(|i| i.user_id)),
             granted_scopes: granted,
             oauth_app: Some(flow.app.clone()),
             token_expires_at: Some(expires_at),
@@ -570,7 +697,9 @@ impl Connections {
             self.save_new(&conn, secrets, Some(&refresh)).await?;
         }
         self.tokens.forget(&id);
-        self.tokens.prime(&id, tokens.access_token, Some(expires_at)).await;
+        self.tokens
+            .prime(&id, tokens.access_token, Some(expires_at))
+            .await;
         Ok(conn)
     }
 
@@ -594,19 +723,40 @@ impl Connections {
         let client = self.client(id)?;
         let details = client.account_details().await?;
         if details.portal_id != conn.portal_id {
-            return Err(Error::PortalMismatch { expected: conn.portal_id, got: details.portal_id });
+            return Err(Error::PortalMismatch {
+                expected: conn.portal_id,
+                got: details.portal_id,
+            });
         }
         let token = self.tokens.access_token(id).await?;
         let scopes = match conn.method {
-            AuthMethod::Token => client.private_app_token_info(&token).await.ok().map(|info| info.scopes),
+            AuthMethod::Token => client
+                .private_app_token_info(&token)
+                .await
+                .ok()
+                .map(|info| info.scopes),
             AuthMethod::OAuth => {
-                let app = conn.oauth_app.clone().ok_or_else(|| Error::Store(format!("connection {id} has no app recorded")))?;
+                let app = conn
+                    .oauth_app
+                    .clone()
+                    .ok_or_else(|| Error::Store(format!("connection {id} has no app recorded")))?;
                 let key = id.to_owned();
-                let secret = blocking(&self.secrets, move |s| s.get(&key, SecretKind::ClientSecret))
-                    .await?
-                    .ok_or_else(|| Error::SecretMissing { connection_id: id.to_owned(), what: SecretKind::ClientSecret.describe() })?;
-                let oauth_client = OAuthClient { client_id: app.client_id, client_secret: secret };
-                match client.introspect(&oauth_client, &token, TokenHint::AccessToken).await {
+                let secret = blocking(&self.secrets, move |s| {
+                    s.get(&key, SecretKind::ClientSecret)
+                })
+                .await?
+                .ok_or_else(|| Error::SecretMissing {
+                    connection_id: id.to_owned(),
+                    what: SecretKind::ClientSecret.describe(),
+                })?;
+                let oauth_client = OAuthClient {
+                    client_id: app.client_id,
+                    client_secret: secret,
+                };
+                match client
+                    .introspect(&oauth_client, &token, TokenHint::AccessToken)
+                    .await
+                {
                     Ok(info) if info.active => {
                         if info.hub_domain.is_some() {
                             conn.hub_domain = info.hub_domain;
@@ -618,7 +768,9 @@ impl Connections {
             }
         };
         let fresh = self.store.get(id)?;
-        conn.granted_scopes = scopes.filter(|s| !s.is_empty()).unwrap_or(fresh.granted_scopes);
+        conn.granted_scopes = scopes
+            .filter(|s| !s.is_empty())
+            .unwrap_or(fresh.granted_scopes);
         conn.token_expires_at = fresh.token_expires_at;
         conn.account_type = details.account_type;
         conn.data_hosting_location = details.data_hosting_location.or(conn.data_hosting_location);
@@ -632,7 +784,11 @@ impl Connections {
     }
 
     /// Granted versus needed for `picks`, per object, with the fix for each gap.
-    pub async fn scope_report(&self, id: &str, picks: &[ObjectAccess]) -> Result<ScopeReport, Error> {
+    pub async fn scope_report(
+        &self,
+        id: &str,
+        picks: &[ObjectAccess],
+    ) -> Result<ScopeReport, Error> {
         let conn = self.store.get(id)?;
         Ok(scopes::report(picks, &conn.granted_scopes, conn.method))
     }
@@ -641,24 +797,44 @@ impl Connections {
     /// keychain entries and the connection.
     pub async fn disconnect(&self, id: &str) -> Result<DisconnectReport, Error> {
         let conn = self.store.get(id)?;
-        let mut report = DisconnectReport { revoked: false, note: None };
+        let mut report = DisconnectReport {
+            revoked: false,
+            note: None,
+        };
         if conn.method == AuthMethod::OAuth {
             if self.store.others_sharing_refresh_token(id)? > 0 {
-                report.note = Some("Another connection uses the same HubSpot sign-in, so it was left active.".to_owned());
+                report.note = Some(
+                    "Another connection uses the same HubSpot sign-in, so it was left active."
+                        .to_owned(),
+                );
             } else {
                 let key = id.to_owned();
                 let (refresh, secret) = blocking(&self.secrets, move |s| {
-                    Ok((s.get(&key, SecretKind::Refresh)?, s.get(&key, SecretKind::ClientSecret)?))
+                    Ok((
+                        s.get(&key, SecretKind::Refresh)?,
+                        s.get(&key, SecretKind::ClientSecret)?,
+                    ))
                 })
                 .await?;
                 match (refresh, secret, &conn.oauth_app) {
                     (Some(refresh), Some(secret), Some(app)) => {
                         let client = self.tokens.client_for(&conn.base_url)?;
-                        let oauth_client = OAuthClient { client_id: app.client_id.clone(), client_secret: secret };
-                        match client.revoke(&oauth_client, &refresh, TokenHint::RefreshToken).await {
+                        let oauth_client = OAuthClient {
+                            client_id: app.client_id.clone(),
+                            client_secret: secret,
+                        };
+                        match client
+                            .revoke(&oauth_client, &refresh, TokenHint::RefreshToken)
+                            .await
+                        {
                             Ok(()) => report.revoked = true,
-                            Err(e @ (spoke_hubspot::Error::InvalidGrant { .. } | spoke_hubspot::Error::OAuth { .. })) => {
-                                report.note = Some(format!("HubSpot had already invalidated the sign-in ({e})."));
+                            Err(
+                                e @ (spoke_hubspot::Error::InvalidGrant { .. }
+                                | spoke_hubspot::Error::OAuth { .. }),
+                            ) => {
+                                report.note = Some(format!(
+                                    "HubSpot had already invalidated the sign-in ({e})."
+                                ));
                             }
                             Err(e) => {
                                 report.note = Some(format!(
@@ -667,7 +843,11 @@ impl Connections {
                             }
                         }
                     }
-                    _ => report.note = Some("No sign-in was stored, so there was nothing to revoke.".to_owned()),
+                    _ => {
+                        report.note = Some(
+                            "No sign-in was stored, so there was nothing to revoke.".to_owned(),
+                        )
+                    }
                 }
             }
         }
@@ -722,7 +902,11 @@ mod tests {
     use crate::scopes::{ObjectAccess, ScopeObject};
 
     fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 
     struct Env {
@@ -751,8 +935,18 @@ mod tests {
         let store = ConnectionStore::open(&config.db_path).unwrap();
         let secrets = Arc::new(MemoryStore::default());
         let service = Arc::new(Connections::with_parts(config, store, secrets.clone()));
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Env { sandbox, service, secrets, port, http, _dir: dir }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Env {
+            sandbox,
+            service,
+            secrets,
+            port,
+            http,
+            _dir: dir,
+        }
     }
 
     async fn env() -> Env {
@@ -778,9 +972,20 @@ mod tests {
         /// Plays the browser: opens the consent page, clicks Allow or Deny, and returns the
         /// callback URL HubSpot redirects to (not yet visited).
         async fn consent(&self, authorize_url: &str, decision: &str) -> String {
-            let page = self.http.get(authorize_url).send().await.unwrap().text().await.unwrap();
+            let page = self
+                .http
+                .get(authorize_url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             let marker = "name=\"request_id\" value=\"";
-            let start = page.find(marker).unwrap_or_else(|| panic!("no consent form in {page}")) + marker.len();
+            let start = page
+                .find(marker)
+                .unwrap_or_else(|| panic!("no consent form in {page}"))
+                + marker.len();
             let request_id = &page[start..start + page[start..].find('"').unwrap()];
             let answer = self
                 .http
@@ -799,7 +1004,11 @@ mod tests {
         }
 
         async fn connect_oauth(&self) -> Connection {
-            let started = self.service.begin_oauth(self.begin_request()).await.unwrap();
+            let started = self
+                .service
+                .begin_oauth(self.begin_request())
+                .await
+                .unwrap();
             let service = self.service.clone();
             let flow = started.flow_id.clone();
             let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
@@ -810,8 +1019,15 @@ mod tests {
         }
 
         async fn token_calls(&self) -> u64 {
-            let v: serde_json::Value =
-                self.http.get(format!("{}/_sandbox/requests", self.sandbox.base_url())).send().await.unwrap().json().await.unwrap();
+            let v: serde_json::Value = self
+                .http
+                .get(format!("{}/_sandbox/requests", self.sandbox.base_url()))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["byRoute"]
                 .as_object()
                 .unwrap()
@@ -822,7 +1038,12 @@ mod tests {
         }
 
         async fn admin(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-            self.http.post(format!("{}/_sandbox/{path}", self.sandbox.base_url())).json(&body).send().await.unwrap()
+            self.http
+                .post(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
         }
     }
 
@@ -831,9 +1052,22 @@ mod tests {
         let env = env().await;
         let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
         assert!(!started.browser_opened);
-        assert_eq!(started.redirect_uri, format!("http://localhost:{}/callback", env.port));
-        for part in ["scope=oauth%20", "optional_scope=tickets", "state=", "code_challenge=", "code_challenge_method=S256"] {
-            assert!(started.authorize_url.contains(part), "{part} missing in {}", started.authorize_url);
+        assert_eq!(
+            started.redirect_uri,
+            format!("http://localhost:{}/callback", env.port)
+        );
+        for part in [
+            "scope=oauth%20",
+            "optional_scope=tickets",
+            "state=",
+            "code_challenge=",
+            "code_challenge_method=S256",
+        ] {
+            assert!(
+                started.authorize_url.contains(part),
+                "{part} missing in {}",
+                started.authorize_url
+            );
         }
         let service = env.service.clone();
         let flow = started.flow_id.clone();
@@ -846,24 +1080,49 @@ mod tests {
         assert_eq!(conn.portal_id, env.sandbox.portal_id());
         assert_eq!(conn.method, AuthMethod::OAuth);
         assert_eq!(conn.status, ConnectionStatus::Connected);
-        assert!(conn.granted_scopes.contains(&"crm.objects.contacts.write".to_owned()));
-        assert!(conn.granted_scopes.contains(&"tickets".to_owned()), "optional scope granted");
+        assert!(conn
+            .granted_scopes
+            .contains(&"crm.objects.contacts.write".to_owned()));
+        assert!(
+            conn.granted_scopes.contains(&"tickets".to_owned()),
+            "optional scope granted"
+        );
         assert!(conn.token_expires_at.unwrap() > now_secs() + 1000);
         assert!(conn.account_type.is_some() && conn.data_hosting_location.is_some());
         for kind in SecretKind::ALL {
-            assert!(env.secrets.value(&conn.id, kind).is_some(), "{kind:?} stored");
+            assert!(
+                env.secrets.value(&conn.id, kind).is_some(),
+                "{kind:?} stored"
+            );
         }
-        assert_eq!(env.secrets.value(&conn.id, SecretKind::ClientSecret).unwrap(), env.sandbox.demo_app().client_secret);
+        assert_eq!(
+            env.secrets
+                .value(&conn.id, SecretKind::ClientSecret)
+                .unwrap(),
+            env.sandbox.demo_app().client_secret
+        );
         assert_eq!(env.service.list().await.unwrap(), vec![conn.clone()]);
         // The listener closed after the first valid callback: a second one finds no server.
-        assert!(env.visit(&callback).await.is_err(), "second callback must not be served");
+        assert!(
+            env.visit(&callback).await.is_err(),
+            "second callback must not be served"
+        );
         // The client works with the stored tokens.
-        let page = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        let page = env
+            .service
+            .client(&conn.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap();
         assert!(!page.results.is_empty());
         // No secret reached the database file.
         let db = std::fs::read(&env.service.config.db_path).unwrap();
         let text = String::from_utf8_lossy(&db);
-        for (kind, value) in SecretKind::ALL.iter().map(|k| (k, env.secrets.value(&conn.id, *k).unwrap())) {
+        for (kind, value) in SecretKind::ALL
+            .iter()
+            .map(|k| (k, env.secrets.value(&conn.id, *k).unwrap()))
+        {
             assert!(!text.contains(&value), "{kind:?} leaked into SQLite");
         }
     }
@@ -876,7 +1135,11 @@ mod tests {
         assert!(callback.contains("error=access_denied"));
         let (_, page) = env.visit(&callback).await.unwrap();
         assert!(page.contains("Access was not granted"));
-        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        let err = env
+            .service
+            .finish_oauth(&started.flow_id)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "connect.consent_denied");
         assert!(env.service.list().await.unwrap().is_empty());
     }
@@ -889,10 +1152,17 @@ mod tests {
         let started = env.service.begin_oauth(req).await.unwrap();
         let callback = env.consent(&started.authorize_url, "allow").await;
         env.visit(&callback).await.unwrap();
-        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        let err = env
+            .service
+            .finish_oauth(&started.flow_id)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "hubspot.invalid_client");
         assert!(err.hint().unwrap().contains("client secret"));
-        assert!(env.secrets.entries.lock().unwrap().is_empty(), "nothing stored");
+        assert!(
+            env.secrets.entries.lock().unwrap().is_empty(),
+            "nothing stored"
+        );
     }
 
     #[tokio::test]
@@ -903,12 +1173,23 @@ mod tests {
         env.visit(&callback).await.unwrap();
         env.service.finish_oauth(&started.flow_id).await.unwrap();
         // The same code again at HubSpot: refused as an invalid grant.
-        let params: HashMap<String, String> = url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
+        let params: HashMap<String, String> = url::Url::parse(&callback)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
         let app = env.sandbox.demo_app();
-        let client = env.service.tokens.client_for(&env.sandbox.base_url()).unwrap();
+        let client = env
+            .service
+            .tokens
+            .client_for(&env.sandbox.base_url())
+            .unwrap();
         let err = client
             .exchange_code(
-                &OAuthClient { client_id: app.client_id, client_secret: Secret::new(app.client_secret) },
+                &OAuthClient {
+                    client_id: app.client_id,
+                    client_secret: Secret::new(app.client_secret),
+                },
                 &Secret::new(params["code"].clone()),
                 &oauth::redirect_uri(env.port),
                 &Secret::from("whatever"),
@@ -928,7 +1209,11 @@ mod tests {
     async fn timeout_and_cancel_end_the_flow_and_close_the_listener() {
         let env = env_with(|c| c.callback_timeout = Duration::from_millis(300)).await;
         let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
-        let err = env.service.finish_oauth(&started.flow_id).await.unwrap_err();
+        let err = env
+            .service
+            .finish_oauth(&started.flow_id)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "connect.oauth_timeout");
         assert!(!env.service.loopback.is_listening(env.port));
 
@@ -939,9 +1224,18 @@ mod tests {
         let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
         tokio::time::sleep(Duration::from_millis(50)).await;
         env.service.cancel_oauth(&started.flow_id).unwrap();
-        assert_eq!(waiting.await.unwrap().unwrap_err().code(), "connect.oauth_cancelled");
+        assert_eq!(
+            waiting.await.unwrap().unwrap_err().code(),
+            "connect.oauth_cancelled"
+        );
         assert!(!env.service.loopback.is_listening(env.port));
-        assert_eq!(env.service.cancel_oauth(&started.flow_id).unwrap_err().code(), "connect.flow_not_found");
+        assert_eq!(
+            env.service
+                .cancel_oauth(&started.flow_id)
+                .unwrap_err()
+                .code(),
+            "connect.flow_not_found"
+        );
     }
 
     #[tokio::test]
@@ -956,10 +1250,16 @@ mod tests {
         let cb = env.consent(&b.authorize_url, "deny").await;
         let ca = env.consent(&a.authorize_url, "allow").await;
         env.visit(&cb).await.unwrap();
-        assert!(env.service.loopback.is_listening(env.port), "flow a still waits");
+        assert!(
+            env.service.loopback.is_listening(env.port),
+            "flow a still waits"
+        );
         env.visit(&ca).await.unwrap();
         assert!(wa.await.unwrap().is_ok());
-        assert_eq!(wb.await.unwrap().unwrap_err().code(), "connect.consent_denied");
+        assert_eq!(
+            wb.await.unwrap().unwrap_err().code(),
+            "connect.consent_denied"
+        );
         assert!(!env.service.loopback.is_listening(env.port));
     }
 
@@ -970,7 +1270,10 @@ mod tests {
         let before = env.token_calls().await;
         let old = env.service.access_token(&conn.id).await.unwrap();
         // Expire the token: within the margin, as seen from both the cache and the database.
-        env.service.store.record_refresh(&conn.id, now_secs() + 10, None, None).unwrap();
+        env.service
+            .store
+            .record_refresh(&conn.id, now_secs() + 10, None, None)
+            .unwrap();
         env.service.tokens.forget(&conn.id);
         let writes_before = env.secrets.writes.load(Ordering::SeqCst);
         let mut tasks = Vec::new();
@@ -983,12 +1286,30 @@ mod tests {
         for task in tasks {
             tokens.push(task.await.unwrap().unwrap());
         }
-        assert_eq!(env.token_calls().await - before, 1, "exactly one refresh call");
-        assert!(tokens.iter().all(|t| t == &tokens[0]), "everyone got the refreshed token");
+        assert_eq!(
+            env.token_calls().await - before,
+            1,
+            "exactly one refresh call"
+        );
+        assert!(
+            tokens.iter().all(|t| t == &tokens[0]),
+            "everyone got the refreshed token"
+        );
         assert_ne!(tokens[0], old);
-        assert_eq!(env.secrets.value(&conn.id, SecretKind::Access).unwrap(), *tokens[0].expose());
+        assert_eq!(
+            env.secrets.value(&conn.id, SecretKind::Access).unwrap(),
+            *tokens[0].expose()
+        );
         assert!(env.secrets.writes.load(Ordering::SeqCst) > writes_before);
-        assert!(env.service.get(&conn.id).await.unwrap().token_expires_at.unwrap() > now_secs() + 1000);
+        assert!(
+            env.service
+                .get(&conn.id)
+                .await
+                .unwrap()
+                .token_expires_at
+                .unwrap()
+                > now_secs() + 1000
+        );
     }
 
     #[tokio::test]
@@ -997,10 +1318,18 @@ mod tests {
         let conn = env.connect_oauth().await;
         let old = env.service.access_token(&conn.id).await.unwrap();
         // HubSpot's clock says the token expired although Spoke thinks it is fresh.
-        let r = env.admin("clock/advance", serde_json::json!({ "ms": 1_900_000 })).await;
+        let r = env
+            .admin("clock/advance", serde_json::json!({ "ms": 1_900_000 }))
+            .await;
         assert!(r.status().is_success());
         let before = env.token_calls().await;
-        let page = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        let page = env
+            .service
+            .client(&conn.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap();
         assert!(!page.results.is_empty());
         assert_eq!(env.token_calls().await - before, 1);
         assert_ne!(env.service.access_token(&conn.id).await.unwrap(), old);
@@ -1011,7 +1340,12 @@ mod tests {
         let env = env().await;
         let conn = env.connect_oauth().await;
         let refresh = env.secrets.value(&conn.id, SecretKind::Refresh).unwrap();
-        assert_eq!(env.admin("tokens/revoke", serde_json::json!({ "token": refresh })).await.status(), 204);
+        assert_eq!(
+            env.admin("tokens/revoke", serde_json::json!({ "token": refresh }))
+                .await
+                .status(),
+            204
+        );
         let err = env.service.refresh(&conn.id).await.unwrap_err();
         assert_eq!(err.code(), "connect.reconnect_required");
         let stored = env.service.get(&conn.id).await.unwrap();
@@ -1020,7 +1354,13 @@ mod tests {
         let err = env.service.access_token(&conn.id).await.unwrap_err();
         assert_eq!(err.code(), "connect.reconnect_required");
         // Client calls surface the same code.
-        let err = env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap_err();
+        let err = env
+            .service
+            .client(&conn.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "connect.reconnect_required");
 
         let started = env.service.begin_reconnect(&conn.id).await.unwrap();
@@ -1030,62 +1370,163 @@ mod tests {
         let callback = env.consent(&started.authorize_url, "allow").await;
         env.visit(&callback).await.unwrap();
         let again = waiting.await.unwrap().unwrap();
-        assert_eq!((again.id.as_str(), again.status), (conn.id.as_str(), ConnectionStatus::Connected));
-        assert_ne!(env.secrets.value(&conn.id, SecretKind::Refresh).unwrap(), refresh);
+        assert_eq!(
+            (again.id.as_str(), again.status),
+            (conn.id.as_str(), ConnectionStatus::Connected)
+        );
+        assert_ne!(
+            env.secrets.value(&conn.id, SecretKind::Refresh).unwrap(),
+            refresh
+        );
         assert_eq!(env.service.list().await.unwrap().len(), 1);
-        env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        env.service
+            .client(&conn.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
     async fn token_connection_validates_format_then_hubspot_and_reports_scope_gaps() {
         let env = env().await;
         let base = Some(env.sandbox.base_url());
-        let add = |token: &str| AddToken { label: None, base_url: base.clone(), token: Secret::from(token) };
+        let add = |token: &str| AddToken {
+            label: None,
+            base_url: base.clone(),
+            token: Secret::from(token),
+        };
         let secret_like = env.sandbox.demo_app().client_secret;
-        assert_eq!(env.service.add_token(add(&secret_like)).await.unwrap_err().code(), "connect.token_format");
+        assert_eq!(
+            env.service
+                .add_token(add(&secret_like))
+                .await
+                .unwrap_err()
+                .code(),
+            "connect.token_format"
+        );
         let token = env.sandbox.private_app_token();
         let spaced = format!("{} {}", &token[..20], &token[20..]);
-        assert_eq!(env.service.add_token(add(&spaced)).await.unwrap_err().code(), "connect.token_format");
-        assert_eq!(env.service.add_token(add(&token[..25])).await.unwrap_err().code(), "connect.token_format");
+        assert_eq!(
+            env.service
+                .add_token(add(&spaced))
+                .await
+                .unwrap_err()
+                .code(),
+            "connect.token_format"
+        );
+        assert_eq!(
+            env.service
+                .add_token(add(&token[..25]))
+                .await
+                .unwrap_err()
+                .code(),
+            "connect.token_format"
+        );
         assert_eq!(env.token_calls().await, 0);
 
-        let conn = env.service.add_token(add(&format!("{token}\n"))).await.unwrap();
-        assert_eq!((conn.method, conn.portal_id), (AuthMethod::Token, env.sandbox.portal_id()));
-        assert!(conn.granted_scopes.contains(&"crm.objects.deals.write".to_owned()));
-        assert_eq!(env.secrets.value(&conn.id, SecretKind::Access).unwrap(), token);
+        let conn = env
+            .service
+            .add_token(add(&format!("{token}\n")))
+            .await
+            .unwrap();
+        assert_eq!(
+            (conn.method, conn.portal_id),
+            (AuthMethod::Token, env.sandbox.portal_id())
+        );
+        assert!(conn
+            .granted_scopes
+            .contains(&"crm.objects.deals.write".to_owned()));
+        assert_eq!(
+            env.secrets.value(&conn.id, SecretKind::Access).unwrap(),
+            token
+        );
 
         // A token with fewer scopes: the report names the gap and the token-specific fix.
         let minted: serde_json::Value = env
-            .admin("tokens", serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }))
+            .admin(
+                "tokens",
+                serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }),
+            )
             .await
             .json()
             .await
             .unwrap();
-        let narrow = env.service.add_token(add(minted["token"].as_str().unwrap())).await.unwrap();
+        let narrow = env
+            .service
+            .add_token(add(minted["token"].as_str().unwrap()))
+            .await
+            .unwrap();
         let report = env
             .service
-            .scope_report(&narrow.id, &[ObjectAccess::read(ScopeObject::Contacts), ObjectAccess::write(ScopeObject::Deals)])
+            .scope_report(
+                &narrow.id,
+                &[
+                    ObjectAccess::read(ScopeObject::Contacts),
+                    ObjectAccess::write(ScopeObject::Deals),
+                ],
+            )
             .await
             .unwrap();
         assert!(!report.all_satisfied);
         assert!(report.objects[0].satisfied);
-        assert_eq!(report.objects[1].missing_required, ["crm.objects.deals.read", "crm.objects.deals.write"]);
-        assert!(report.objects[1].fix.as_deref().unwrap().contains("regenerate"));
-        let err = env.service.client(&narrow.id).unwrap().list_objects("deals", &Default::default()).await.unwrap_err();
+        assert_eq!(
+            report.objects[1].missing_required,
+            ["crm.objects.deals.read", "crm.objects.deals.write"]
+        );
+        assert!(report.objects[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("regenerate"));
+        let err = env
+            .service
+            .client(&narrow.id)
+            .unwrap()
+            .list_objects("deals", &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "hubspot.missing_scopes");
 
         // Revoked token: refused at add time, and a stored one moves to Reconnect on first use.
-        let r = env.admin("tokens/revoke", serde_json::json!({ "token": minted["token"] })).await;
+        let r = env
+            .admin(
+                "tokens/revoke",
+                serde_json::json!({ "token": minted["token"] }),
+            )
+            .await;
         assert_eq!(r.status(), 204);
-        let err = env.service.add_token(add(minted["token"].as_str().unwrap())).await.unwrap_err();
+        let err = env
+            .service
+            .add_token(add(minted["token"].as_str().unwrap()))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "hubspot.unauthorized");
-        let err = env.service.client(&narrow.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap_err();
+        let err = env
+            .service
+            .client(&narrow.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "hubspot.unauthorized");
-        assert_eq!(env.service.get(&narrow.id).await.unwrap().status, ConnectionStatus::ReconnectRequired);
+        assert_eq!(
+            env.service.get(&narrow.id).await.unwrap().status,
+            ConnectionStatus::ReconnectRequired
+        );
         // Replacing it with a valid token of the same portal restores it.
-        let fixed = env.service.replace_token(&narrow.id, Secret::new(token.clone())).await.unwrap();
+        let fixed = env
+            .service
+            .replace_token(&narrow.id, Secret::new(token.clone()))
+            .await
+            .unwrap();
         assert_eq!(fixed.status, ConnectionStatus::Connected);
-        env.service.client(&narrow.id).unwrap().list_objects("deals", &Default::default()).await.unwrap();
+        env.service
+            .client(&narrow.id)
+            .unwrap()
+            .list_objects("deals", &Default::default())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -1104,21 +1545,43 @@ mod tests {
         let report = env.service.disconnect(&conn.id).await.unwrap();
         assert!(!report.revoked);
         assert!(report.note.unwrap().contains("Another connection"));
-        assert!(SecretKind::ALL.iter().all(|k| env.secrets.value(&conn.id, *k).is_none()));
-        env.service.refresh("twin").await.expect("the shared grant still works");
+        assert!(SecretKind::ALL
+            .iter()
+            .all(|k| env.secrets.value(&conn.id, *k).is_none()));
+        env.service
+            .refresh("twin")
+            .await
+            .expect("the shared grant still works");
 
         let report = env.service.disconnect("twin").await.unwrap();
         assert!(report.revoked, "{report:?}");
         assert!(env.service.list().await.unwrap().is_empty());
         assert!(env.secrets.entries.lock().unwrap().is_empty());
         let app = env.sandbox.demo_app();
-        let client = env.service.tokens.client_for(&env.sandbox.base_url()).unwrap();
+        let client = env
+            .service
+            .tokens
+            .client_for(&env.sandbox.base_url())
+            .unwrap();
         let err = client
-            .refresh_access_token(&OAuthClient { client_id: app.client_id, client_secret: Secret::new(app.client_secret) }, &refresh)
+            .refresh_access_token(
+                &OAuthClient {
+                    client_id: app.client_id,
+                    client_secret: Secret::new(app.client_secret),
+                },
+                &refresh,
+            )
             .await
             .unwrap_err();
-        assert_eq!(err.code(), "hubspot.invalid_grant", "the grant is revoked at HubSpot");
-        assert_eq!(env.service.disconnect("twin").await.unwrap_err().code(), "connect.not_found");
+        assert_eq!(
+            err.code(),
+            "hubspot.invalid_grant",
+            "the grant is revoked at HubSpot"
+        );
+        assert_eq!(
+            env.service.disconnect("twin").await.unwrap_err().code(),
+            "connect.not_found"
+        );
     }
 
     #[tokio::test]
@@ -1127,14 +1590,25 @@ mod tests {
         env.secrets.unavailable.store(true, Ordering::SeqCst);
         let err = env
             .service
-            .add_token(AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::new(env.sandbox.private_app_token()) })
+            .add_token(AddToken {
+                label: None,
+                base_url: Some(env.sandbox.base_url()),
+                token: Secret::new(env.sandbox.private_app_token()),
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), "connect.keychain_unavailable");
         assert!(err.hint().unwrap().contains("never in a file"));
-        let err = env.service.begin_oauth(env.begin_request()).await.unwrap_err();
+        let err = env
+            .service
+            .begin_oauth(env.begin_request())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "connect.keychain_unavailable");
-        assert!(!env.service.loopback.is_listening(env.port), "no listener before the keychain works");
+        assert!(
+            !env.service.loopback.is_listening(env.port),
+            "no listener before the keychain works"
+        );
         assert!(env.service.list().await.unwrap().is_empty());
     }
 
@@ -1165,13 +1639,22 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
 
         let env = env().await;
-        let mut secrets: Vec<String> = vec![env.sandbox.private_app_token(), env.sandbox.demo_app().client_secret];
+        let mut secrets: Vec<String> = vec![
+            env.sandbox.private_app_token(),
+            env.sandbox.demo_app().client_secret,
+        ];
         let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
         let service = env.service.clone();
         let flow = started.flow_id.clone();
         let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
         let callback = env.consent(&started.authorize_url, "allow").await;
-        let code = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let code = url::Url::parse(&callback)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
         secrets.push(code);
         env.visit(&callback).await.unwrap();
         let conn = waiting.await.unwrap().unwrap();
@@ -1179,22 +1662,46 @@ mod tests {
         secrets.push(env.secrets.value(&conn.id, SecretKind::Refresh).unwrap());
         env.service.refresh(&conn.id).await.unwrap();
         secrets.push(env.secrets.value(&conn.id, SecretKind::Access).unwrap());
-        env.admin("clock/advance", serde_json::json!({ "ms": 1_900_000 })).await;
-        env.service.client(&conn.id).unwrap().list_objects("contacts", &Default::default()).await.unwrap();
+        env.admin("clock/advance", serde_json::json!({ "ms": 1_900_000 }))
+            .await;
+        env.service
+            .client(&conn.id)
+            .unwrap()
+            .list_objects("contacts", &Default::default())
+            .await
+            .unwrap();
         secrets.push(env.secrets.value(&conn.id, SecretKind::Access).unwrap());
-        let token = AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::new(env.sandbox.private_app_token()) };
+        let token = AddToken {
+            label: None,
+            base_url: Some(env.sandbox.base_url()),
+            token: Secret::new(env.sandbox.private_app_token()),
+        };
         let tconn = env.service.add_token(token).await.unwrap();
-        let bad = AddToken { label: None, base_url: Some(env.sandbox.base_url()), token: Secret::from("pat-na1-11111111-2222-3333-4444-555555555555") };
+        let bad = AddToken {
+            label: None,
+            base_url: Some(env.sandbox.base_url()),
+            token: Secret::from("pat-na1-11111111-2222-3333-4444-555555555555"),
+        };
         secrets.push("11111111-2222-3333-4444-555555555555".into());
         assert!(env.service.add_token(bad).await.is_err());
         env.service.disconnect(&tconn.id).await.unwrap();
         env.service.disconnect(&conn.id).await.unwrap();
 
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert!(text.contains("refreshing the HubSpot access token"), "the capture works");
+        assert!(
+            text.contains("refreshing the HubSpot access token"),
+            "the capture works"
+        );
         assert!(text.lines().count() > 20, "TRACE logging produced output");
         for secret in &secrets {
-            assert!(!text.contains(secret.as_str()), "a secret reached the logs:\n{}", text.lines().filter(|l| l.contains(secret.as_str())).collect::<Vec<_>>().join("\n"));
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret reached the logs:\n{}",
+                text.lines()
+                    .filter(|l| l.contains(secret.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
     }
 
@@ -1202,13 +1709,24 @@ mod tests {
     async fn verify_rereads_scopes_and_catches_revoked_tokens() {
         let env = env().await;
         let minted: serde_json::Value = env
-            .admin("tokens", serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }))
+            .admin(
+                "tokens",
+                serde_json::json!({ "scopes": ["crm.objects.contacts.read"], "kind": "private" }),
+            )
             .await
             .json()
             .await
             .unwrap();
         let token = minted["token"].as_str().unwrap().to_owned();
-        let conn = env.service.add_token(AddToken { label: Some("Narrow".into()), base_url: Some(env.sandbox.base_url()), token: Secret::new(token.clone()) }).await.unwrap();
+        let conn = env
+            .service
+            .add_token(AddToken {
+                label: Some("Narrow".into()),
+                base_url: Some(env.sandbox.base_url()),
+                token: Secret::new(token.clone()),
+            })
+            .await
+            .unwrap();
         assert_eq!(conn.granted_scopes, ["crm.objects.contacts.read"]);
         // Scopes changed in HubSpot: verify picks them up.
         let r = env
@@ -1220,16 +1738,25 @@ mod tests {
             .unwrap();
         assert!(r.status().is_success());
         let verified = env.service.verify(&conn.id).await.unwrap();
-        assert_eq!(verified.granted_scopes, ["crm.objects.contacts.read", "crm.objects.deals.read"]);
+        assert_eq!(
+            verified.granted_scopes,
+            ["crm.objects.contacts.read", "crm.objects.deals.read"]
+        );
         assert_eq!(verified.label, "Narrow");
-        env.admin("tokens/revoke", serde_json::json!({ "token": token })).await;
+        env.admin("tokens/revoke", serde_json::json!({ "token": token }))
+            .await;
         let err = env.service.verify(&conn.id).await.unwrap_err();
         assert_eq!(err.code(), "hubspot.unauthorized");
-        assert_eq!(env.service.get(&conn.id).await.unwrap().status, ConnectionStatus::ReconnectRequired);
+        assert_eq!(
+            env.service.get(&conn.id).await.unwrap().status,
+            ConnectionStatus::ReconnectRequired
+        );
 
         let oauth_conn = env.connect_oauth().await;
         let verified = env.service.verify(&oauth_conn.id).await.unwrap();
         assert_eq!(verified.portal_id, env.sandbox.portal_id());
-        assert!(verified.granted_scopes.contains(&"crm.objects.contacts.write".to_owned()));
+        assert!(verified
+            .granted_scopes
+            .contains(&"crm.objects.contacts.write".to_owned()));
     }
 }

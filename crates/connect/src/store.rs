@@ -91,7 +91,10 @@ pub struct Connection {
 }
 
 pub(crate) fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Fingerprint of a refresh token: enough to compare, useless to use.
@@ -99,7 +102,11 @@ pub fn refresh_fingerprint(token: &Secret) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"spoke.refresh-token.v1:");
     hasher.update(token.expose().as_bytes());
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const SCHEMA: &str = "
@@ -133,17 +140,22 @@ pub struct ConnectionStore {
 }
 
 fn enum_str<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn enum_from<T: for<'de> Deserialize<'de>>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn json_from<T: for<'de> Deserialize<'de>>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
@@ -154,7 +166,8 @@ impl ConnectionStore {
     /// Opens (and creates) the database at `path`.
     pub fn open(path: &Path) -> Result<ConnectionStore, Error> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Store(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::Store(format!("cannot create {}: {e}", parent.display())))?;
         }
         ConnectionStore::init(Db::open(path)?)
     }
@@ -171,7 +184,9 @@ impl ConnectionStore {
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Db> {
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn row(row: &Row<'_>) -> rusqlite::Result<Connection> {
@@ -207,7 +222,11 @@ impl ConnectionStore {
 
     pub fn get(&self, id: &str) -> Result<Connection, Error> {
         self.db()
-            .query_row("SELECT * FROM connections WHERE id = ?1", [id], ConnectionStore::row)
+            .query_row(
+                "SELECT * FROM connections WHERE id = ?1",
+                [id],
+                ConnectionStore::row,
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound(id.to_owned()))
     }
@@ -256,7 +275,13 @@ impl ConnectionStore {
     }
 
     /// Records a refresh: new expiry and, when HubSpot rotated it, the new refresh fingerprint.
-    pub fn record_refresh(&self, id: &str, expires_at: i64, rotated: Option<&Secret>, scopes: Option<&[String]>) -> Result<(), Error> {
+    pub fn record_refresh(
+        &self,
+        id: &str,
+        expires_at: i64,
+        rotated: Option<&Secret>,
+        scopes: Option<&[String]>,
+    ) -> Result<(), Error> {
         let fingerprint = rotated.map(refresh_fingerprint);
         let scopes = scopes.filter(|s| !s.is_empty()).map(to_json).transpose()?;
         let changed = self.db().execute(
@@ -273,7 +298,12 @@ impl ConnectionStore {
         Ok(())
     }
 
-    pub fn set_status(&self, id: &str, status: ConnectionStatus, detail: Option<&str>) -> Result<(), Error> {
+    pub fn set_status(
+        &self,
+        id: &str,
+        status: ConnectionStatus,
+        detail: Option<&str>,
+    ) -> Result<(), Error> {
         let changed = self.db().execute(
             "UPDATE connections SET status = ?2, status_detail = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, enum_str(&status), detail, now_secs()],
@@ -296,7 +326,8 @@ impl ConnectionStore {
     }
 
     pub fn delete(&self, id: &str) -> Result<(), Error> {
-        self.db().execute("DELETE FROM connections WHERE id = ?1", [id])?;
+        self.db()
+            .execute("DELETE FROM connections WHERE id = ?1", [id])?;
         Ok(())
     }
 }
@@ -343,15 +374,28 @@ mod tests {
         store.upsert(&c, Some(&Secret::from("rt-1"))).unwrap();
         assert_eq!(store.get("a").unwrap(), c);
         assert_eq!(store.list().unwrap(), vec![c.clone()]);
-        store.set_status("a", ConnectionStatus::ReconnectRequired, Some("revoked")).unwrap();
+        store
+            .set_status("a", ConnectionStatus::ReconnectRequired, Some("revoked"))
+            .unwrap();
         let got = store.get("a").unwrap();
-        assert_eq!((got.status, got.status_detail.as_deref()), (ConnectionStatus::ReconnectRequired, Some("revoked")));
-        store.record_refresh("a", 1_900_000_000, None, Some(&["oauth".to_owned()])).unwrap();
+        assert_eq!(
+            (got.status, got.status_detail.as_deref()),
+            (ConnectionStatus::ReconnectRequired, Some("revoked"))
+        );
+        store
+            .record_refresh("a", 1_900_000_000, None, Some(&["oauth".to_owned()]))
+            .unwrap();
         let got = store.get("a").unwrap();
-        assert_eq!((got.status, got.token_expires_at), (ConnectionStatus::Connected, Some(1_900_000_000)));
+        assert_eq!(
+            (got.status, got.token_expires_at),
+            (ConnectionStatus::Connected, Some(1_900_000_000))
+        );
         assert_eq!(got.granted_scopes, ["oauth"]);
         assert!(matches!(store.get("zzz"), Err(Error::NotFound(_))));
-        assert!(matches!(store.set_status("zzz", ConnectionStatus::Connected, None), Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.set_status("zzz", ConnectionStatus::Connected, None),
+            Err(Error::NotFound(_))
+        ));
         store.delete("a").unwrap();
         assert!(store.list().unwrap().is_empty());
     }
@@ -359,20 +403,30 @@ mod tests {
     #[test]
     fn shared_refresh_tokens_are_found_by_fingerprint_only() {
         let store = ConnectionStore::in_memory().unwrap();
-        store.upsert(&sample("a"), Some(&Secret::from("rt-shared"))).unwrap();
-        store.upsert(&sample("b"), Some(&Secret::from("rt-shared"))).unwrap();
-        store.upsert(&sample("c"), Some(&Secret::from("rt-other"))).unwrap();
+        store
+            .upsert(&sample("a"), Some(&Secret::from("rt-shared")))
+            .unwrap();
+        store
+            .upsert(&sample("b"), Some(&Secret::from("rt-shared")))
+            .unwrap();
+        store
+            .upsert(&sample("c"), Some(&Secret::from("rt-other")))
+            .unwrap();
         let mut token = sample("d");
         token.method = AuthMethod::Token;
         store.upsert(&token, None).unwrap();
         assert_eq!(store.others_sharing_refresh_token("a").unwrap(), 1);
         assert_eq!(store.others_sharing_refresh_token("c").unwrap(), 0);
         assert_eq!(store.others_sharing_refresh_token("d").unwrap(), 0);
-        store.record_refresh("b", 5, Some(&Secret::from("rt-rotated")), None).unwrap();
+        store
+            .record_refresh("b", 5, Some(&Secret::from("rt-rotated")), None)
+            .unwrap();
         assert_eq!(store.others_sharing_refresh_token("a").unwrap(), 0);
         // An update without a new token keeps the old fingerprint.
         store.upsert(&sample("c"), None).unwrap();
-        store.upsert(&sample("e"), Some(&Secret::from("rt-other"))).unwrap();
+        store
+            .upsert(&sample("e"), Some(&Secret::from("rt-other")))
+            .unwrap();
         assert_eq!(store.others_sharing_refresh_token("c").unwrap(), 1);
     }
 
@@ -381,7 +435,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spoke.db");
         let store = ConnectionStore::open(&path).unwrap();
-        store.upsert(&sample("a"), Some(&Secret::from("rt-very-secret-value"))).unwrap();
+        store
+            .upsert(&sample("a"), Some(&Secret::from("rt-very-secret-value")))
+            .unwrap();
         drop(store);
         let bytes = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&bytes);

@@ -18,7 +18,13 @@ const UUID_LEN: usize = 36;
 
 fn is_uuid(s: &str) -> bool {
     s.len() == UUID_LEN
-        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+        && s.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// Validates the shape of a pasted token. Surrounding whitespace (a trailing newline from the
@@ -31,7 +37,12 @@ pub fn check_token(raw: &Secret) -> Result<CheckedToken, Error> {
     if value.chars().any(char::is_whitespace) {
         return Err(Error::TokenFormat(TokenFormatIssue::Whitespace));
     }
-    if is_uuid(value) || (value.len() < UUID_LEN + 4 && !value.to_ascii_lowercase().starts_with("pat-") && value.contains('-') && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-')) {
+    if is_uuid(value)
+        || (value.len() < UUID_LEN + 4
+            && !value.to_ascii_lowercase().starts_with("pat-")
+            && value.contains('-')
+            && value.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+    {
         return Err(Error::TokenFormat(TokenFormatIssue::LooksLikeClientSecret));
     }
     let Some(rest) = value.strip_prefix("pat-") else {
@@ -41,8 +52,13 @@ pub fn check_token(raw: &Secret) -> Result<CheckedToken, Error> {
         return Err(Error::TokenFormat(TokenFormatIssue::Truncated));
     };
     let region_ok = (2..=5).contains(&region.len())
-        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && region.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && region
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase());
     if !region_ok {
         return Err(Error::TokenFormat(TokenFormatIssue::Malformed));
     }
@@ -55,7 +71,10 @@ pub fn check_token(raw: &Secret) -> Result<CheckedToken, Error> {
     if !is_uuid(key) {
         return Err(Error::TokenFormat(TokenFormatIssue::Malformed));
     }
-    Ok(CheckedToken { token: Secret::from(value), region: region.to_owned() })
+    Ok(CheckedToken {
+        token: Secret::from(value),
+        region: region.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -76,7 +95,10 @@ mod tests {
         let checked = check_token(&Secret::from(GOOD)).unwrap();
         assert_eq!(checked.region, "na1");
         assert_eq!(checked.token.expose(), GOOD);
-        let eu = check_token(&Secret::from("pat-eu1-AAAAAAAA-bbbb-4ccc-8ddd-eeeeeeeeeeee")).unwrap();
+        let eu = check_token(&Secret::from(
+            "pat-eu1-AAAAAAAA-bbbb-4ccc-8ddd-eeeeeeeeeeee",
+        ))
+        .unwrap();
         assert_eq!(eu.region, "eu1");
         let trimmed = check_token(&Secret::from(format!("  {GOOD}\n"))).unwrap();
         assert_eq!(trimmed.token.expose(), GOOD);
@@ -86,15 +108,33 @@ mod tests {
     fn names_each_common_mistake() {
         assert_eq!(issue(""), TokenFormatIssue::Empty);
         assert_eq!(issue(" \n"), TokenFormatIssue::Empty);
-        assert_eq!(issue("pat-na1-1a2b3c4d-5e6f-4a1b\n-8c2d-9e0f1a2b3c4d"), TokenFormatIssue::Whitespace);
-        assert_eq!(issue("pat-na1-1a2b3c4d 5e6f-4a1b-8c2d-9e0f1a2b3c4d"), TokenFormatIssue::Whitespace);
-        assert_eq!(issue("1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4d"), TokenFormatIssue::LooksLikeClientSecret);
+        assert_eq!(
+            issue("pat-na1-1a2b3c4d-5e6f-4a1b\n-8c2d-9e0f1a2b3c4d"),
+            TokenFormatIssue::Whitespace
+        );
+        assert_eq!(
+            issue("pat-na1-1a2b3c4d 5e6f-4a1b-8c2d-9e0f1a2b3c4d"),
+            TokenFormatIssue::Whitespace
+        );
+        assert_eq!(
+            issue("1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4d"),
+            TokenFormatIssue::LooksLikeClientSecret
+        );
         assert_eq!(issue(&GOOD[..30]), TokenFormatIssue::Truncated);
         assert_eq!(issue("pat-na1"), TokenFormatIssue::Truncated);
-        assert_eq!(issue("pat-na1-1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4z"), TokenFormatIssue::Malformed);
-        assert_eq!(issue("pat-NA1-1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4d"), TokenFormatIssue::Malformed);
+        assert_eq!(
+            issue("pat-na1-1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4z"),
+            TokenFormatIssue::Malformed
+        );
+        assert_eq!(
+            issue("pat-NA1-1a2b3c4d-5e6f-4a1b-8c2d-9e0f1a2b3c4d"),
+            TokenFormatIssue::Malformed
+        );
         assert_eq!(issue(&format!("{GOOD}0")), TokenFormatIssue::Malformed);
-        assert_eq!(issue("CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpuIFEavB2-qYAGQsF4"), TokenFormatIssue::NotAToken);
+        assert_eq!(
+            issue("CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKmlwHjX7OIpuIFEavB2-qYAGQsF4"),
+            TokenFormatIssue::NotAToken
+        );
     }
 
     #[test]

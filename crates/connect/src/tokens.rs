@@ -37,8 +37,17 @@ pub(crate) struct TokenManager {
 }
 
 impl TokenManager {
-    pub(crate) fn new(store: Arc<ConnectionStore>, secrets: Arc<dyn SecretStore>, settings: TokenSettings) -> TokenManager {
-        TokenManager { store, secrets, settings, slots: Mutex::new(HashMap::new()) }
+    pub(crate) fn new(
+        store: Arc<ConnectionStore>,
+        secrets: Arc<dyn SecretStore>,
+        settings: TokenSettings,
+    ) -> TokenManager {
+        TokenManager {
+            store,
+            secrets,
+            settings,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     fn slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Cached>> {
@@ -48,14 +57,20 @@ impl TokenManager {
 
     /// Drops the cached token (disconnect, reconnect).
     pub(crate) fn forget(&self, id: &str) {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Remembers a token just obtained (after connecting) so the first call needs no keychain read.
     pub(crate) async fn prime(&self, id: &str, access: Secret, expires_at: Option<i64>) {
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
-        *cached = Cached { access: Some(access), expires_at };
+        *cached = Cached {
+            access: Some(access),
+            expires_at,
+        };
     }
 
     pub(crate) fn client_for(&self, base_url: &str) -> Result<Client, Error> {
@@ -83,31 +98,52 @@ impl TokenManager {
         }
         let conn = self.store.get(id)?;
         if conn.status == ConnectionStatus::ReconnectRequired {
-            return Err(Error::ReconnectRequired { connection_id: id.to_owned() });
+            return Err(Error::ReconnectRequired {
+                connection_id: id.to_owned(),
+            });
         }
-        if cached.access.is_none() && (conn.method == AuthMethod::Token || self.fresh(conn.token_expires_at)) {
+        if cached.access.is_none()
+            && (conn.method == AuthMethod::Token || self.fresh(conn.token_expires_at))
+        {
             let key = id.to_owned();
             let stored = blocking(&self.secrets, move |s| s.get(&key, SecretKind::Access)).await?;
             match stored {
                 Some(access) => {
-                    let expires_at = if conn.method == AuthMethod::Token { None } else { conn.token_expires_at };
-                    *cached = Cached { access: Some(access.clone()), expires_at };
+                    let expires_at = if conn.method == AuthMethod::Token {
+                        None
+                    } else {
+                        conn.token_expires_at
+                    };
+                    *cached = Cached {
+                        access: Some(access.clone()),
+                        expires_at,
+                    };
                     return Ok(access);
                 }
                 None if conn.method == AuthMethod::Token => {
-                    return Err(Error::SecretMissing { connection_id: id.to_owned(), what: SecretKind::Access.describe() })
+                    return Err(Error::SecretMissing {
+                        connection_id: id.to_owned(),
+                        what: SecretKind::Access.describe(),
+                    })
                 }
                 None => {}
             }
         }
         if conn.method == AuthMethod::Token {
-            return cached.access.clone().ok_or_else(|| Error::SecretMissing { connection_id: id.to_owned(), what: "token" });
+            return cached.access.clone().ok_or_else(|| Error::SecretMissing {
+                connection_id: id.to_owned(),
+                what: "token",
+            });
         }
         self.refresh_locked(&conn, &mut cached).await
     }
 
     /// HubSpot answered 401 to `rejected`: hand out a newer token, refreshing if nobody has yet.
-    pub(crate) async fn token_rejected(&self, id: &str, rejected: &Secret) -> Result<Option<Secret>, Error> {
+    pub(crate) async fn token_rejected(
+        &self,
+        id: &str,
+        rejected: &Secret,
+    ) -> Result<Option<Secret>, Error> {
         let slot = self.slot(id);
         let mut cached = slot.lock().await;
         if let Some(current) = &cached.access {
@@ -137,27 +173,46 @@ impl TokenManager {
         let mut cached = slot.lock().await;
         let conn = self.store.get(id)?;
         if conn.method == AuthMethod::Token {
-            return Err(Error::InvalidInput("token connections have nothing to refresh; paste a new token to replace it".to_owned()));
+            return Err(Error::InvalidInput(
+                "token connections have nothing to refresh; paste a new token to replace it"
+                    .to_owned(),
+            ));
         }
         self.refresh_locked(&conn, &mut cached).await
     }
 
-    async fn refresh_locked(&self, conn: &Connection, cached: &mut Cached) -> Result<Secret, Error> {
+    async fn refresh_locked(
+        &self,
+        conn: &Connection,
+        cached: &mut Cached,
+    ) -> Result<Secret, Error> {
         let id = conn.id.clone();
-        let app = conn
-            .oauth_app
-            .clone()
-            .ok_or_else(|| Error::Store(format!("connection {id} uses OAuth but has no app recorded")))?;
+        let app = conn.oauth_app.clone().ok_or_else(|| {
+            Error::Store(format!(
+                "connection {id} uses OAuth but has no app recorded"
+            ))
+        })?;
         let key = id.clone();
         let (refresh, client_secret) = blocking(&self.secrets, move |s| {
-            Ok((s.get(&key, SecretKind::Refresh)?, s.get(&key, SecretKind::ClientSecret)?))
+            Ok((
+                s.get(&key, SecretKind::Refresh)?,
+                s.get(&key, SecretKind::ClientSecret)?,
+            ))
         })
         .await?;
-        let refresh = refresh.ok_or_else(|| Error::SecretMissing { connection_id: id.clone(), what: SecretKind::Refresh.describe() })?;
-        let client_secret =
-            client_secret.ok_or_else(|| Error::SecretMissing { connection_id: id.clone(), what: SecretKind::ClientSecret.describe() })?;
+        let refresh = refresh.ok_or_else(|| Error::SecretMissing {
+            connection_id: id.clone(),
+            what: SecretKind::Refresh.describe(),
+        })?;
+        let client_secret = client_secret.ok_or_else(|| Error::SecretMissing {
+            connection_id: id.clone(),
+            what: SecretKind::ClientSecret.describe(),
+        })?;
         let client = self.client_for(&conn.base_url)?;
-        let oauth = OAuthClient { client_id: app.client_id.clone(), client_secret };
+        let oauth = OAuthClient {
+            client_id: app.client_id.clone(),
+            client_secret,
+        };
         tracing::info!(connection = %id, "refreshing the HubSpot access token");
         let tokens = match client.refresh_access_token(&oauth, &refresh).await {
             Ok(tokens) => tokens,
@@ -167,7 +222,8 @@ impl TokenManager {
                     "HubSpot no longer accepts this sign-in{}. Click Reconnect.",
                     description.map(|d| format!(" ({d})")).unwrap_or_default()
                 );
-                self.store.set_status(&id, ConnectionStatus::ReconnectRequired, Some(&detail))?;
+                self.store
+                    .set_status(&id, ConnectionStatus::ReconnectRequired, Some(&detail))?;
                 return Err(Error::ReconnectRequired { connection_id: id });
             }
             Err(e) => return Err(e.into()),
@@ -186,8 +242,12 @@ impl TokenManager {
             s.set(&key, SecretKind::Access, &access)
         })
         .await?;
-        self.store.record_refresh(&id, expires_at, rotated.as_ref(), Some(&tokens.scopes))?;
-        *cached = Cached { access: Some(tokens.access_token.clone()), expires_at: Some(expires_at) };
+        self.store
+            .record_refresh(&id, expires_at, rotated.as_ref(), Some(&tokens.scopes))?;
+        *cached = Cached {
+            access: Some(tokens.access_token.clone()),
+            expires_at: Some(expires_at),
+        };
         Ok(tokens.access_token)
     }
 }
@@ -206,10 +266,23 @@ impl ConnectionTokens {
 
 impl TokenProvider for ConnectionTokens {
     fn access_token(&self) -> BoxFuture<'_, Result<Secret, spoke_hubspot::Error>> {
-        Box::pin(async move { self.manager.access_token(&self.id).await.map_err(Error::into_hubspot) })
+        Box::pin(async move {
+            self.manager
+                .access_token(&self.id)
+                .await
+                .map_err(Error::into_hubspot)
+        })
     }
 
-    fn token_rejected<'a>(&'a self, rejected: &'a Secret) -> BoxFuture<'a, Result<Option<Secret>, spoke_hubspot::Error>> {
-        Box::pin(async move { self.manager.token_rejected(&self.id, rejected).await.map_err(Error::into_hubspot) })
+    fn token_rejected<'a>(
+        &'a self,
+        rejected: &'a Secret,
+    ) -> BoxFuture<'a, Result<Option<Secret>, spoke_hubspot::Error>> {
+        Box::pin(async move {
+            self.manager
+                .token_rejected(&self.id, rejected)
+                .await
+                .map_err(Error::into_hubspot)
+        })
     }
 }

@@ -13,15 +13,25 @@ use spoke_hubspot::{Describe, Secret};
 #[tokio::test]
 async fn no_secret_service_is_a_clear_error_and_nothing_is_written() {
     // Before the first keychain use, which fixes the store for the process.
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/spoke-test-bus");
+    std::env::set_var(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/spoke-test-bus",
+    );
     let keychain = Keychain::new("dev.spoke.test.absent");
     let err = keychain.check().unwrap_err();
     assert_eq!(err.code(), "connect.keychain_unavailable", "{err}");
     assert!(err.hint().unwrap().contains("Secret Service"));
-    let err = keychain.set("c1", SecretKind::Access, &Secret::from("pat-na1-x")).unwrap_err();
+    let err = keychain
+        .set("c1", SecretKind::Access, &Secret::from("pat-na1-x"))
+        .unwrap_err();
     assert_eq!(err.code(), "connect.keychain_unavailable");
 
-    let sandbox = spoke_sandbox::Sandbox::start(spoke_sandbox::SandboxConfig { contacts: 5, ..Default::default() }).await.unwrap();
+    let sandbox = spoke_sandbox::Sandbox::start(spoke_sandbox::SandboxConfig {
+        contacts: 5,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = ConnectConfig::new(dir.path().join("spoke.db"));
     config.keychain_service = "dev.spoke.test.absent".into();
@@ -29,7 +39,11 @@ async fn no_secret_service_is_a_clear_error_and_nothing_is_written() {
     let service = Connections::open(config).unwrap();
     let token = sandbox.private_app_token();
     let err = service
-        .add_token(AddToken { label: None, base_url: Some(sandbox.base_url()), token: Secret::new(token.clone()) })
+        .add_token(AddToken {
+            label: None,
+            base_url: Some(sandbox.base_url()),
+            token: Secret::new(token.clone()),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), "connect.keychain_unavailable");

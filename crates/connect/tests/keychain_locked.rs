@@ -35,7 +35,9 @@ fn locked_keychain_is_a_clear_error_with_the_fix() {
         .spawn()
         .expect("dbus-daemon");
     let mut address = String::new();
-    BufReader::new(bus.stdout.take().unwrap()).read_line(&mut address).unwrap();
+    BufReader::new(bus.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
     let address = address.trim().to_owned();
     daemons.0.push(bus);
     let env = [
@@ -51,7 +53,12 @@ fn locked_keychain_is_a_clear_error_with_the_fix() {
         .stderr(Stdio::null())
         .spawn()
         .expect("gnome-keyring-daemon");
-    keyring.stdin.take().unwrap().write_all(b"test-password").unwrap();
+    keyring
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"test-password")
+        .unwrap();
     daemons.0.push(keyring);
     // Wait until the keyring owns its bus name and has created the unlocked login collection.
     let collection = "/org/freedesktop/secrets/collection/login";
@@ -59,19 +66,40 @@ fn locked_keychain_is_a_clear_error_with_the_fix() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         Command::new("dbus-send")
             .envs(env)
-            .args(["--session", "--print-reply", "--dest=org.freedesktop.secrets", collection])
-            .args(["org.freedesktop.DBus.Properties.Get", "string:org.freedesktop.Secret.Collection", "string:Locked"])
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.secrets",
+                collection,
+            ])
+            .args([
+                "org.freedesktop.DBus.Properties.Get",
+                "string:org.freedesktop.Secret.Collection",
+                "string:Locked",
+            ])
             .output()
             .is_ok_and(|o| o.status.success())
     });
     assert!(ready, "the private keyring did not come up");
     let locked = Command::new("dbus-send")
         .envs(env)
-        .args(["--session", "--print-reply", "--dest=org.freedesktop.secrets", "/org/freedesktop/secrets"])
-        .args(["org.freedesktop.Secret.Service.Lock", &format!("array:objpath:{collection}")])
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.secrets",
+            "/org/freedesktop/secrets",
+        ])
+        .args([
+            "org.freedesktop.Secret.Service.Lock",
+            &format!("array:objpath:{collection}"),
+        ])
         .output()
         .unwrap();
-    assert!(locked.status.success(), "{}", String::from_utf8_lossy(&locked.stderr));
+    assert!(
+        locked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
 
     for (key, value) in env {
         std::env::set_var(key, value);
@@ -80,6 +108,8 @@ fn locked_keychain_is_a_clear_error_with_the_fix() {
     let err = keychain.check().unwrap_err();
     assert_eq!(err.code(), "connect.keychain_locked", "{err}");
     assert!(err.hint().unwrap().contains("Unlock"));
-    let err = keychain.set("c1", SecretKind::Refresh, &Secret::from("rt")).unwrap_err();
+    let err = keychain
+        .set("c1", SecretKind::Refresh, &Secret::from("rt"))
+        .unwrap_err();
     assert_eq!(err.code(), "connect.keychain_locked", "{err}");
 }

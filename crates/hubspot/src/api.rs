@@ -123,7 +123,11 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// The cursor for the next page, if any.
     pub fn next_after(&self) -> Option<&str> {
-        self.paging.as_ref()?.next.as_ref().map(|n| n.after.as_str())
+        self.paging
+            .as_ref()?
+            .next
+            .as_ref()
+            .map(|n| n.after.as_str())
     }
 }
 
@@ -139,18 +143,29 @@ pub struct ListObjects {
 impl Client {
     /// Who the token belongs to: portal id, account type, data hosting location, domain.
     pub async fn account_details(&self) -> Result<AccountDetails, Error> {
-        let path = format!("/account-info/{}/details", self.config().account_info_version);
+        let path = format!(
+            "/account-info/{}/details",
+            self.config().account_info_version
+        );
         self.send(Request::get(path)).await?.json()
     }
 
     /// Same, authenticating with `token` instead of the client's provider.
     pub async fn account_details_with(&self, token: &Secret) -> Result<AccountDetails, Error> {
-        let path = format!("/account-info/{}/details", self.config().account_info_version);
-        self.send(Request::get(path).with_bearer(token.clone())).await?.json()
+        let path = format!(
+            "/account-info/{}/details",
+            self.config().account_info_version
+        );
+        self.send(Request::get(path).with_bearer(token.clone()))
+            .await?
+            .json()
     }
 
     /// Portal, user and granted scopes of a private-app token or service key.
-    pub async fn private_app_token_info(&self, token: &Secret) -> Result<PrivateAppTokenInfo, Error> {
+    pub async fn private_app_token_info(
+        &self,
+        token: &Secret,
+    ) -> Result<PrivateAppTokenInfo, Error> {
         let body = serde_json::json!({ "tokenKey": token.expose() });
         let req = Request::post("/oauth/v2/private-apps/get/access-token-info")
             .json(body)
@@ -180,47 +195,77 @@ impl Client {
             ("code_verifier", code_verifier.clone()),
         ];
         // Never retried after a timeout: a code is single-use.
-        let req = Request::post(self.oauth_path("token")).form(form).without_auth().idempotent(false);
+        let req = Request::post(self.oauth_path("token"))
+            .form(form)
+            .without_auth()
+            .idempotent(false);
         self.send(req).await?.json()
     }
 
     /// Gets a new access token (and possibly a rotated refresh token).
-    pub async fn refresh_access_token(&self, app: &OAuthClient, refresh_token: &Secret) -> Result<TokenResponse, Error> {
+    pub async fn refresh_access_token(
+        &self,
+        app: &OAuthClient,
+        refresh_token: &Secret,
+    ) -> Result<TokenResponse, Error> {
         let form = vec![
             ("grant_type", Secret::from("refresh_token")),
             ("client_id", Secret::from(app.client_id.as_str())),
             ("client_secret", app.client_secret.clone()),
             ("refresh_token", refresh_token.clone()),
         ];
-        let req = Request::post(self.oauth_path("token")).form(form).without_auth().idempotent(true);
+        let req = Request::post(self.oauth_path("token"))
+            .form(form)
+            .without_auth()
+            .idempotent(true);
         self.send(req).await?.json()
     }
 
-    pub async fn introspect(&self, app: &OAuthClient, token: &Secret, hint: TokenHint) -> Result<TokenIntrospection, Error> {
+    pub async fn introspect(
+        &self,
+        app: &OAuthClient,
+        token: &Secret,
+        hint: TokenHint,
+    ) -> Result<TokenIntrospection, Error> {
         let form = vec![
             ("client_id", Secret::from(app.client_id.as_str())),
             ("client_secret", app.client_secret.clone()),
             ("token", token.clone()),
             ("token_type_hint", Secret::from(hint.as_str())),
         ];
-        let req = Request::post(self.oauth_path("token/introspect")).form(form).without_auth().idempotent(true);
+        let req = Request::post(self.oauth_path("token/introspect"))
+            .form(form)
+            .without_auth()
+            .idempotent(true);
         self.send(req).await?.json()
     }
 
     /// Revokes a token (a refresh token revokes the whole grant).
-    pub async fn revoke(&self, app: &OAuthClient, token: &Secret, hint: TokenHint) -> Result<(), Error> {
+    pub async fn revoke(
+        &self,
+        app: &OAuthClient,
+        token: &Secret,
+        hint: TokenHint,
+    ) -> Result<(), Error> {
         let form = vec![
             ("client_id", Secret::from(app.client_id.as_str())),
             ("client_secret", app.client_secret.clone()),
             ("token", token.clone()),
             ("token_type_hint", Secret::from(hint.as_str())),
         ];
-        let req = Request::post(self.oauth_path("token/revoke")).form(form).without_auth().idempotent(true);
+        let req = Request::post(self.oauth_path("token/revoke"))
+            .form(form)
+            .without_auth()
+            .idempotent(true);
         self.send(req).await.map(|_| ())
     }
 
     /// `GET /crm/v3/objects/{object_type}`: one page of records.
-    pub async fn list_objects(&self, object_type: &str, options: &ListObjects) -> Result<Page<CrmObject>, Error> {
+    pub async fn list_objects(
+        &self,
+        object_type: &str,
+        options: &ListObjects,
+    ) -> Result<Page<CrmObject>, Error> {
         let mut req = Request::get(format!("/crm/v3/objects/{}", path_segment(object_type)?));
         if let Some(limit) = options.limit {
             req = req.query("limit", limit.to_string());
@@ -239,11 +284,18 @@ impl Client {
 
     /// `POST /crm/v3/objects/{object_type}/search` with a raw search body
     /// (`filterGroups`, `sorts`, `query`, `properties`, `limit`, `after`).
-    pub async fn search_objects(&self, object_type: &str, body: serde_json::Value) -> Result<Page<CrmObject>, Error> {
-        let req = Request::post(format!("/crm/v3/objects/{}/search", path_segment(object_type)?))
-            .json(body)
-            .search()
-            .idempotent(true);
+    pub async fn search_objects(
+        &self,
+        object_type: &str,
+        body: serde_json::Value,
+    ) -> Result<Page<CrmObject>, Error> {
+        let req = Request::post(format!(
+            "/crm/v3/objects/{}/search",
+            path_segment(object_type)?
+        ))
+        .json(body)
+        .search()
+        .idempotent(true);
         self.send(req).await?.json()
     }
 }
@@ -253,7 +305,9 @@ impl Client {
 fn path_segment(object_type: &str) -> Result<&str, Error> {
     let ok = !object_type.is_empty()
         && object_type.len() <= 100
-        && object_type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        && object_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if ok {
         Ok(object_type)
     } else {

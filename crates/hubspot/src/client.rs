@@ -27,7 +27,10 @@ pub trait TokenProvider: Send + Sync {
 
     /// HubSpot answered 401 to `rejected`. Return a different, fresh token to retry once, or
     /// `None` when no fresh token can be had (the 401 then reaches the caller).
-    fn token_rejected<'a>(&'a self, rejected: &'a Secret) -> BoxFuture<'a, Result<Option<Secret>, Error>> {
+    fn token_rejected<'a>(
+        &'a self,
+        rejected: &'a Secret,
+    ) -> BoxFuture<'a, Result<Option<Secret>, Error>> {
         let _ = rejected;
         Box::pin(async { Ok(None) })
     }
@@ -75,7 +78,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Full-jitter exponential backoff: a random delay in `[d/2, d]`, `d = base * 2^attempt`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
         let half = exp / 2;
         let jitter_ms = rand::rng().random_range(0..=half.as_millis().max(1) as u64);
         half + Duration::from_millis(jitter_ms)
@@ -229,7 +235,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,8 +251,17 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent.clone())
             .build()
-            .map_err(|e| Error::Network { detail: e.to_string(), attempts: 0 })?;
-        Ok(Client { http, base, config: Arc::new(config), auth: None, governor: None })
+            .map_err(|e| Error::Network {
+                detail: e.to_string(),
+                attempts: 0,
+            })?;
+        Ok(Client {
+            http,
+            base,
+            config: Arc::new(config),
+            auth: None,
+            governor: None,
+        })
     }
 
     pub fn with_token_provider(mut self, provider: Arc<dyn TokenProvider>) -> Client {
@@ -280,7 +297,11 @@ impl Client {
     }
 
     /// `GET path` and decode JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, Error> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, Error> {
         let mut req = Request::get(path);
         for (k, v) in query {
             req = req.query(*k, *v);
@@ -290,7 +311,11 @@ impl Client {
 
     /// `POST path` with a JSON body and decode JSON. Not retried after 5xx/timeouts (it may write);
     /// use [`Client::send`] with [`Request::idempotent`] for reads.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: serde_json::Value) -> Result<T, Error> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T, Error> {
         self.send(Request::post(path).json(body)).await?.json()
     }
 
@@ -317,7 +342,9 @@ impl Client {
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(err) => {
-                    let retryable = err.is_connect() || (req.idempotent && (err.is_timeout() || err.is_request() || err.is_body()));
+                    let retryable = err.is_connect()
+                        || (req.idempotent
+                            && (err.is_timeout() || err.is_request() || err.is_body()));
                     if retryable && failures < self.config.retry.max_retries {
                         let delay = self.config.retry.backoff(failures);
                         failures += 1;
@@ -328,7 +355,10 @@ impl Client {
                     return Err(if err.is_timeout() {
                         Error::Timeout { attempts }
                     } else {
-                        Error::Network { detail: describe_reqwest(&err), attempts }
+                        Error::Network {
+                            detail: describe_reqwest(&err),
+                            attempts,
+                        }
                     });
                 }
             };
@@ -336,13 +366,23 @@ impl Client {
                 governor.observe(req.kind, &headers);
             }
             if status.is_success() {
-                return Ok(Response { status, headers, body });
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                });
             }
             if status.is_redirection() {
-                return Err(Error::Redirect { status: status.as_u16() });
+                return Err(Error::Redirect {
+                    status: status.as_u16(),
+                });
             }
             let parsed = ErrorBody::parse(&body);
-            if status == StatusCode::UNAUTHORIZED && !refreshed && req.explicit_bearer.is_none() && parsed.oauth_error.is_none() {
+            if status == StatusCode::UNAUTHORIZED
+                && !refreshed
+                && req.explicit_bearer.is_none()
+                && parsed.oauth_error.is_none()
+            {
                 if let (Some(provider), Some(rejected)) = (&self.auth, &token) {
                     refreshed = true;
                     if let Some(fresh) = provider.token_rejected(rejected).await? {
@@ -359,7 +399,8 @@ impl Client {
                     }
                     return Err(Error::DailyLimitReached);
                 }
-                let wait = rate_limit_wait(&headers).unwrap_or_else(|| self.config.retry.backoff(rate_limited));
+                let wait = rate_limit_wait(&headers)
+                    .unwrap_or_else(|| self.config.retry.backoff(rate_limited));
                 if let Some(governor) = &self.governor {
                     governor.pause_for(wait);
                 }
@@ -371,7 +412,10 @@ impl Client {
                     }
                     continue;
                 }
-                return Err(Error::RateLimited { attempts, retry_after: Some(wait) });
+                return Err(Error::RateLimited {
+                    attempts,
+                    retry_after: Some(wait),
+                });
             }
             if is_retryable_status(status) {
                 if req.idempotent && failures < self.config.retry.max_retries {
@@ -381,7 +425,10 @@ impl Client {
                     tokio::time::sleep(delay).await;
                     continue;
                 }
-                return Err(Error::Server { status: status.as_u16(), attempts });
+                return Err(Error::Server {
+                    status: status.as_u16(),
+                    attempts,
+                });
             }
             return Err(Error::from_response(status.as_u16(), &parsed));
         }
@@ -401,7 +448,10 @@ impl Client {
             Body::Empty => builder,
             Body::Json(value) => builder.json(value),
             Body::Form(fields) => {
-                let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.expose().as_str())).collect();
+                let pairs: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (*k, v.expose().as_str()))
+                    .collect();
                 builder.form(&pairs)
             }
         };
@@ -416,14 +466,18 @@ impl Client {
 /// `Authorization: Bearer …`, marked sensitive (kept out of reqwest/hyper debug output). `None`
 /// when the token holds characters a header cannot carry.
 fn bearer_header(token: &Secret) -> Option<reqwest::header::HeaderValue> {
-    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).ok()?;
     value.set_sensitive(true);
     Some(value)
 }
 
 fn parse_base(raw: &str) -> Result<Url, Error> {
     let url = Url::parse(raw.trim()).map_err(|_| Error::InvalidBaseUrl(raw.to_owned()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || url.query().is_some() {
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+    {
         return Err(Error::InvalidBaseUrl(raw.to_owned()));
     }
     Ok(url)
@@ -448,9 +502,18 @@ fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn is_daily_limit(body: &ErrorBody, headers: &HeaderMap) -> bool {
-    let policy_daily = body.policy_name.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("DAILY"))
-        || body.context.get("policyName").is_some_and(|v| v.to_string().to_ascii_uppercase().contains("DAILY"));
-    let message_daily = body.message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("daily"));
+    let policy_daily = body
+        .policy_name
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("DAILY"))
+        || body
+            .context
+            .get("policyName")
+            .is_some_and(|v| v.to_string().to_ascii_uppercase().contains("DAILY"));
+    let message_daily = body
+        .message
+        .as_deref()
+        .is_some_and(|m| m.to_ascii_lowercase().contains("daily"));
     let headers_daily = RateLimitHeaders::parse(headers).daily_remaining == Some(0);
     policy_daily || message_daily || headers_daily
 }

@@ -43,8 +43,12 @@ pub struct ErrorDetail {
 }
 
 /// Context keys under which HubSpot lists the scopes a call needed.
-const SCOPE_CONTEXT_KEYS: &[&str] =
-    &["missingScopes", "requiredScopes", "requiredGranularScopes", "requiredScope"];
+const SCOPE_CONTEXT_KEYS: &[&str] = &[
+    "missingScopes",
+    "requiredScopes",
+    "requiredGranularScopes",
+    "requiredScope",
+];
 
 impl ErrorBody {
     /// Parses a body; anything that is not JSON becomes an empty body (the status still counts).
@@ -59,7 +63,9 @@ impl ErrorBody {
             std::iter::once(&self.context).chain(self.errors.iter().map(|detail| &detail.context));
         for context in contexts {
             for key in SCOPE_CONTEXT_KEYS {
-                let Some(value) = context.get(*key) else { continue };
+                let Some(value) = context.get(*key) else {
+                    continue;
+                };
                 let items: Vec<&serde_json::Value> = match value {
                     serde_json::Value::Array(items) => items.iter().collect(),
                     other => vec![other],
@@ -86,7 +92,10 @@ impl ErrorBody {
 
     fn is_oauth_code(&self, rfc_code: &str, legacy_statuses: &[&str]) -> bool {
         self.oauth_error.as_deref() == Some(rfc_code)
-            || self.status.as_deref().is_some_and(|s| legacy_statuses.contains(&s))
+            || self
+                .status
+                .as_deref()
+                .is_some_and(|s| legacy_statuses.contains(&s))
     }
 }
 
@@ -100,31 +109,56 @@ pub enum Error {
     MalformedToken,
 
     #[error("HubSpot rejected the access token (401){}", suffix(message))]
-    Unauthorized { message: Option<String>, correlation_id: Option<String> },
+    Unauthorized {
+        message: Option<String>,
+        correlation_id: Option<String>,
+    },
 
     #[error("the connection is missing HubSpot scopes: {}", if scopes.is_empty() { "(HubSpot did not say which)".to_owned() } else { scopes.join(", ") })]
-    MissingScopes { scopes: Vec<String>, message: Option<String>, correlation_id: Option<String> },
+    MissingScopes {
+        scopes: Vec<String>,
+        message: Option<String>,
+        correlation_id: Option<String>,
+    },
 
     #[error("HubSpot refused the request (403){}", suffix(message))]
-    Forbidden { message: Option<String>, correlation_id: Option<String> },
+    Forbidden {
+        message: Option<String>,
+        correlation_id: Option<String>,
+    },
 
     #[error("HubSpot has no such resource (404){}", suffix(message))]
-    NotFound { message: Option<String>, correlation_id: Option<String> },
+    NotFound {
+        message: Option<String>,
+        correlation_id: Option<String>,
+    },
 
     #[error("HubSpot kept rate-limiting the request (429) after {attempts} attempts")]
-    RateLimited { attempts: u32, retry_after: Option<Duration> },
+    RateLimited {
+        attempts: u32,
+        retry_after: Option<Duration>,
+    },
 
     #[error("the portal's daily HubSpot API limit is used up")]
     DailyLimitReached,
 
-    #[error("HubSpot no longer accepts this authorization (invalid_grant){}", suffix(description))]
+    #[error(
+        "HubSpot no longer accepts this authorization (invalid_grant){}",
+        suffix(description)
+    )]
     InvalidGrant { description: Option<String> },
 
-    #[error("HubSpot did not accept the app's client ID or client secret (invalid_client){}", suffix(description))]
+    #[error(
+        "HubSpot did not accept the app's client ID or client secret (invalid_client){}",
+        suffix(description)
+    )]
     InvalidClient { description: Option<String> },
 
     #[error("HubSpot's OAuth endpoint answered {error}{}", suffix(description))]
-    OAuth { error: String, description: Option<String> },
+    OAuth {
+        error: String,
+        description: Option<String>,
+    },
 
     #[error("HubSpot answered {status}{}", suffix(message))]
     Api {
@@ -151,7 +185,11 @@ pub enum Error {
 
     /// The token provider (keychain, refresh) failed; carries that crate's problem code.
     #[error("{message}")]
-    TokenProvider { code: &'static str, message: String, hint: Option<String> },
+    TokenProvider {
+        code: &'static str,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 fn suffix(text: &Option<String>) -> String {
@@ -166,30 +204,65 @@ impl Error {
     pub fn from_response(status: u16, body: &ErrorBody) -> Error {
         let message = body.best_message();
         let correlation_id = body.correlation_id.clone();
-        let description = body.oauth_error_description.clone().or_else(|| body.message.clone());
-        if body.is_oauth_code("invalid_grant", &["BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "EXPIRED_AUTH_CODE"]) {
+        let description = body
+            .oauth_error_description
+            .clone()
+            .or_else(|| body.message.clone());
+        if body.is_oauth_code(
+            "invalid_grant",
+            &["BAD_REFRESH_TOKEN", "BAD_AUTH_CODE", "EXPIRED_AUTH_CODE"],
+        ) {
             return Error::InvalidGrant { description };
         }
-        if body.is_oauth_code("invalid_client", &["BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "INVALID_CLIENT"]) {
+        if body.is_oauth_code(
+            "invalid_client",
+            &["BAD_CLIENT_ID", "BAD_CLIENT_SECRET", "INVALID_CLIENT"],
+        ) {
             return Error::InvalidClient { description };
         }
         if let Some(error) = &body.oauth_error {
-            return Error::OAuth { error: error.clone(), description };
+            return Error::OAuth {
+                error: error.clone(),
+                description,
+            };
         }
         match status {
-            401 => Error::Unauthorized { message, correlation_id },
-            403 if body.category.as_deref() == Some("MISSING_SCOPES") || !body.missing_scopes().is_empty() => {
-                Error::MissingScopes { scopes: body.missing_scopes(), message, correlation_id }
+            401 => Error::Unauthorized {
+                message,
+                correlation_id,
+            },
+            403 if body.category.as_deref() == Some("MISSING_SCOPES")
+                || !body.missing_scopes().is_empty() =>
+            {
+                Error::MissingScopes {
+                    scopes: body.missing_scopes(),
+                    message,
+                    correlation_id,
+                }
             }
-            403 => Error::Forbidden { message, correlation_id },
-            404 => Error::NotFound { message, correlation_id },
-            _ => Error::Api { status, category: body.category.clone(), message, correlation_id },
+            403 => Error::Forbidden {
+                message,
+                correlation_id,
+            },
+            404 => Error::NotFound {
+                message,
+                correlation_id,
+            },
+            _ => Error::Api {
+                status,
+                category: body.category.clone(),
+                message,
+                correlation_id,
+            },
         }
     }
 
     /// True when the user must sign in again (the stored grant is dead).
     pub fn needs_reconnect(&self) -> bool {
-        matches!(self, Error::InvalidGrant { .. } | Error::Unauthorized { .. })
+        matches!(
+            self,
+            Error::InvalidGrant { .. } | Error::Unauthorized { .. }
+        )
     }
 }
 
@@ -255,8 +328,15 @@ mod tests {
         );
         let err = Error::from_response(403, &body);
         match &err {
-            Error::MissingScopes { scopes, correlation_id, .. } => {
-                assert_eq!(scopes, &["crm.objects.contacts.read", "crm.objects.contacts.write"]);
+            Error::MissingScopes {
+                scopes,
+                correlation_id,
+                ..
+            } => {
+                assert_eq!(
+                    scopes,
+                    &["crm.objects.contacts.read", "crm.objects.contacts.write"]
+                );
                 assert_eq!(correlation_id.as_deref(), Some("c-1"));
             }
             other => panic!("unexpected {other:?}"),
@@ -268,24 +348,52 @@ mod tests {
 
     #[test]
     fn oauth_errors_map_by_rfc_code_or_legacy_status() {
-        let grant = ErrorBody::parse(br#"{"error":"invalid_grant","error_description":"refresh token is invalid"}"#);
-        assert!(matches!(Error::from_response(400, &grant), Error::InvalidGrant { .. }));
-        let legacy = ErrorBody::parse(br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token"}"#);
-        assert!(matches!(Error::from_response(400, &legacy), Error::InvalidGrant { .. }));
-        let client = ErrorBody::parse(br#"{"error":"invalid_client","status":"BAD_CLIENT_SECRET"}"#);
-        assert_eq!(Error::from_response(401, &client).code(), "hubspot.invalid_client");
+        let grant = ErrorBody::parse(
+            br#"{"error":"invalid_grant","error_description":"refresh token is invalid"}"#,
+        );
+        assert!(matches!(
+            Error::from_response(400, &grant),
+            Error::InvalidGrant { .. }
+        ));
+        let legacy = ErrorBody::parse(
+            br#"{"status":"BAD_REFRESH_TOKEN","message":"missing or invalid refresh token"}"#,
+        );
+        assert!(matches!(
+            Error::from_response(400, &legacy),
+            Error::InvalidGrant { .. }
+        ));
+        let client =
+            ErrorBody::parse(br#"{"error":"invalid_client","status":"BAD_CLIENT_SECRET"}"#);
+        assert_eq!(
+            Error::from_response(401, &client).code(),
+            "hubspot.invalid_client"
+        );
         let other = ErrorBody::parse(br#"{"error":"invalid_scope"}"#);
-        assert_eq!(Error::from_response(400, &other).code(), "hubspot.oauth_error");
+        assert_eq!(
+            Error::from_response(400, &other).code(),
+            "hubspot.oauth_error"
+        );
     }
 
     #[test]
     fn plain_errors_map_by_status_and_keep_the_message() {
         let body = ErrorBody::parse(br#"{"status":"error","message":"Property values were not valid","correlationId":"x","category":"VALIDATION_ERROR"}"#);
         let err = Error::from_response(400, &body);
-        assert!(matches!(&err, Error::Api { status: 400, category: Some(c), .. } if c == "VALIDATION_ERROR"));
+        assert!(
+            matches!(&err, Error::Api { status: 400, category: Some(c), .. } if c == "VALIDATION_ERROR")
+        );
         assert!(err.to_string().contains("Property values were not valid"));
-        assert_eq!(Error::from_response(401, &ErrorBody::parse(b"not json")).code(), "hubspot.unauthorized");
-        assert_eq!(Error::from_response(404, &ErrorBody::default()).code(), "hubspot.not_found");
-        assert_eq!(Error::from_response(403, &ErrorBody::default()).code(), "hubspot.forbidden");
+        assert_eq!(
+            Error::from_response(401, &ErrorBody::parse(b"not json")).code(),
+            "hubspot.unauthorized"
+        );
+        assert_eq!(
+            Error::from_response(404, &ErrorBody::default()).code(),
+            "hubspot.not_found"
+        );
+        assert_eq!(
+            Error::from_response(403, &ErrorBody::default()).code(),
+            "hubspot.forbidden"
+        );
     }
 }

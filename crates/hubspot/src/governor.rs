@@ -59,7 +59,12 @@ impl Tier {
             Tier::CapacityPack => (250, 1_000_000),
             Tier::OAuthApp => (110, 250_000),
         };
-        RateBudget { burst, burst_window: Duration::from_secs(10), search_per_second: 5, daily }
+        RateBudget {
+            burst,
+            burst_window: Duration::from_secs(10),
+            search_per_second: 5,
+            daily,
+        }
     }
 }
 
@@ -82,7 +87,11 @@ struct Window {
 
 impl Window {
     fn new(limit: u32, period: Duration) -> Window {
-        Window { limit: limit.max(1), period, starts: VecDeque::new() }
+        Window {
+            limit: limit.max(1),
+            period,
+            starts: VecDeque::new(),
+        }
     }
 
     fn prune(&mut self, now: Instant) {
@@ -105,7 +114,9 @@ impl Window {
         // A little slack: HubSpot counts a call when it arrives, which is a bit after it started
         // here, so a slot that just freed up locally may not have freed up there yet.
         let slack = self.period / 40;
-        self.starts.get(index).map(|oldest| (*oldest + self.period + slack).saturating_duration_since(now))
+        self.starts
+            .get(index)
+            .map(|oldest| (*oldest + self.period + slack).saturating_duration_since(now))
     }
 
     fn remaining(&mut self, now: Instant) -> u32 {
@@ -173,7 +184,9 @@ impl Governor {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent even if a holder panicked (every update is a single step).
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until a call of `kind` fits in every budget, then counts it.
@@ -194,7 +207,10 @@ impl Governor {
                 } else if s.daily_used >= s.daily_limit {
                     return Err(Error::DailyLimitReached);
                 }
-                let paused = s.paused_until.and_then(|until| until.checked_duration_since(now)).filter(|d| !d.is_zero());
+                let paused = s
+                    .paused_until
+                    .and_then(|until| until.checked_duration_since(now))
+                    .filter(|d| !d.is_zero());
                 let window_wait = match kind {
                     CallKind::Standard => s.burst.wait(now),
                     CallKind::Search => s.search.wait(now),
@@ -302,7 +318,8 @@ impl RateLimitHeaders {
         RateLimitHeaders {
             max: num(headers, "x-hubspot-ratelimit-max"),
             remaining: num(headers, "x-hubspot-ratelimit-remaining"),
-            interval: num::<u64>(headers, "x-hubspot-ratelimit-interval-milliseconds").map(Duration::from_millis),
+            interval: num::<u64>(headers, "x-hubspot-ratelimit-interval-milliseconds")
+                .map(Duration::from_millis),
             secondly: num(headers, "x-hubspot-ratelimit-secondly"),
             secondly_remaining: num(headers, "x-hubspot-ratelimit-secondly-remaining"),
             daily: num(headers, "x-hubspot-ratelimit-daily"),
@@ -333,8 +350,13 @@ impl GovernorRegistry {
     /// `budget` applies only when the governor is created.
     pub fn for_portal(&self, base_url: &str, portal_id: u64, budget: RateBudget) -> Arc<Governor> {
         let key = format!("{}#{portal_id}", base_url.trim_end_matches('/'));
-        let mut map = self.governors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.entry(key).or_insert_with(|| Arc::new(Governor::new(budget))).clone()
+        let mut map = self
+            .governors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(key)
+            .or_insert_with(|| Arc::new(Governor::new(budget)))
+            .clone()
     }
 }
 
@@ -346,13 +368,21 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.insert(HeaderName::from_static(name), HeaderValue::from_str(value).unwrap());
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
         }
         map
     }
 
     fn small(burst: u32, window_ms: u64, daily: u64) -> RateBudget {
-        RateBudget { burst, burst_window: Duration::from_millis(window_ms), search_per_second: 2, daily }
+        RateBudget {
+            burst,
+            burst_window: Duration::from_millis(window_ms),
+            search_per_second: 2,
+            daily,
+        }
     }
 
     #[tokio::test]
@@ -362,9 +392,16 @@ mod tests {
         for _ in 0..3 {
             g.acquire(CallKind::Standard).await.unwrap();
         }
-        assert!(start.elapsed() < Duration::from_millis(100), "first three must not wait");
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "first three must not wait"
+        );
         g.acquire(CallKind::Standard).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(290), "fourth must wait for the window: {:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(290),
+            "fourth must wait for the window: {:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -376,7 +413,11 @@ mod tests {
         g.acquire(CallKind::Search).await.unwrap();
         assert!(start.elapsed() < Duration::from_millis(100));
         g.acquire(CallKind::Search).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(900), "third search in a second waits: {:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(900),
+            "third search in a second waits: {:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -384,7 +425,10 @@ mod tests {
         let g = Governor::new(small(100, 1000, 2));
         g.acquire(CallKind::Standard).await.unwrap();
         g.acquire(CallKind::Search).await.unwrap();
-        assert!(matches!(g.acquire(CallKind::Standard).await, Err(Error::DailyLimitReached)));
+        assert!(matches!(
+            g.acquire(CallKind::Standard).await,
+            Err(Error::DailyLimitReached)
+        ));
     }
 
     #[tokio::test]
@@ -401,12 +445,19 @@ mod tests {
             ]),
         );
         let snap = g.snapshot();
-        assert_eq!((snap.burst_limit, snap.burst_window_ms, snap.burst_remaining), (5, 400, 1));
+        assert_eq!(
+            (snap.burst_limit, snap.burst_window_ms, snap.burst_remaining),
+            (5, 400, 1)
+        );
         assert_eq!((snap.daily_limit, snap.daily_remaining), (500, 120));
         let start = std::time::Instant::now();
         g.acquire(CallKind::Standard).await.unwrap();
         g.acquire(CallKind::Standard).await.unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(380), "second call waits for calls others made: {:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(380),
+            "second call waits for calls others made: {:?}",
+            start.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -416,8 +467,14 @@ mod tests {
         let start = std::time::Instant::now();
         g.acquire(CallKind::Search).await.unwrap();
         assert!(start.elapsed() >= Duration::from_millis(190));
-        g.observe(CallKind::Standard, &headers(&[("x-hubspot-ratelimit-daily-remaining", "0")]));
-        assert!(matches!(g.acquire(CallKind::Standard).await, Err(Error::DailyLimitReached)));
+        g.observe(
+            CallKind::Standard,
+            &headers(&[("x-hubspot-ratelimit-daily-remaining", "0")]),
+        );
+        assert!(matches!(
+            g.acquire(CallKind::Standard).await,
+            Err(Error::DailyLimitReached)
+        ));
     }
 
     #[test]

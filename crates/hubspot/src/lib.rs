@@ -16,13 +16,16 @@ pub mod problem;
 pub mod secret;
 
 pub use api::{
-    AccountDetails, CrmObject, ListObjects, OAuthClient, Page, PrivateAppTokenInfo, TokenHint, TokenIntrospection,
-    TokenResponse,
+    AccountDetails, CrmObject, ListObjects, OAuthClient, Page, PrivateAppTokenInfo, TokenHint,
+    TokenIntrospection, TokenResponse,
 };
 pub use client::{
-    BoxFuture, Client, ClientConfig, Request, Response, RetryPolicy, StaticToken, TokenProvider, HUBSPOT_API_BASE,
+    BoxFuture, Client, ClientConfig, Request, Response, RetryPolicy, StaticToken, TokenProvider,
+    HUBSPOT_API_BASE,
 };
 pub use error::{Error, ErrorBody};
-pub use governor::{CallKind, Governor, GovernorRegistry, GovernorSnapshot, RateBudget, RateLimitHeaders, Tier};
+pub use governor::{
+    CallKind, Governor, GovernorRegistry, GovernorSnapshot, RateBudget, RateLimitHeaders, Tier,
+};
 pub use problem::{Describe, Problem};
 pub use secret::Secret;

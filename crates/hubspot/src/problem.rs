@@ -20,13 +20,21 @@ pub trait Describe: std::error::Error {
         None
     }
     fn problem(&self) -> Problem {
-        Problem { code: self.code().to_owned(), message: self.to_string(), hint: self.hint() }
+        Problem {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            hint: self.hint(),
+        }
     }
 }
 
 impl Problem {
     pub fn new(code: impl Into<String>, message: impl Into<String>, hint: Option<String>) -> Self {
-        Problem { code: code.into(), message: message.into(), hint }
+        Problem {
+            code: code.into(),
+            message: message.into(),
+            hint,
+        }
     }
 }
 

@@ -65,7 +65,10 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
 /// A secret crosses IPC only inbound (a pasted token on its way to the keychain); on the
 /// TypeScript side it is the plain value type.
 impl<T: specta::Type> specta::Type for Secret<T> {
-    fn inline(type_map: &mut specta::TypeCollection, generics: specta::Generics) -> specta::datatype::DataType {
+    fn inline(
+        type_map: &mut specta::TypeCollection,
+        generics: specta::Generics,
+    ) -> specta::datatype::DataType {
         T::inline(type_map, generics)
     }
 }
@@ -158,7 +161,10 @@ mod tests {
         }
         assert!(r.contains("state=s1"), "{r}");
         assert!(r.contains(r#""other":"ok""#), "{r}");
-        assert_eq!(redact("plain text, no secrets: encode"), "plain text, no secrets: encode");
+        assert_eq!(
+            redact("plain text, no secrets: encode"),
+            "plain text, no secrets: encode"
+        );
     }
 
     #[test]

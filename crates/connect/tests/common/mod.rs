@@ -10,7 +10,11 @@ use spoke_hubspot::Secret;
 use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Env {
@@ -39,8 +43,18 @@ pub async fn env() -> Env {
     let keychain_service = format!("dev.spoke.test.{}", spoke_connect::oauth::random_token(6));
     config.keychain_service = keychain_service.clone();
     let service = Arc::new(Connections::open(config).unwrap());
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Env { sandbox, service, port, http, dir, keychain_service }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Env {
+        sandbox,
+        service,
+        port,
+        http,
+        dir,
+        keychain_service,
+    }
 }
 
 impl Env {
@@ -61,7 +75,15 @@ impl Env {
 
     /// Plays the browser: consent page, Allow, then the redirect to the loopback listener.
     pub async fn approve(&self, authorize_url: &str) {
-        let page = self.http.get(authorize_url).send().await.unwrap().text().await.unwrap();
+        let page = self
+            .http
+            .get(authorize_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let marker = "name=\"request_id\" value=\"";
         let start = page.find(marker).expect("consent form") + marker.len();
         let request_id = &page[start..start + page[start..].find('"').unwrap()];
@@ -78,7 +100,11 @@ impl Env {
     }
 
     pub async fn connect_oauth(&self) -> Connection {
-        let started = self.service.begin_oauth(self.begin_request()).await.unwrap();
+        let started = self
+            .service
+            .begin_oauth(self.begin_request())
+            .await
+            .unwrap();
         let service = self.service.clone();
         let flow = started.flow_id.clone();
         let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
@@ -87,8 +113,15 @@ impl Env {
     }
 
     pub async fn token_calls(&self) -> u64 {
-        let v: serde_json::Value =
-            self.http.get(format!("{}/_sandbox/requests", self.sandbox.base_url())).send().await.unwrap().json().await.unwrap();
+        let v: serde_json::Value = self
+            .http
+            .get(format!("{}/_sandbox/requests", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["byRoute"]
             .as_object()
             .unwrap()
