@@ -711,6 +711,15 @@ impl Connections {
         self.store.get(id)
     }
 
+    /// What the portal's rate governor currently knows (calls left in the window and today).
+    pub async fn rate_limits(&self, id: &str) -> Result<spoke_hubspot::GovernorSnapshot, Error> {
+        let client = self.client(id)?;
+        client
+            .governor()
+            .map(|g| g.snapshot())
+            .ok_or_else(|| Error::Store("the client has no rate governor".to_owned()))
+    }
+
     /// A valid access token for `id`; for other crates that call HubSpot without [`Client`].
     pub async fn access_token(&self, id: &str) -> Result<Secret, Error> {
         self.tokens.access_token(id).await
@@ -1758,5 +1767,62 @@ mod tests {
         assert!(verified
             .granted_scopes
             .contains(&"crm.objects.contacts.write".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn fifty_concurrent_api_calls_during_expiry_refresh_once_and_all_succeed() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        env.service
+            .store
+            .record_refresh(&conn.id, now_secs() + 5, None, None)
+            .unwrap();
+        env.service.tokens.forget(&conn.id);
+        let before = env.token_calls().await;
+        let client = env.service.client(&conn.id).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                client
+                    .list_objects(
+                        "contacts",
+                        &spoke_hubspot::ListObjects {
+                            limit: Some(1),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(env.token_calls().await - before, 1);
+        let limits = env.service.rate_limits(&conn.id).await.unwrap();
+        assert_eq!(limits.burst_limit, 110, "an OAuth app's burst budget");
+        assert!(limits.burst_remaining <= 60, "{limits:?}");
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_429s_are_waited_out() {
+        let env = env().await;
+        let conn = env.connect_oauth().await;
+        let r = env
+            .http
+            .put(format!("{}/_sandbox/faults", env.sandbox.base_url()))
+            .json(&serde_json::json!({ "tokenEndpoint429": 2 }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let before = env.token_calls().await;
+        let refreshed = env.service.refresh(&conn.id).await.unwrap();
+        assert_eq!(refreshed.status, ConnectionStatus::Connected);
+        assert_eq!(
+            env.token_calls().await - before,
+            3,
+            "two 429s, then the refresh"
+        );
     }
 }
