@@ -231,7 +231,11 @@ fn preview(f: &FieldMapping, run: FieldRun, current: Option<LocalValue>) -> Fiel
         Ok(v) => (v, None),
         Err(e) => (LocalValue::Null, Some(e)),
     };
-    let changed = error.is_none() && current.as_ref().is_none_or(|c| !same(c, &after));
+    let changed = error.is_none()
+        && match &current {
+            Some(c) => !same(c, &after),
+            None => !after.is_empty(),
+        };
     FieldPreview { field: f.describe(), property: f.property.clone(), column: f.column.clone(), before: run.before, after, current, changed, error }
 }
 

@@ -8,6 +8,8 @@
 //! - Editing help: [`suggest`], [`validate`], [`validate_columns`], [`compile_criteria`].
 //! - Files: [`Mapping::from_json_str`], [`Mapping::to_json_pretty`], [`import_mapping`].
 //! - Running: [`apply_inbound`], [`apply_outbound`], [`dry_run`], [`compile_lookup`].
+//! - Previews on live data: [`preview_inbound`], [`preview_outbound`] (samples from HubSpot or the
+//!   local table, each with what the other side holds today).
 
 mod apply;
 mod catalog;
@@ -16,6 +18,7 @@ mod error;
 mod local;
 mod locate;
 mod model;
+mod preview;
 mod suggest;
 mod transform;
 mod validate;
@@ -31,6 +34,7 @@ pub use criteria::{
 pub use error::{Error, Result};
 pub use local::{create_table_sql, discover_sqlite_table, ensure_table, list_sqlite_tables, LocalColumn, LocalRow, LocalTable, LocalType, LocalValue};
 pub use model::{natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION};
+pub use preview::{find_hubspot_records, find_local_rows, preview_inbound, preview_outbound, read_local_rows, sample_records};
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
 pub use transform::{Case, Transform};
 pub use validate::{import_mapping, validate, validate_columns, Compatibility, Imported, Issue, Severity};

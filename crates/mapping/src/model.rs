@@ -209,6 +209,25 @@ impl Mapping {
         text
     }
 
+    /// Every HubSpot property the mapping reads or writes (fields, concat sources, the match
+    /// key, criteria), sorted: what to request from HubSpot for it.
+    pub fn hubspot_properties(&self) -> Vec<String> {
+        let mut out: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        if let MatchKey::Property { property, .. } = &self.match_key {
+            out.insert(property.clone());
+        }
+        for f in &self.fields {
+            out.extend(f.property.iter().cloned());
+            for t in &f.inbound {
+                if let Transform::Concat { fields, .. } = t {
+                    out.extend(fields.iter().cloned());
+                }
+            }
+        }
+        out.extend(self.criteria.iter().chain(&self.target_lookup).map(|c| c.field.clone()));
+        out.into_iter().collect()
+    }
+
     /// The columns of the local table this mapping writes or reads (match key first).
     pub fn local_columns(&self) -> Vec<LocalColumn> {
         let mut out: Vec<LocalColumn> = Vec::new();
@@ -320,5 +339,21 @@ mod tests {
         let got: Vec<(&str, LocalType)> = cols.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
         assert_eq!(got, [("email", LocalType::Text), ("score", LocalType::Integer)]);
         assert_eq!(natural_local_type(PropertyType::Datetime), LocalType::Datetime);
+    }
+
+    #[test]
+    fn hubspot_properties_cover_fields_concat_key_and_criteria() {
+        let mut m = sample();
+        m.fields.push(FieldMapping {
+            property: None,
+            column: Some("full_name".into()),
+            direction: Direction::ToLocal,
+            property_type: None,
+            column_type: None,
+            inbound: vec![Transform::Concat { fields: vec!["firstname".into(), "lastname".into()], separator: " ".into() }],
+            outbound: vec![],
+            required: false,
+        });
+        assert_eq!(m.hubspot_properties(), ["email", "firstname", "lastname", "lifecyclestage", "spoke_score"]);
     }
 }

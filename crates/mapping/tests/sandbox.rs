@@ -351,3 +351,76 @@ async fn suggestions_for_an_admins_customers_table() {
     let imported = import_mapping(&m.to_json_pretty(), &catalog).unwrap();
     assert_eq!(imported.mapping, m);
 }
+
+/// Writes rows into a local table the way the engine would (test helper).
+fn insert_rows(db: &Path, table: &str, rows: &[LocalRow]) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    for row in rows {
+        let cols: Vec<String> = row.keys().map(|c| format!("\"{c}\"")).collect();
+        let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
+        let values: Vec<rusqlite::types::Value> = row
+            .values()
+            .map(|v| match v {
+                LocalValue::Null => rusqlite::types::Value::Null,
+                LocalValue::Bool(b) => rusqlite::types::Value::Integer(*b as i64),
+                LocalValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+                LocalValue::Real(r) => rusqlite::types::Value::Real(*r),
+                LocalValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            })
+            .collect();
+        let sql = format!("INSERT INTO \"{table}\" ({}) VALUES ({})", cols.join(", "), marks.join(", "));
+        conn.execute(&sql, rusqlite::params_from_iter(values)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn live_previews_compare_with_what_each_side_holds() {
+    let (_sb, client) = portal().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = discover_properties(&client, "contacts", dir.path(), false).await.unwrap();
+    let mut m = contacts_mapping(&catalog);
+    // Leave out the field the seeds sometimes make unmappable; keep only gold-tier contacts.
+    m.fields.retain(|f| f.property.as_deref() != Some("spoke_legacy_ids"));
+    // Keep the milliseconds in local time text, so write-back is lossless.
+    let seen = m.fields.iter_mut().find(|f| f.property.as_deref() == Some("spoke_last_seen_at")).unwrap();
+    seen.inbound = vec![Transform::FormatDatetime { format: Some("%Y-%m-%d %H:%M:%S%.3f".into()), zone: Some("Europe/Berlin".into()) }];
+    seen.outbound = vec![Transform::ParseDatetime { format: Some("%Y-%m-%d %H:%M:%S%.3f".into()), zone: Some("Europe/Berlin".into()) }];
+    m.criteria = serde_json::from_value(json!([{"condition": "EQUALS", "field": "spoke_tier", "value": "Gold"}])).unwrap();
+    let db = dir.path().join("spoke.db");
+
+    // No local table yet: every sample is a create, and every sample is gold.
+    let rows = preview_inbound(&client, &m, &catalog, &db, 10).await.unwrap();
+    assert_eq!(rows.len(), 10);
+    for r in &rows {
+        assert_eq!(r.action, Action::Create, "{r:?}");
+        let tier = r.fields.iter().find(|f| f.property.as_deref() == Some("spoke_tier")).unwrap();
+        assert_eq!(tier.after, LocalValue::Text("gold".into()));
+    }
+
+    // The first two are in the local table: one as HubSpot has it, one with a stale first name.
+    let samples = sample_records(&client, &m, &catalog, 2).await.unwrap();
+    let same = apply_inbound(&m, &samples[0]).unwrap();
+    let mut stale = apply_inbound(&m, &samples[1]).unwrap();
+    stale.insert("first_name".into(), LocalValue::Text("Someone else".into()));
+    assert_eq!(ensure_table(&db, &m).unwrap().len(), m.local_columns().len());
+    insert_rows(&db, "customers", &[same.clone(), stale.clone()]);
+    let rows = preview_inbound(&client, &m, &catalog, &db, 10).await.unwrap();
+    assert_eq!(rows[0].action, Action::Skip, "{:?}", rows[0]);
+    assert_eq!(rows[1].action, Action::Update);
+    assert_eq!(rows[1].reasons, ["changes firstname ↔ first_name"]);
+    assert!(rows[2..].iter().all(|r| r.action == Action::Create));
+
+    // Write-back preview reads the local rows and finds their HubSpot records by email.
+    let fresh: LocalRow = BTreeMap::from([
+        ("email".to_owned(), LocalValue::Text("brand.new@spoke-demo.example".into())),
+        ("first_name".to_owned(), LocalValue::Text("Brand".into())),
+    ]);
+    insert_rows(&db, "customers", &[fresh]);
+    let found = find_hubspot_records(&client, &m, &[same["email"].as_text().unwrap()]).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let rows = preview_outbound(&client, &m, &catalog, &db, 10).await.unwrap();
+    let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
+    assert_eq!(actions, [Action::Skip, Action::Update, Action::Create], "{rows:?}");
+    assert_eq!(rows[1].reasons, ["changes firstname ↔ first_name"]);
+    assert_eq!(rows[2].key.as_deref(), Some("brand.new@spoke-demo.example"));
+}
