@@ -12,7 +12,7 @@ SESSION := tests/session.sh
 APT_PACKAGES := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev \
   libayatana-appindicator3-dev librsvg2-dev pkg-config libdbus-1-dev xvfb xauth \
   webkit2gtk-driver gnome-keyring dbus dbus-x11 libsecret-tools imagemagick x11-utils \
-  python3 python3-venv chromium
+  python3 python3-venv chromium chromium-driver xdg-utils
 
 .PHONY: run test e2e bench deps test-deps ui app bindings clean-e2e
 

@@ -1,6 +1,23 @@
 // Every app command is listed here so Tauri generates a permission for it; a command is denied
 // unless a capability in capabilities/ grants it (deny by default, tauri-apps/tauri#9008).
-const COMMANDS: &[&str] = &["app_info"];
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "list_connections",
+    "add_token_connection",
+    "connect_demo_token",
+    "begin_oauth",
+    "begin_demo_oauth",
+    "finish_oauth",
+    "cancel_oauth",
+    "begin_reconnect",
+    "refresh_connection",
+    "disconnect",
+    "scope_catalog",
+    "scope_presets",
+    "plan_scopes",
+    "scope_report",
+    "demo_portal",
+];
 
 fn main() {
     tauri_build::try_build(

@@ -28,6 +28,8 @@ pub enum Error {
     DataDir { path: String, source: std::io::Error },
     #[error("Spoke could not find a data folder for this user")]
     NoDataDir,
+    #[error("the demo portal is not running")]
+    DemoUnavailable(String),
 }
 
 impl Describe for Error {
@@ -35,6 +37,7 @@ impl Describe for Error {
         match self {
             Error::DataDir { .. } => "app.data_dir",
             Error::NoDataDir => "app.no_data_dir",
+            Error::DemoUnavailable(_) => "app.demo_unavailable",
         }
     }
     fn hint(&self) -> Option<String> {
@@ -43,15 +46,23 @@ impl Describe for Error {
                 format!("Check that {path} exists and is writable, or set SPOKE_DATA_DIR to another folder.")
             }
             Error::NoDataDir => "Set SPOKE_DATA_DIR to a writable folder and start Spoke again.".into(),
+            Error::DemoUnavailable(why) => why.clone(),
         })
     }
 }
 
-impl From<Error> for IpcError {
-    fn from(e: Error) -> Self {
-        e.problem().into()
-    }
+/// Every crate error becomes an `IpcError` through its `Describe` impl.
+macro_rules! ipc_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for IpcError {
+            fn from(e: $t) -> Self {
+                tracing::debug!(error = %e, "command failed");
+                e.problem().into()
+            }
+        }
+    )*};
 }
+ipc_from!(Error, spoke_connect::Error);
 
 #[cfg(test)]
 mod tests {

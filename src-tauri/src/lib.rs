@@ -2,6 +2,8 @@
 //! capabilities and the generated TypeScript bindings live here.
 
 pub mod commands;
+pub mod connections;
+pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod state;
@@ -11,7 +13,24 @@ use tauri::Manager;
 /// The command set, shared by the app and by the bindings export/drift test.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(tauri_specta::collect_commands![commands::app_info])
+        .commands(tauri_specta::collect_commands![
+            commands::app_info,
+            connections::list_connections,
+            connections::add_token_connection,
+            connections::connect_demo_token,
+            connections::begin_oauth,
+            connections::begin_demo_oauth,
+            connections::finish_oauth,
+            connections::cancel_oauth,
+            connections::begin_reconnect,
+            connections::refresh_connection,
+            connections::disconnect,
+            connections::scope_catalog,
+            connections::scope_presets,
+            connections::plan_scopes,
+            connections::scope_report,
+            connections::demo_portal,
+        ])
 }
 
 /// Where the generated bindings are committed, relative to this crate.
@@ -35,7 +54,10 @@ pub fn run() {
             let guard = logging::init(&paths.log_dir);
             tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %paths.data_dir.display(), "Spoke started");
             app.manage(guard);
-            app.manage(state::AppState::new(paths, started));
+            let connections = spoke_connect::Connections::open(spoke_connect::ConnectConfig::new(&paths.db_file))
+                .map_err(|e| format!("{e}"))?;
+            let demo = tauri::async_runtime::block_on(demo::DemoPortal::start());
+            app.manage(state::AppState::new(paths, connections, demo, started));
             Ok(())
         })
         .run(tauri::generate_context!())

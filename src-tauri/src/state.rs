@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub data_dir: PathBuf,
+    /// The app's SQLite database (connection metadata; never secrets).
+    pub db_file: PathBuf,
     pub log_dir: PathBuf,
     pub log_file: PathBuf,
 }
@@ -29,6 +31,7 @@ impl Paths {
             .map_err(|source| Error::DataDir { path: log_dir.display().to_string(), source })?;
         Ok(Paths {
             data_dir: data_dir.to_path_buf(),
+            db_file: data_dir.join("spoke.db"),
             log_file: log_dir.join(crate::logging::LOG_FILE),
             log_dir,
         })
@@ -50,14 +53,21 @@ fn data_dir_arg(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<Pa
 /// Managed Tauri state.
 pub struct AppState {
     pub paths: Paths,
+    pub connections: spoke_connect::Connections,
+    pub demo: crate::demo::DemoPortal,
     /// When the process started, for the "UI ready" log line the start-up benchmark reads.
     pub started: std::time::Instant,
     ui_ready: std::sync::Once,
 }
 
 impl AppState {
-    pub fn new(paths: Paths, started: std::time::Instant) -> Self {
-        AppState { paths, started, ui_ready: std::sync::Once::new() }
+    pub fn new(
+        paths: Paths,
+        connections: spoke_connect::Connections,
+        demo: crate::demo::DemoPortal,
+        started: std::time::Instant,
+    ) -> Self {
+        AppState { paths, connections, demo, started, ui_ready: std::sync::Once::new() }
     }
 
     /// Logs, once, how long the UI took from process start to its first call.

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,11 +45,39 @@ def app_binary() -> str:
     return str(Path(path).resolve())
 
 
+def _register_default_browser(launcher: Path) -> None:
+    """Makes `launcher` the desktop's default web browser for xdg-open (the system browser the
+    app opens), in a private XDG config so nothing outside the test changes."""
+    config = SHOTS.parent / "e2e-xdg" / "config"
+    apps = SHOTS.parent / "e2e-xdg" / "data" / "applications"
+    config.mkdir(parents=True, exist_ok=True)
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "spoke-e2e-browser.desktop").write_text(
+        "[Desktop Entry]\nType=Application\nName=Spoke E2E browser\n"
+        f"Exec={launcher} %u\nMimeType=x-scheme-handler/http;x-scheme-handler/https;\n"
+    )
+    (config / "mimeapps.list").write_text(
+        "[Default Applications]\nx-scheme-handler/http=spoke-e2e-browser.desktop\n"
+        "x-scheme-handler/https=spoke-e2e-browser.desktop\n"
+    )
+    os.environ["XDG_CONFIG_HOME"] = str(config)
+    os.environ["XDG_DATA_DIRS"] = f"{apps.parent}:/usr/local/share:/usr/share"
+
+
 @pytest.fixture(scope="session")
 def driver_url():
     if not os.environ.get("DISPLAY"):
         raise RuntimeError("no DISPLAY: run the E2E suite through `make e2e` (xvfb-run)")
     exe = shutil.which("tauri-driver") or str(Path.home() / ".cargo" / "bin" / "tauri-driver")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    # What the app inherits through tauri-driver: a demo portal on a free port, and a "system
+    # browser" that is a real headless Chromium clicking through the consent page.
+    os.environ["SPOKE_DEMO_PORT"] = "0"
+    browser = ROOT / "tests" / "e2e" / "browser.sh"
+    os.environ["BROWSER"] = str(browser)
+    _register_default_browser(browser)
+    os.environ["SPOKE_E2E_SHOTS"] = str(SHOTS)
+    os.environ["SPOKE_E2E_PYTHON"] = sys.executable
     port, native_port = _free_port(), _free_port()
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--native-port", str(native_port),
@@ -98,3 +127,15 @@ def screenshot(driver, name: str) -> Path:
     driver.save_screenshot(str(path))
     assert path.stat().st_size > 5000, f"screenshot {path} looks empty"
     return path
+
+
+def click(driver, css: str) -> None:
+    driver.find_element("css selector", css).click()
+
+
+def wait_for(driver, css: str, timeout: float = 30.0):
+    """Waits until an element matching `css` is displayed and returns it."""
+    WebDriverWait(driver, timeout).until(
+        lambda d: any(e.is_displayed() for e in d.find_elements("css selector", css))
+    )
+    return next(e for e in driver.find_elements("css selector", css) if e.is_displayed())

@@ -33,6 +33,14 @@ pub const ALL_SCOPES: &[&str] = &[
     "conversations.read",
     "conversations.write",
     "crm.objects.contacts.sensitive.read",
+    "crm.schemas.tickets.read",
+    "crm.objects.line_items.read",
+    "crm.objects.line_items.write",
+    "crm.objects.products.read",
+    "crm.objects.products.write",
+    "crm.objects.notes.read",
+    "files",
+    "files.ui_hidden.read",
 ];
 
 /// One sentence per scope for the consent page.
@@ -60,6 +68,14 @@ pub fn explain(scope: &str) -> &'static str {
         "conversations.read" => "Read conversation inbox threads and messages.",
         "conversations.write" => "Reply in conversation inbox threads.",
         "crm.objects.contacts.sensitive.read" => "View sensitive contact data.",
+        "crm.schemas.tickets.read" => "See ticket property definitions.",
+        "crm.objects.line_items.read" => "View line items on deals and quotes.",
+        "crm.objects.line_items.write" => "Create, update and delete line items.",
+        "crm.objects.products.read" => "View the product library.",
+        "crm.objects.products.write" => "Create, update and delete products.",
+        "crm.objects.notes.read" => "View notes logged on records.",
+        "files" => "View and upload files in the file manager.",
+        "files.ui_hidden.read" => "View files hidden from the file manager, such as note attachments.",
         _ => "Access additional HubSpot data.",
     }
 }

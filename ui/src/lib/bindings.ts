@@ -13,6 +13,106 @@ async appInfo() : Promise<Result<AppInfo, IpcError>> {
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async listConnections() : Promise<Result<Connection[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_connections") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async addTokenConnection(label: string | null, baseUrl: string | null, token: string) : Promise<Result<Connection, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("add_token_connection", { label, baseUrl, token }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async connectDemoToken() : Promise<Result<Connection, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("connect_demo_token") };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async beginOauth(request: OwnAppSignIn) : Promise<Result<OAuthStarted, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("begin_oauth", { request }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async beginDemoOauth(scopes: string[], optionalScopes: string[]) : Promise<Result<OAuthStarted, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("begin_demo_oauth", { scopes, optionalScopes }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async finishOauth(flowId: string) : Promise<Result<Connection, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("finish_oauth", { flowId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async cancelOauth(flowId: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("cancel_oauth", { flowId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async beginReconnect(id: string) : Promise<Result<OAuthStarted, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("begin_reconnect", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async refreshConnection(id: string) : Promise<Result<Connection, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("refresh_connection", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async disconnect(id: string) : Promise<Result<DisconnectReport, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("disconnect", { id }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async scopeCatalog() : Promise<ScopeInfo[]> {
+    return await TAURI_INVOKE("scope_catalog");
+},
+async scopePresets() : Promise<Preset[]> {
+    return await TAURI_INVOKE("scope_presets");
+},
+async planScopes(picks: ObjectAccess[], method: AuthMethod) : Promise<ScopePlan> {
+    return await TAURI_INVOKE("plan_scopes", { picks, method });
+},
+async scopeReport(id: string, picks: ObjectAccess[]) : Promise<Result<ScopeReport, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("scope_report", { id, picks }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async demoPortal() : Promise<DemoPortalInfo> {
+    return await TAURI_INVOKE("demo_portal");
 }
 }
 
@@ -27,9 +127,79 @@ async appInfo() : Promise<Result<AppInfo, IpcError>> {
 /** user-defined types **/
 
 /**
+ * Read, or read and write.
+ */
+export type Access = "read" | 
+/**
+ * Includes read: writing (upserts, dedupe) needs to look records up.
+ */
+"write"
+/**
  * What the About panel and the diagnostics report show about this installation.
  */
 export type AppInfo = { version: string; dataDir: string; logFile: string; os: string }
+/**
+ * How a connection authenticates.
+ */
+export type AuthMethod = 
+/**
+ * A pasted service key or private-app token.
+ */
+"token" | 
+/**
+ * OAuth with the admin's own app or the demo portal's app.
+ */
+"oauth"
+/**
+ * One connection, as the UI shows it.
+ */
+export type Connection = { id: string; label: string; method: AuthMethod; 
+/**
+ * `https://api.hubapi.com` or the demo portal.
+ */
+baseUrl: string; portalId: number; hubDomain: string | null; 
+/**
+ * `STANDARD`, `SANDBOX`, `DEVELOPER_TEST`, `APP_DEVELOPER`.
+ */
+accountType: string | null; 
+/**
+ * `na1`, `eu1`, …
+ */
+dataHostingLocation: string | null; uiDomain: string | null; timeZone: string | null; userId: number | null; grantedScopes: string[]; oauthApp: OAuthAppInfo | null; 
+/**
+ * When the current access token expires (Unix seconds); `None` for tokens that do not expire.
+ */
+tokenExpiresAt: number | null; status: ConnectionStatus; 
+/**
+ * Why the connection needs attention, in plain words.
+ */
+statusDetail: string | null; createdAt: number; updatedAt: number }
+export type ConnectionStatus = "connected" | 
+/**
+ * HubSpot no longer accepts the grant (`invalid_grant`, revoked token): one-click Reconnect.
+ */
+"reconnectRequired"
+/**
+ * What the UI may know about the demo portal. The demo app's client secret and the private-app
+ * token stay in Rust.
+ */
+export type DemoPortalInfo = { available: boolean; baseUrl: string | null; portalId: number | null; appName: string | null; redirectUris: string[]; 
+/**
+ * Why the demo portal is not available, with the fix.
+ */
+problem: string | null }
+/**
+ * What disconnecting did.
+ */
+export type DisconnectReport = { 
+/**
+ * HubSpot revoked the grant.
+ */
+revoked: boolean; 
+/**
+ * Why it was not revoked, when it was not.
+ */
+note: string | null }
 /**
  * What the UI receives when a command fails. Built from any crate's error through
  * [`Describe`], so the code, message and hint are decided where the error is understood.
@@ -47,6 +217,115 @@ message: string;
  * How to fix it, when the user can.
  */
 hint: string | null }
+/**
+ * The OAuth app a connection signs in with (no secret: that one is in the keychain).
+ */
+export type OAuthAppInfo = { kind: OAuthAppKind; clientId: string; 
+/**
+ * Where the consent page is (`https://app.hubspot.com`, or the demo portal's base URL).
+ */
+authorizeBaseUrl: string; 
+/**
+ * The loopback port; `http://localhost:{port}/callback` is the registered redirect URL.
+ */
+redirectPort: number; scopes: string[]; optionalScopes: string[] }
+/**
+ * Whose OAuth app.
+ */
+export type OAuthAppKind = 
+/**
+ * The admin's own HubSpot app (client ID entered, client secret in the keychain).
+ */
+"own" | 
+/**
+ * The demo portal's built-in app.
+ */
+"demo"
+/**
+ * What the UI shows while the user is in the browser.
+ */
+export type OAuthStarted = { flowId: string; 
+/**
+ * Copyable, in case the browser did not open.
+ */
+authorizeUrl: string; redirectUri: string; browserOpened: boolean; expiresInSecs: number }
+/**
+ * One pick in the planner.
+ */
+export type ObjectAccess = { object: ScopeObject; access: Access }
+/**
+ * Whether one object's needs are met after consent.
+ */
+export type ObjectScopeStatus = { object: ScopeObject; access: Access; satisfied: boolean; missingRequired: string[]; missingOptional: string[]; 
+/**
+ * How to close the gap, in plain words; `None` when nothing required is missing.
+ */
+fix: string | null }
+/**
+ * Scopes for one object in a plan.
+ */
+export type ObjectScopes = { object: ScopeObject; access: Access; required: string[]; optional: string[] }
+/**
+ * Sign-in with the admin's own HubSpot app.
+ */
+export type OwnAppSignIn = { label: string | null; 
+/**
+ * API base URL; empty for HubSpot itself.
+ */
+baseUrl: string | null; clientId: string; clientSecret: string; 
+/**
+ * Loopback port registered as `http://localhost:PORT/callback`; empty for 53135.
+ */
+port: number | null; scopes: string[]; optionalScopes: string[] }
+/**
+ * A starting point taken from a product's HubSpot playbook.
+ */
+export type Preset = { id: string; product: string; name: string; description: string; picks: ObjectAccess[] }
+/**
+ * One HubSpot scope, explained in one plain sentence.
+ */
+export type ScopeInfo = { scope: string; explanation: string }
+/**
+ * What a connection can be asked to reach.
+ */
+export type ScopeObject = "contacts" | "companies" | "deals" | "tickets" | "lineItems" | "products" | 
+/**
+ * Records of the portal's custom objects.
+ */
+"customObjects" | 
+/**
+ * Definitions (schemas) of custom objects.
+ */
+"customSchemas" | 
+/**
+ * Notes (and other engagements logged on records).
+ */
+"notes" | 
+/**
+ * Files, including attachments on notes.
+ */
+"files" | 
+/**
+ * Conversations inbox threads and messages.
+ */
+"conversations" | 
+/**
+ * HubSpot users who own records.
+ */
+"owners"
+/**
+ * What to ask HubSpot for: `scope` and `optional_scope` of the authorize URL, or the scopes to
+ * tick on a service key / private app.
+ */
+export type ScopePlan = { required: string[]; optional: string[]; objects: ObjectScopes[] }
+/**
+ * Granted versus needed, per object.
+ */
+export type ScopeReport = { allSatisfied: boolean; objects: ObjectScopeStatus[]; 
+/**
+ * Granted scopes nothing in the plan needs (fine, but worth knowing).
+ */
+unused: string[] }
 
 /** tauri-specta globals **/
 

@@ -2,7 +2,10 @@
 // this file turns their Result values into exceptions carrying the `{code, message, hint}` error.
 import { commands, type IpcError } from "./bindings";
 
-export type { IpcError };
+export type {
+  IpcError, Connection, OAuthStarted, ScopePlan, ScopeReport, Preset, ScopeInfo, ObjectAccess,
+  ScopeObject, Access, AuthMethod, DemoPortalInfo, DisconnectReport, OwnAppSignIn, AppInfo,
+} from "./bindings";
 
 export class CommandError extends Error {
   readonly code: string;
@@ -35,4 +38,21 @@ export function toIpcError(e: unknown): IpcError {
 
 export const api = {
   appInfo: async () => unwrap(await commands.appInfo()),
+  listConnections: async () => unwrap(await commands.listConnections()),
+  addTokenConnection: async (label: string | null, baseUrl: string | null, token: string) =>
+    unwrap(await commands.addTokenConnection(label, baseUrl, token)),
+  connectDemoToken: async () => unwrap(await commands.connectDemoToken()),
+  beginOauth: async (request: import("./bindings").OwnAppSignIn) => unwrap(await commands.beginOauth(request)),
+  beginDemoOauth: async (scopes: string[], optional: string[]) => unwrap(await commands.beginDemoOauth(scopes, optional)),
+  finishOauth: async (flowId: string) => unwrap(await commands.finishOauth(flowId)),
+  cancelOauth: async (flowId: string) => unwrap(await commands.cancelOauth(flowId)),
+  beginReconnect: async (id: string) => unwrap(await commands.beginReconnect(id)),
+  refreshConnection: async (id: string) => unwrap(await commands.refreshConnection(id)),
+  disconnect: async (id: string) => unwrap(await commands.disconnect(id)),
+  scopeCatalog: () => commands.scopeCatalog(),
+  scopePresets: () => commands.scopePresets(),
+  planScopes: (picks: import("./bindings").ObjectAccess[], method: import("./bindings").AuthMethod) =>
+    commands.planScopes(picks, method),
+  scopeReport: async (id: string, picks: import("./bindings").ObjectAccess[]) => unwrap(await commands.scopeReport(id, picks)),
+  demoPortal: () => commands.demoPortal(),
 };
