@@ -143,6 +143,35 @@ pub fn apply_outbound(mapping: &Mapping, row: &LocalRow) -> Result<HubSpotProper
     Ok(out)
 }
 
+/// Why HubSpot would refuse `value` for the property `name`, if it would.
+fn write_check(catalog: &ObjectCatalog, name: &str, value: &str) -> std::result::Result<(), String> {
+    match catalog.property(name) {
+        None => Err(format!("HubSpot has no property {name}")),
+        Some(p) if !p.is_live() => Err(format!("{name} {} in HubSpot", if p.removed { "was deleted" } else { "is archived" })),
+        Some(p) => {
+            if let Some(refusal) = p.write_refusal() {
+                return Err(refusal);
+            }
+            if p.property_type == PropertyType::Enumeration && !p.options.is_empty() {
+                if let Some(bad) = value.split(';').find(|part| !part.is_empty() && !p.has_option(part)) {
+                    return Err(format!("'{bad}' is not an option of {name}"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// [`apply_outbound`], then refuses what HubSpot would refuse: unknown, archived or read-only
+/// properties, and values that are not options of an enumeration. The sync engine's write-back.
+pub fn apply_outbound_checked(mapping: &Mapping, catalog: &ObjectCatalog, row: &LocalRow) -> Result<HubSpotProperties> {
+    let out = apply_outbound(mapping, row)?;
+    for (name, value) in &out.properties {
+        write_check(catalog, name, value).map_err(|reason| Error::WriteRefused { property: name.clone(), reason })?;
+    }
+    Ok(out)
+}
+
 /// One sample for [`dry_run`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(tag = "direction", rename_all = "camelCase")]
@@ -298,21 +327,9 @@ fn preview_outbound(index: usize, mapping: &Mapping, catalog: &ObjectCatalog, ro
     let mut fields = Vec::new();
     for f in mapping.fields.iter().filter(|f| f.direction.outbound()) {
         let mut run = outbound_field(f, row);
-        if let Some(name) = &f.property {
-            match catalog.property(name) {
-                None => run.after = Err(format!("HubSpot has no property {name}")),
-                Some(p) if !p.is_live() => run.after = Err(format!("{name} {} in HubSpot", if p.removed { "was deleted" } else { "is archived" })),
-                Some(p) => {
-                    if let Some(refusal) = p.write_refusal() {
-                        run.after = Err(refusal);
-                    } else if let Ok(LocalValue::Text(v)) = &run.after {
-                        if p.property_type == PropertyType::Enumeration && !p.options.is_empty() {
-                            if let Some(bad) = v.split(';').find(|part| !part.is_empty() && !p.has_option(part)) {
-                                run.after = Err(format!("'{bad}' is not an option of {name}"));
-                            }
-                        }
-                    }
-                }
+        if let (Some(name), Ok(value)) = (&f.property, &run.after) {
+            if let Err(reason) = write_check(catalog, name, &value.as_text().unwrap_or_default()) {
+                run.after = Err(reason);
             }
         }
         let now = current.and_then(|cur| f.property.as_ref().map(|p| cur.value(p)));
@@ -485,6 +502,21 @@ mod tests {
         let out = dry_run(&m, &contacts(), &[DryRunSample::ToHubSpot { row: r.clone(), current: Some(existing) }, DryRunSample::ToHubSpot { row: r, current: None }]);
         assert_eq!((out[0].action, out[1].action), (Action::Skip, Action::Create));
         assert_eq!(out[0].direction, Direction::ToHubSpot);
+    }
+
+    #[test]
+    fn checked_write_back_refuses_what_hubspot_would() {
+        let mut m = mapping();
+        let r = row(&[("email", t("a@x.com")), ("first_name", t("Ada")), ("score", LocalValue::Integer(5)), ("deals", LocalValue::Integer(3)), ("tier", t("Platinum"))]);
+        assert_eq!(apply_outbound_checked(&m, &contacts(), &r).unwrap(), apply_outbound(&m, &r).unwrap());
+        m.fields.push(field("spoke_tier", "tier", Direction::ToHubSpot, PropertyType::Enumeration, LocalType::Text));
+        let err = apply_outbound_checked(&m, &contacts(), &r).unwrap_err();
+        assert_eq!(err.to_string(), "HubSpot would refuse spoke_tier: 'Platinum' is not an option of spoke_tier");
+        m.fields.pop();
+        m.fields.push(field("num_associated_deals", "deals", Direction::ToHubSpot, PropertyType::Number, LocalType::Integer));
+        let err = apply_outbound_checked(&m, &contacts(), &r).unwrap_err();
+        assert!(matches!(&err, Error::WriteRefused { property, .. } if property == "num_associated_deals"));
+        assert_eq!(spoke_hubspot::Describe::code(&err), "mapping.write_refused");
     }
 
     #[test]

@@ -165,6 +165,26 @@ pub fn compile_with_limits(criteria: &[Criterion], catalog: &ObjectCatalog, limi
     Ok(groups.into_iter().map(|filters| FilterGroup { filters }).collect())
 }
 
+/// Adds the sync engine's own filters (its cursor) to every group of compiled criteria; with no
+/// criteria, they form the only group. Refuses more filters than [`CRITERIA_LIMITS`] keeps free.
+pub fn with_engine_filters(groups: &[FilterGroup], engine: &[Filter]) -> Result<Vec<FilterGroup>> {
+    if engine.len() > CRITERIA_LIMITS.reserved_per_group {
+        return Err(Error::FilterLimit {
+            what: "engine filters in one group",
+            needed: engine.len(),
+            allowed: CRITERIA_LIMITS.reserved_per_group,
+            reserved: CRITERIA_LIMITS.reserved_per_group,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(if engine.is_empty() { Vec::new() } else { vec![FilterGroup { filters: engine.to_vec() }] });
+    }
+    Ok(groups
+        .iter()
+        .map(|g| FilterGroup { filters: g.filters.iter().chain(engine).cloned().collect() })
+        .collect())
+}
+
 /// Operator (or NOT_BETWEEN) from OpsHub's or HubSpot's spelling.
 fn parse_condition(raw: &str) -> Option<Result<Operator, ()>> {
     let c = raw.trim().to_ascii_uppercase().replace([' ', '-'], "_");
@@ -233,7 +253,9 @@ fn compile_one(index: usize, c: &Criterion, catalog: &ObjectCatalog) -> Result<V
             let mut values = Vec::with_capacity(items.len());
             for item in &items {
                 let text = item.text().ok_or_else(|| fail("a list inside a list is not a value".to_owned()))?;
-                values.push(normalize(prop, &text, true).map_err(&fail)?);
+                let value = normalize(prop, &text, true).map_err(&fail)?;
+                // HubSpot matches IN / NOT_IN on text properties only against lowercase values.
+                values.push(if prop.property_type.is_text() { value.to_lowercase() } else { value });
             }
             Filter { values: Some(values), ..base(op) }
         }
@@ -558,6 +580,19 @@ mod tests {
         assert_eq!(f[1].operator, Operator::NotHasProperty);
         assert_eq!(f[1].value, None);
         assert_eq!((f[2].operator, f[2].value.as_deref()), (Operator::Lte, Some("1738281600000")));
+    }
+
+    #[test]
+    fn in_on_text_is_lowercased_and_engine_filters_join_every_group() {
+        let c = parse(r#"[{"condition":"IN","field":"dealname","values":["Acme Renewal","BIG deal"]},{"condition":"NOT_BETWEEN","field":"amount","value":[1,2]}]"#);
+        let g = compile_criteria(&c, &deals()).unwrap();
+        assert_eq!(g[0].filters[0].values.as_deref().unwrap(), ["acme renewal", "big deal"]);
+        let cursor = Filter { property_name: "hs_lastmodifieddate".into(), operator: Operator::Gte, value: Some("0".into()), high_value: None, values: None };
+        let merged = with_engine_filters(&g, &[cursor.clone(), cursor.clone()]).unwrap();
+        assert!(merged.iter().all(|m| m.filters.len() == 4 && m.filters[2] == cursor));
+        assert!(matches!(with_engine_filters(&g, &[cursor.clone(), cursor.clone(), cursor.clone()]), Err(Error::FilterLimit { .. })));
+        assert_eq!(with_engine_filters(&[], std::slice::from_ref(&cursor)).unwrap(), vec![FilterGroup { filters: vec![cursor] }]);
+        assert_eq!(with_engine_filters(&[], &[]).unwrap(), vec![]);
     }
 
     #[test]

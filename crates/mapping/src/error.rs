@@ -45,6 +45,9 @@ pub enum Error {
     #[error("{field}: {reason}")]
     Transform { field: String, reason: String },
 
+    #[error("HubSpot would refuse {property}: {reason}")]
+    WriteRefused { property: String, reason: String },
+
     #[error("required field {field} is empty")]
     RequiredEmpty { field: String },
 
@@ -76,6 +79,7 @@ impl Describe for Error {
             Error::FilterLimit { .. } => "mapping.filter_limit",
             Error::LookupValueMissing { .. } => "mapping.lookup_value_missing",
             Error::Transform { .. } => "mapping.transform_failed",
+            Error::WriteRefused { .. } => "mapping.write_refused",
             Error::RequiredEmpty { .. } => "mapping.required_empty",
             Error::MissingMatchKey { .. } => "mapping.missing_match_key",
         }
@@ -96,6 +100,7 @@ impl Describe for Error {
             Error::FilterLimit { .. } => "Remove some conditions, or combine several EQUALS on one field into a single IN condition.",
             Error::LookupValueMissing { .. } => "Fill that column in the local row, or change the lookup to use a column that is always set.",
             Error::Transform { .. } => "Change the value at the source, or adjust the field's transforms (for example a number format or an enum value map).",
+            Error::WriteRefused { .. } => "Set the field's direction to HubSpot → local, or map the value to one of the property's options.",
             Error::RequiredEmpty { .. } => "Fill the field at the source, give it a default value, or untick 'required'.",
             Error::MissingMatchKey { .. } => "Fill the match key at the source, or choose a match key that every record has.",
         };

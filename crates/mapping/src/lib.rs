@@ -23,12 +23,12 @@ mod suggest;
 mod transform;
 mod validate;
 
-pub use apply::{apply_inbound, apply_outbound, dry_run, Action, DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord};
+pub use apply::{apply_inbound, apply_outbound, apply_outbound_checked, dry_run, Action, DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord};
 pub use catalog::{
     discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory, ObjectSummary, PropertyDef, PropertyType, STANDARD_OBJECTS,
 };
 pub use criteria::{
-    compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup, Criterion, CriterionValue, Filter, FilterGroup,
+    compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup, with_engine_filters, Criterion, CriterionValue, Filter, FilterGroup,
     Limits, Operator, CRITERIA_LIMITS, HUBSPOT_LIMITS,
 };
 pub use error::{Error, Result};

@@ -185,6 +185,40 @@ impl Mapping {
         }
     }
 
+    /// A mapping into a new table in Spoke's own database: one column per property, named like
+    /// it and of its natural type (a multiple-checkbox list as JSON), both ways unless HubSpot
+    /// does not accept writes to it. Matched by email for contacts, else by record id.
+    pub fn for_spoke_table(catalog: &crate::catalog::ObjectCatalog, table: &str, properties: &[&str]) -> Mapping {
+        let match_key = if catalog.is_contacts() {
+            MatchKey::Property { property: "email".to_owned(), column: "email".to_owned() }
+        } else {
+            MatchKey::RecordId { column: "hs_object_id".to_owned() }
+        };
+        let mut m = Mapping::new(table, catalog.object_type.clone(), Destination::Spoke { table: table.to_owned() }, match_key);
+        for name in properties {
+            let field = match catalog.property(name) {
+                Some(p) => {
+                    let local = if p.is_multi() { LocalType::Json } else { natural_local_type(p.property_type) };
+                    let direction = if p.write_refusal().is_some() { Direction::ToLocal } else { Direction::Both };
+                    FieldMapping::new(p, &LocalColumn::new(p.name.clone(), local), direction)
+                }
+                // Kept so that validation names it, instead of silently dropping it.
+                None => FieldMapping {
+                    property: Some((*name).to_owned()),
+                    column: Some((*name).to_owned()),
+                    direction: Direction::ToLocal,
+                    property_type: None,
+                    column_type: None,
+                    inbound: Vec::new(),
+                    outbound: Vec::new(),
+                    required: false,
+                },
+            };
+            m.fields.push(field);
+        }
+        m
+    }
+
     /// Parses a mapping file. Syntax and shape errors name the line and column; the version is
     /// checked. Semantic checks against HubSpot are [`crate::import_mapping`]'s.
     pub fn from_json_str(text: &str) -> Result<Mapping> {
@@ -339,6 +373,26 @@ mod tests {
         let got: Vec<(&str, LocalType)> = cols.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
         assert_eq!(got, [("email", LocalType::Text), ("score", LocalType::Integer)]);
         assert_eq!(natural_local_type(PropertyType::Datetime), LocalType::Datetime);
+    }
+
+    #[test]
+    fn spoke_tables_get_one_column_per_property() {
+        let catalog = crate::validate::tests::contacts();
+        let m = Mapping::for_spoke_table(&catalog, "contacts", &["email", "spoke_score", "num_associated_deals", "createdate", "nope"]);
+        assert_eq!(m.match_key, MatchKey::Property { property: "email".into(), column: "email".into() });
+        let got: Vec<(&str, LocalType, Direction)> = m.fields.iter().map(|f| (f.column.as_deref().unwrap(), f.effective_column_type(), f.direction)).collect();
+        assert_eq!(
+            got,
+            [
+                ("email", LocalType::Text, Direction::Both),
+                ("spoke_score", LocalType::Real, Direction::Both),
+                ("num_associated_deals", LocalType::Real, Direction::ToLocal),
+                ("createdate", LocalType::Datetime, Direction::Both),
+                ("nope", LocalType::Text, Direction::ToLocal),
+            ]
+        );
+        let issues = crate::validate::validate(&m, &catalog);
+        assert_eq!(issues.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["fields[4].property"]);
     }
 
     #[test]
