@@ -1,6 +1,29 @@
-//! Connections: OAuth loopback, keychain, token refresh, scope catalog/planner.
+//! Connections to HubSpot portals: service keys / private-app tokens, OAuth with the admin's own
+//! app or the demo portal's app (system browser + loopback redirect, `state`, PKCE S256), tokens
+//! in the OS keychain with single-flight refresh, and the scope catalog and planner.
 //!
-//! The app and the CLI use [`Connections`]; everything else is its building blocks.
+//! The desktop app and the CLI use [`Connections`]; every method is async (or instant) and takes
+//! or returns camelCase serde types, so each one wraps in a short Tauri command:
+//!
+//! | call | what it does |
+//! |---|---|
+//! | [`Connections::open`]`(ConnectConfig)` | open the SQLite store, use the OS keychain |
+//! | [`Connections::list`] / [`Connections::get`] | connections with identity, scopes, expiry, status |
+//! | [`Connections::add_token`]`(AddToken)` | format check → keychain check → token info + account details |
+//! | [`Connections::replace_token`]`(id, token)` | new token for the same portal (more scopes, revoked) |
+//! | [`Connections::begin_oauth`]`(BeginOAuth)` → [`OAuthStarted`] | listener + authorize URL + browser |
+//! | [`Connections::finish_oauth`]`(flow_id)` | wait for the callback, exchange the code, record |
+//! | [`Connections::cancel_oauth`]`(flow_id)` | stop waiting; the listener closes |
+//! | [`Connections::begin_reconnect`]`(id)` | one-click reconnect with the stored app and scopes |
+//! | [`Connections::verify`]`(id)` | "test connection": identity and scopes from HubSpot now |
+//! | [`Connections::refresh`]`(id)` | refresh the access token now |
+//! | [`Connections::disconnect`]`(id)` → [`DisconnectReport`] | revoke unless shared, delete secrets |
+//! | [`Connections::scope_report`]`(id, picks)` | granted vs needed per object, with fixes |
+//! | [`Connections::rate_limits`]`(id)` | the portal governor's view of the budgets |
+//! | [`Connections::client`]`(id)` | a [`spoke_hubspot::Client`] for other crates |
+//! | [`scope_catalog`], [`plan_scopes`], [`scope_presets`] | the planner, no connection needed |
+//!
+//! Errors are [`Error`], which implements [`spoke_hubspot::Describe`] (`{code, message, hint}`).
 
 pub mod error;
 pub mod keychain;
@@ -27,3 +50,13 @@ pub use store::{
     AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind,
 };
 pub use tokens::ConnectionTokens;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_service_can_be_shared_across_threads_and_tauri_state() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<super::Connections>();
+        assert_send_sync::<super::Error>();
+    }
+}

@@ -228,7 +228,7 @@ impl Connections {
         let now = now_secs();
         let conn = Connection {
             id: id.clone(),
-            label: label_or(req.label, identity.ui_domain.as_deref(), identity.portal_id),
+            label: label_or(req.label, None, identity.portal_id, &identity.base_url),
             method: AuthMethod::Token,
             base_url: base,
             oauth_app: None,
@@ -645,13 +645,15 @@ impl Connections {
                 (old.id, old.label, old.created_at)
             }
             None => {
-                let hub_domain = introspection
-                    .as_ref()
-                    .and_then(|i| i.hub_domain.as_deref())
-                    .or(details.ui_domain.as_deref());
+                let hub_domain = introspection.as_ref().and_then(|i| i.hub_domain.as_deref());
                 (
                     oauth::random_token(12),
-                    label_or(flow.label.clone(), hub_domain, details.portal_id),
+                    label_or(
+                        flow.label.clone(),
+                        hub_domain,
+                        details.portal_id,
+                        &flow.api_base,
+                    ),
                     now,
                 )
             }
@@ -874,12 +876,18 @@ impl Connections {
     }
 }
 
-fn label_or(label: Option<String>, domain: Option<&str>, portal_id: u64) -> String {
+/// The label given, else the portal's domain, else "HubSpot portal 123" / "Demo portal 123".
+fn label_or(label: Option<String>, domain: Option<&str>, portal_id: u64, base_url: &str) -> String {
+    let kind = if is_hubspot(base_url) {
+        "HubSpot portal"
+    } else {
+        "Demo portal"
+    };
     label
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty())
         .or_else(|| domain.map(str::to_owned))
-        .unwrap_or_else(|| format!("Portal {portal_id}"))
+        .unwrap_or_else(|| format!("{kind} {portal_id}"))
 }
 
 /// Opens the system browser (never a webview). `false` if it could not be started; the UI then
@@ -1442,6 +1450,10 @@ mod tests {
         assert_eq!(
             (conn.method, conn.portal_id),
             (AuthMethod::Token, env.sandbox.portal_id())
+        );
+        assert_eq!(
+            conn.label,
+            format!("Demo portal {}", env.sandbox.portal_id())
         );
         assert!(conn
             .granted_scopes

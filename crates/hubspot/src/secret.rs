@@ -86,7 +86,7 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Redacts secrets from free text on its way to a log file: `Bearer …` credentials, HubSpot
-/// private-app / personal access keys (`pat-…`), and the values of [`SECRET_KEYS`] in query
+/// private-app / personal access keys (`pat-…`), and the values of well-known secret keys (`code`, `refresh_token`, …) in query
 /// strings, forms and JSON. A second line of defence; the first is that secrets are [`Secret`]s.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
