@@ -23,16 +23,27 @@ pub struct HubSpotRecord {
 
 impl From<spoke_hubspot::CrmObject> for HubSpotRecord {
     fn from(o: spoke_hubspot::CrmObject) -> Self {
-        HubSpotRecord { id: o.id, properties: o.properties }
+        HubSpotRecord {
+            id: o.id,
+            properties: o.properties,
+        }
     }
 }
 
 impl HubSpotRecord {
     /// A property's value; empty text is no value. `hs_object_id` falls back to the id.
     pub fn value(&self, name: &str) -> LocalValue {
-        match self.properties.get(name).cloned().flatten().filter(|v| !v.is_empty()) {
+        match self
+            .properties
+            .get(name)
+            .cloned()
+            .flatten()
+            .filter(|v| !v.is_empty())
+        {
             Some(v) => LocalValue::Text(v),
-            None if name == "hs_object_id" && !self.id.is_empty() => LocalValue::Text(self.id.clone()),
+            None if name == "hs_object_id" && !self.id.is_empty() => {
+                LocalValue::Text(self.id.clone())
+            }
             None => LocalValue::Null,
         }
     }
@@ -56,15 +67,29 @@ struct FieldRun {
     after: std::result::Result<LocalValue, String>,
 }
 
-fn run_chain(chain: &[Transform], start: LocalValue, lookup: &dyn Fn(&str) -> LocalValue) -> std::result::Result<LocalValue, String> {
+fn run_chain(
+    chain: &[Transform],
+    start: LocalValue,
+    lookup: &dyn Fn(&str) -> LocalValue,
+) -> std::result::Result<LocalValue, String> {
     chain.iter().try_fold(start, |v, t| t.apply(v, lookup))
 }
 
 fn inbound_field(f: &FieldMapping, record: &HubSpotRecord) -> FieldRun {
-    let before = f.property.as_deref().map(|p| record.value(p)).unwrap_or(LocalValue::Null);
+    let before = f
+        .property
+        .as_deref()
+        .map(|p| record.value(p))
+        .unwrap_or(LocalValue::Null);
     let after = run_chain(&f.inbound, before.clone(), &|name| record.value(name))
         .and_then(|v| to_local(v, f.effective_column_type(), f.property_type))
-        .and_then(|v| if f.required && v.is_empty() { Err(format!("required field {} is empty", f.describe())) } else { Ok(v) });
+        .and_then(|v| {
+            if f.required && v.is_empty() {
+                Err(format!("required field {} is empty", f.describe()))
+            } else {
+                Ok(v)
+            }
+        });
     FieldRun { before, after }
 }
 
@@ -73,20 +98,35 @@ fn row_value(row: &LocalRow, column: &str) -> LocalValue {
 }
 
 fn outbound_field(f: &FieldMapping, row: &LocalRow) -> FieldRun {
-    let before = f.column.as_deref().map(|c| row_value(row, c)).unwrap_or(LocalValue::Null);
+    let before = f
+        .column
+        .as_deref()
+        .map(|c| row_value(row, c))
+        .unwrap_or(LocalValue::Null);
     let after = run_chain(&f.outbound, before.clone(), &|name| row_value(row, name))
         .and_then(|v| to_hubspot(&v, f.property_type.unwrap_or(PropertyType::String)))
         .map(LocalValue::from)
-        .and_then(|v| if f.required && v.is_empty() { Err(format!("required field {} is empty", f.describe())) } else { Ok(v) });
+        .and_then(|v| {
+            if f.required && v.is_empty() {
+                Err(format!("required field {} is empty", f.describe()))
+            } else {
+                Ok(v)
+            }
+        });
     FieldRun { before, after }
 }
 
 fn field_error(f: &FieldMapping, reason: String) -> Error {
     let prefix = format!("required field {} is empty", f.describe());
     if reason == prefix {
-        Error::RequiredEmpty { field: f.describe() }
+        Error::RequiredEmpty {
+            field: f.describe(),
+        }
     } else {
-        Error::Transform { field: f.describe(), reason }
+        Error::Transform {
+            field: f.describe(),
+            reason,
+        }
     }
 }
 
@@ -100,7 +140,9 @@ pub fn apply_inbound(mapping: &Mapping, record: &HubSpotRecord) -> Result<LocalR
             row.insert(column.clone(), value);
         }
     }
-    let key = inbound_key(mapping, record, &row).ok_or_else(|| Error::MissingMatchKey { key: mapping.match_key.describe() })?;
+    let key = inbound_key(mapping, record, &row).ok_or_else(|| Error::MissingMatchKey {
+        key: mapping.match_key.describe(),
+    })?;
     row.insert(mapping.match_key.column().to_owned(), key);
     Ok(row)
 }
@@ -129,12 +171,23 @@ pub fn apply_outbound(mapping: &Mapping, row: &LocalRow) -> Result<HubSpotProper
     }
     match &mapping.match_key {
         MatchKey::RecordId { column } => {
-            out.id = row_value(row, column).as_text().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            out.id = row_value(row, column)
+                .as_text()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
         }
         MatchKey::Property { property, column } => {
             // Keys are matched exactly by HubSpot: surrounding white space never helps.
-            let value = out.properties.get(property).cloned().or_else(|| row_value(row, column).as_text()).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-            let value = value.ok_or_else(|| Error::MissingMatchKey { key: mapping.match_key.describe() })?;
+            let value = out
+                .properties
+                .get(property)
+                .cloned()
+                .or_else(|| row_value(row, column).as_text())
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let value = value.ok_or_else(|| Error::MissingMatchKey {
+                key: mapping.match_key.describe(),
+            })?;
             out.properties.insert(property.clone(), value.clone());
             out.id = Some(value);
             out.id_property = Some(property.clone());
@@ -144,16 +197,30 @@ pub fn apply_outbound(mapping: &Mapping, row: &LocalRow) -> Result<HubSpotProper
 }
 
 /// Why HubSpot would refuse `value` for the property `name`, if it would.
-fn write_check(catalog: &ObjectCatalog, name: &str, value: &str) -> std::result::Result<(), String> {
+fn write_check(
+    catalog: &ObjectCatalog,
+    name: &str,
+    value: &str,
+) -> std::result::Result<(), String> {
     match catalog.property(name) {
         None => Err(format!("HubSpot has no property {name}")),
-        Some(p) if !p.is_live() => Err(format!("{name} {} in HubSpot", if p.removed { "was deleted" } else { "is archived" })),
+        Some(p) if !p.is_live() => Err(format!(
+            "{name} {} in HubSpot",
+            if p.removed {
+                "was deleted"
+            } else {
+                "is archived"
+            }
+        )),
         Some(p) => {
             if let Some(refusal) = p.write_refusal() {
                 return Err(refusal);
             }
             if p.property_type == PropertyType::Enumeration && !p.options.is_empty() {
-                if let Some(bad) = value.split(';').find(|part| !part.is_empty() && !p.has_option(part)) {
+                if let Some(bad) = value
+                    .split(';')
+                    .find(|part| !part.is_empty() && !p.has_option(part))
+                {
                     return Err(format!("'{bad}' is not an option of {name}"));
                 }
             }
@@ -164,10 +231,17 @@ fn write_check(catalog: &ObjectCatalog, name: &str, value: &str) -> std::result:
 
 /// [`apply_outbound`], then refuses what HubSpot would refuse: unknown, archived or read-only
 /// properties, and values that are not options of an enumeration. The sync engine's write-back.
-pub fn apply_outbound_checked(mapping: &Mapping, catalog: &ObjectCatalog, row: &LocalRow) -> Result<HubSpotProperties> {
+pub fn apply_outbound_checked(
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    row: &LocalRow,
+) -> Result<HubSpotProperties> {
     let out = apply_outbound(mapping, row)?;
     for (name, value) in &out.properties {
-        write_check(catalog, name, value).map_err(|reason| Error::WriteRefused { property: name.clone(), reason })?;
+        write_check(catalog, name, value).map_err(|reason| Error::WriteRefused {
+            property: name.clone(),
+            reason,
+        })?;
     }
     Ok(out)
 }
@@ -177,9 +251,15 @@ pub fn apply_outbound_checked(mapping: &Mapping, catalog: &ObjectCatalog, row: &
 #[serde(tag = "direction", rename_all = "camelCase")]
 pub enum DryRunSample {
     /// A HubSpot record to bring in, and the local row it matches today, if any.
-    ToLocal { record: HubSpotRecord, current: Option<LocalRow> },
+    ToLocal {
+        record: HubSpotRecord,
+        current: Option<LocalRow>,
+    },
     /// A local row to write back, and the HubSpot record it matches today, if any.
-    ToHubSpot { row: LocalRow, current: Option<HubSpotRecord> },
+    ToHubSpot {
+        row: LocalRow,
+        current: Option<HubSpotRecord>,
+    },
 }
 
 /// What the sync would do with a record.
@@ -227,13 +307,21 @@ pub struct DryRunRow {
 
 /// Runs samples through the mapping without writing anything, and says per record what would
 /// happen and why.
-pub fn dry_run(mapping: &Mapping, catalog: &ObjectCatalog, samples: &[DryRunSample]) -> Vec<DryRunRow> {
+pub fn dry_run(
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    samples: &[DryRunSample],
+) -> Vec<DryRunRow> {
     samples
         .iter()
         .enumerate()
         .map(|(index, sample)| match sample {
-            DryRunSample::ToLocal { record, current } => preview_inbound(index, mapping, catalog, record, current.as_ref()),
-            DryRunSample::ToHubSpot { row, current } => preview_outbound(index, mapping, catalog, row, current.as_ref()),
+            DryRunSample::ToLocal { record, current } => {
+                preview_inbound(index, mapping, catalog, record, current.as_ref())
+            }
+            DryRunSample::ToHubSpot { row, current } => {
+                preview_outbound(index, mapping, catalog, row, current.as_ref())
+            }
         })
         .collect()
 }
@@ -265,10 +353,26 @@ fn preview(f: &FieldMapping, run: FieldRun, current: Option<LocalValue>) -> Fiel
             Some(c) => !same(c, &after),
             None => !after.is_empty(),
         };
-    FieldPreview { field: f.describe(), property: f.property.clone(), column: f.column.clone(), before: run.before, after, current, changed, error }
+    FieldPreview {
+        field: f.describe(),
+        property: f.property.clone(),
+        column: f.column.clone(),
+        before: run.before,
+        after,
+        current,
+        changed,
+        error,
+    }
 }
 
-fn decide(index: usize, direction: crate::model::Direction, key: Option<String>, fields: Vec<FieldPreview>, mut reasons: Vec<String>, exists: bool) -> DryRunRow {
+fn decide(
+    index: usize,
+    direction: crate::model::Direction,
+    key: Option<String>,
+    fields: Vec<FieldPreview>,
+    mut reasons: Vec<String>,
+    exists: bool,
+) -> DryRunRow {
     for f in &fields {
         if let Some(e) = &f.error {
             reasons.push(format!("{}: {e}", f.field));
@@ -279,7 +383,11 @@ fn decide(index: usize, direction: crate::model::Direction, key: Option<String>,
     } else if !exists {
         Action::Create
     } else {
-        let changed: Vec<&str> = fields.iter().filter(|f| f.changed).map(|f| f.field.as_str()).collect();
+        let changed: Vec<&str> = fields
+            .iter()
+            .filter(|f| f.changed)
+            .map(|f| f.field.as_str())
+            .collect();
         if changed.is_empty() {
             reasons.push("no mapped field changed".to_owned());
             Action::Skip
@@ -288,10 +396,23 @@ fn decide(index: usize, direction: crate::model::Direction, key: Option<String>,
             Action::Update
         }
     };
-    DryRunRow { index, direction, key, action, reasons, fields }
+    DryRunRow {
+        index,
+        direction,
+        key,
+        action,
+        reasons,
+        fields,
+    }
 }
 
-fn preview_inbound(index: usize, mapping: &Mapping, catalog: &ObjectCatalog, record: &HubSpotRecord, current: Option<&LocalRow>) -> DryRunRow {
+fn preview_inbound(
+    index: usize,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    record: &HubSpotRecord,
+    current: Option<&LocalRow>,
+) -> DryRunRow {
     let direction = crate::model::Direction::ToLocal;
     let mut fields = Vec::new();
     let mut row = LocalRow::new();
@@ -308,20 +429,45 @@ fn preview_inbound(index: usize, mapping: &Mapping, catalog: &ObjectCatalog, rec
         match compile_criteria(&mapping.criteria, catalog) {
             Ok(groups) if !matches(&groups, catalog, &record.properties) => {
                 let reason = "does not match the sync criteria".to_owned();
-                return DryRunRow { index, direction, key, action: Action::Skip, reasons: vec![reason], fields };
+                return DryRunRow {
+                    index,
+                    direction,
+                    key,
+                    action: Action::Skip,
+                    reasons: vec![reason],
+                    fields,
+                };
             }
             Ok(_) => {}
-            Err(e) => return DryRunRow { index, direction, key, action: Action::Reject, reasons: vec![format!("the criteria are invalid: {e}")], fields },
+            Err(e) => {
+                return DryRunRow {
+                    index,
+                    direction,
+                    key,
+                    action: Action::Reject,
+                    reasons: vec![format!("the criteria are invalid: {e}")],
+                    fields,
+                }
+            }
         }
     }
     let mut reasons = Vec::new();
     if key.is_none() {
-        reasons.push(format!("missing match key: {} is empty", mapping.match_key.describe()));
+        reasons.push(format!(
+            "missing match key: {} is empty",
+            mapping.match_key.describe()
+        ));
     }
     decide(index, direction, key, fields, reasons, current.is_some())
 }
 
-fn preview_outbound(index: usize, mapping: &Mapping, catalog: &ObjectCatalog, row: &LocalRow, current: Option<&HubSpotRecord>) -> DryRunRow {
+fn preview_outbound(
+    index: usize,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    row: &LocalRow,
+    current: Option<&HubSpotRecord>,
+) -> DryRunRow {
     let direction = crate::model::Direction::ToHubSpot;
     let mut reasons = Vec::new();
     let mut fields = Vec::new();
@@ -337,15 +483,25 @@ fn preview_outbound(index: usize, mapping: &Mapping, catalog: &ObjectCatalog, ro
     }
     let (key, exists) = match &mapping.match_key {
         MatchKey::RecordId { column } => {
-            let id = row_value(row, column).as_text().filter(|s| !s.trim().is_empty());
+            let id = row_value(row, column)
+                .as_text()
+                .filter(|s| !s.trim().is_empty());
             let exists = id.is_some() || current.is_some();
             (id.or_else(|| current.map(|c| c.id.clone())), exists)
         }
         MatchKey::Property { property, column } => {
-            let from_fields = fields.iter().find(|f| f.property.as_deref() == Some(property)).and_then(|f| f.after.as_text());
-            let key = from_fields.or_else(|| row_value(row, column).as_text()).filter(|s| !s.trim().is_empty());
+            let from_fields = fields
+                .iter()
+                .find(|f| f.property.as_deref() == Some(property))
+                .and_then(|f| f.after.as_text());
+            let key = from_fields
+                .or_else(|| row_value(row, column).as_text())
+                .filter(|s| !s.trim().is_empty());
             if key.is_none() {
-                reasons.push(format!("missing match key: {} is empty", mapping.match_key.describe()));
+                reasons.push(format!(
+                    "missing match key: {} is empty",
+                    mapping.match_key.describe()
+                ));
             }
             (key, current.is_some())
         }
@@ -362,11 +518,20 @@ mod tests {
     use crate::validate::tests::{contacts, field, mapping};
 
     fn record(id: &str, props: &[(&str, &str)]) -> HubSpotRecord {
-        HubSpotRecord { id: id.into(), properties: props.iter().map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned()))).collect() }
+        HubSpotRecord {
+            id: id.into(),
+            properties: props
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+                .collect(),
+        }
     }
 
     fn row(values: &[(&str, LocalValue)]) -> LocalRow {
-        values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     fn t(s: &str) -> LocalValue {
@@ -376,53 +541,132 @@ mod tests {
     #[test]
     fn inbound_builds_typed_rows_with_the_key() {
         let m = mapping();
-        let r = record("101", &[("email", " Ada@Example.COM "), ("firstname", "Ada"), ("spoke_score", "87")]);
+        let r = record(
+            "101",
+            &[
+                ("email", " Ada@Example.COM "),
+                ("firstname", "Ada"),
+                ("spoke_score", "87"),
+            ],
+        );
         let got = apply_inbound(&m, &r).unwrap();
-        assert_eq!(got, row(&[("email", t("ada@example.com")), ("first_name", t("Ada")), ("score", LocalValue::Integer(87))]));
+        assert_eq!(
+            got,
+            row(&[
+                ("email", t("ada@example.com")),
+                ("first_name", t("Ada")),
+                ("score", LocalValue::Integer(87))
+            ])
+        );
 
         let mut by_id = m.clone();
-        by_id.match_key = MatchKey::RecordId { column: "hubspot_id".into() };
+        by_id.match_key = MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        };
         assert_eq!(apply_inbound(&by_id, &r).unwrap()["hubspot_id"], t("101"));
     }
 
     #[test]
     fn inbound_failures_name_the_field_and_reason() {
         let mut m = mapping();
-        m.fields.push(field("spoke_legacy_ids", "legacy_id", Direction::ToLocal, PropertyType::Number, LocalType::Integer));
+        m.fields.push(field(
+            "spoke_legacy_ids",
+            "legacy_id",
+            Direction::ToLocal,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
         let r = record("7", &[("email", "a@b.c"), ("spoke_legacy_ids", "123;456")]);
         let err = apply_inbound(&m, &r).unwrap_err();
-        assert_eq!(err.to_string(), "spoke_legacy_ids ↔ legacy_id: '123;456' is not a number");
+        assert_eq!(
+            err.to_string(),
+            "spoke_legacy_ids ↔ legacy_id: '123;456' is not a number"
+        );
         // Taking the first id fixes it.
-        m.fields[3].inbound = vec![Transform::Split { separator: ";".into(), index: 0, rest: false }];
-        assert_eq!(apply_inbound(&m, &r).unwrap()["legacy_id"], LocalValue::Integer(123));
+        m.fields[3].inbound = vec![Transform::Split {
+            separator: ";".into(),
+            index: 0,
+            rest: false,
+        }];
+        assert_eq!(
+            apply_inbound(&m, &r).unwrap()["legacy_id"],
+            LocalValue::Integer(123)
+        );
 
         let no_email = record("8", &[("firstname", "Bo")]);
-        assert!(matches!(apply_inbound(&m, &no_email).unwrap_err(), Error::RequiredEmpty { field } if field == "email"));
+        assert!(
+            matches!(apply_inbound(&m, &no_email).unwrap_err(), Error::RequiredEmpty { field } if field == "email")
+        );
         m.fields[0].required = false;
-        assert!(matches!(apply_inbound(&m, &no_email).unwrap_err(), Error::MissingMatchKey { .. }));
+        assert!(matches!(
+            apply_inbound(&m, &no_email).unwrap_err(),
+            Error::MissingMatchKey { .. }
+        ));
     }
 
     #[test]
     fn outbound_builds_upsert_inputs() {
         let m = mapping();
-        let r = row(&[("email", t(" ada@example.com ")), ("first_name", t("Ada")), ("score", LocalValue::Integer(87)), ("unmapped", t("x"))]);
+        let r = row(&[
+            ("email", t(" ada@example.com ")),
+            ("first_name", t("Ada")),
+            ("score", LocalValue::Integer(87)),
+            ("unmapped", t("x")),
+        ]);
         let got = apply_outbound(&m, &r).unwrap();
         assert_eq!(got.id.as_deref(), Some("ada@example.com"));
         assert_eq!(got.id_property.as_deref(), Some("email"));
-        assert_eq!(got.properties, [("email", "ada@example.com"), ("firstname", "Ada"), ("spoke_score", "87")].map(|(k, v)| (k.to_owned(), v.to_owned())).into());
+        assert_eq!(
+            got.properties,
+            [
+                ("email", "ada@example.com"),
+                ("firstname", "Ada"),
+                ("spoke_score", "87")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into()
+        );
 
         // Empty values are left out; a missing key is refused.
-        let partial = row(&[("email", t("b@example.com")), ("first_name", LocalValue::Null)]);
-        assert!(!apply_outbound(&m, &partial).unwrap().properties.contains_key("firstname"));
+        let partial = row(&[
+            ("email", t("b@example.com")),
+            ("first_name", LocalValue::Null),
+        ]);
+        assert!(!apply_outbound(&m, &partial)
+            .unwrap()
+            .properties
+            .contains_key("firstname"));
         let mut lax = m.clone();
         lax.fields[0].required = false;
-        assert!(matches!(apply_outbound(&lax, &row(&[("first_name", t("x"))])).unwrap_err(), Error::MissingMatchKey { .. }));
+        assert!(matches!(
+            apply_outbound(&lax, &row(&[("first_name", t("x"))])).unwrap_err(),
+            Error::MissingMatchKey { .. }
+        ));
 
         // Record id key: an id means update, none means create.
         let mut by_id = lax.clone();
-        by_id.match_key = MatchKey::RecordId { column: "hubspot_id".into() };
-        assert_eq!(apply_outbound(&by_id, &row(&[("hubspot_id", LocalValue::Integer(55)), ("email", t("x@y.z"))])).unwrap().id.as_deref(), Some("55"));
-        assert_eq!(apply_outbound(&by_id, &row(&[("email", t("x@y.z"))])).unwrap().id, None);
+        by_id.match_key = MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        };
+        assert_eq!(
+            apply_outbound(
+                &by_id,
+                &row(&[
+                    ("hubspot_id", LocalValue::Integer(55)),
+                    ("email", t("x@y.z"))
+                ])
+            )
+            .unwrap()
+            .id
+            .as_deref(),
+            Some("55")
+        );
+        assert_eq!(
+            apply_outbound(&by_id, &row(&[("email", t("x@y.z"))]))
+                .unwrap()
+                .id,
+            None
+        );
     }
 
     #[test]
@@ -430,57 +674,206 @@ mod tests {
         let mut m = mapping();
         m.fields.push(FieldMapping {
             property: None,
-            inbound: vec![Transform::Concat { fields: vec!["firstname".into(), "lastname".into()], separator: " ".into() }],
-            ..field("x", "full_name", Direction::ToLocal, PropertyType::String, LocalType::Text)
+            inbound: vec![Transform::Concat {
+                fields: vec!["firstname".into(), "lastname".into()],
+                separator: " ".into(),
+            }],
+            ..field(
+                "x",
+                "full_name",
+                Direction::ToLocal,
+                PropertyType::String,
+                LocalType::Text,
+            )
         });
         m.fields.push(FieldMapping {
-            outbound: vec![Transform::Split { separator: " ".into(), index: 1, rest: true }],
-            ..field("lastname", "full_name", Direction::ToHubSpot, PropertyType::String, LocalType::Text)
+            outbound: vec![Transform::Split {
+                separator: " ".into(),
+                index: 1,
+                rest: true,
+            }],
+            ..field(
+                "lastname",
+                "full_name",
+                Direction::ToHubSpot,
+                PropertyType::String,
+                LocalType::Text,
+            )
         });
         m.fields.push(FieldMapping {
             column: None,
             outbound: vec![Transform::Constant { value: t("silver") }],
-            ..field("spoke_tier", "x", Direction::ToHubSpot, PropertyType::Enumeration, LocalType::Text)
+            ..field(
+                "spoke_tier",
+                "x",
+                Direction::ToHubSpot,
+                PropertyType::Enumeration,
+                LocalType::Text,
+            )
         });
         m.fields.push(FieldMapping {
-            inbound: vec![Transform::FormatDatetime { format: Some("%Y-%m-%d %H:%M:%S".into()), zone: Some("Europe/Berlin".into()) }],
-            outbound: vec![Transform::ParseDatetime { format: Some("%Y-%m-%d %H:%M:%S".into()), zone: Some("Europe/Berlin".into()) }],
-            ..field("spoke_last_seen_at", "last_seen_local", Direction::Both, PropertyType::Datetime, LocalType::Text)
+            inbound: vec![Transform::FormatDatetime {
+                format: Some("%Y-%m-%d %H:%M:%S".into()),
+                zone: Some("Europe/Berlin".into()),
+            }],
+            outbound: vec![Transform::ParseDatetime {
+                format: Some("%Y-%m-%d %H:%M:%S".into()),
+                zone: Some("Europe/Berlin".into()),
+            }],
+            ..field(
+                "spoke_last_seen_at",
+                "last_seen_local",
+                Direction::Both,
+                PropertyType::Datetime,
+                LocalType::Text,
+            )
         });
-        let r = record("1", &[("email", "a@b.c"), ("firstname", "Ada"), ("lastname", "King Lovelace"), ("spoke_last_seen_at", "2025-01-10T08:30:00.000Z")]);
+        let r = record(
+            "1",
+            &[
+                ("email", "a@b.c"),
+                ("firstname", "Ada"),
+                ("lastname", "King Lovelace"),
+                ("spoke_last_seen_at", "2025-01-10T08:30:00.000Z"),
+            ],
+        );
         let local = apply_inbound(&m, &r).unwrap();
         assert_eq!(local["full_name"], t("Ada King Lovelace"));
         assert_eq!(local["last_seen_local"], t("2025-01-10 09:30:00"));
         let back = apply_outbound(&m, &local).unwrap();
         assert_eq!(back.properties["lastname"], "King Lovelace");
         assert_eq!(back.properties["spoke_tier"], "silver");
-        assert_eq!(back.properties["spoke_last_seen_at"], "2025-01-10T08:30:00.000Z");
+        assert_eq!(
+            back.properties["spoke_last_seen_at"],
+            "2025-01-10T08:30:00.000Z"
+        );
     }
 
     #[test]
     fn dry_run_says_create_update_skip_or_reject_and_why() {
         let mut m = mapping();
-        m.fields.push(field("spoke_legacy_ids", "legacy_id", Direction::ToLocal, PropertyType::Number, LocalType::Integer));
-        m.criteria = vec![crate::criteria::Criterion::new("GREATER_THAN", "spoke_score", Some(crate::criteria::CriterionValue::Integer(10)))];
-        let current = row(&[("email", t("ada@x.com")), ("first_name", t("Ada")), ("score", LocalValue::Integer(87)), ("legacy_id", LocalValue::Integer(1))]);
+        m.fields.push(field(
+            "spoke_legacy_ids",
+            "legacy_id",
+            Direction::ToLocal,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
+        m.criteria = vec![crate::criteria::Criterion::new(
+            "GREATER_THAN",
+            "spoke_score",
+            Some(crate::criteria::CriterionValue::Integer(10)),
+        )];
+        let current = row(&[
+            ("email", t("ada@x.com")),
+            ("first_name", t("Ada")),
+            ("score", LocalValue::Integer(87)),
+            ("legacy_id", LocalValue::Integer(1)),
+        ]);
         let samples = vec![
-            DryRunSample::ToLocal { record: record("1", &[("email", "new@x.com"), ("firstname", "New"), ("spoke_score", "50")]), current: None },
-            DryRunSample::ToLocal { record: record("2", &[("email", "ada@x.com"), ("firstname", "Ada L."), ("spoke_score", "87"), ("spoke_legacy_ids", "1")]), current: Some(current.clone()) },
-            DryRunSample::ToLocal { record: record("2", &[("email", "ADA@x.com"), ("firstname", "Ada"), ("spoke_score", "87.0"), ("spoke_legacy_ids", "1")]), current: Some(current) },
-            DryRunSample::ToLocal { record: record("3", &[("email", "c@x.com"), ("spoke_score", "50"), ("spoke_legacy_ids", "123;456")]), current: None },
-            DryRunSample::ToLocal { record: record("4", &[("spoke_score", "50")]), current: None },
-            DryRunSample::ToLocal { record: record("5", &[("email", "low@x.com"), ("spoke_score", "3")]), current: None },
+            DryRunSample::ToLocal {
+                record: record(
+                    "1",
+                    &[
+                        ("email", "new@x.com"),
+                        ("firstname", "New"),
+                        ("spoke_score", "50"),
+                    ],
+                ),
+                current: None,
+            },
+            DryRunSample::ToLocal {
+                record: record(
+                    "2",
+                    &[
+                        ("email", "ada@x.com"),
+                        ("firstname", "Ada L."),
+                        ("spoke_score", "87"),
+                        ("spoke_legacy_ids", "1"),
+                    ],
+                ),
+                current: Some(current.clone()),
+            },
+            DryRunSample::ToLocal {
+                record: record(
+                    "2",
+                    &[
+                        ("email", "ADA@x.com"),
+                        ("firstname", "Ada"),
+                        ("spoke_score", "87.0"),
+                        ("spoke_legacy_ids", "1"),
+                    ],
+                ),
+                current: Some(current),
+            },
+            DryRunSample::ToLocal {
+                record: record(
+                    "3",
+                    &[
+                        ("email", "c@x.com"),
+                        ("spoke_score", "50"),
+                        ("spoke_legacy_ids", "123;456"),
+                    ],
+                ),
+                current: None,
+            },
+            DryRunSample::ToLocal {
+                record: record("4", &[("spoke_score", "50")]),
+                current: None,
+            },
+            DryRunSample::ToLocal {
+                record: record("5", &[("email", "low@x.com"), ("spoke_score", "3")]),
+                current: None,
+            },
         ];
         let rows = dry_run(&m, &contacts(), &samples);
         let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
-        assert_eq!(actions, [Action::Create, Action::Update, Action::Skip, Action::Reject, Action::Reject, Action::Skip]);
+        assert_eq!(
+            actions,
+            [
+                Action::Create,
+                Action::Update,
+                Action::Skip,
+                Action::Reject,
+                Action::Reject,
+                Action::Skip
+            ]
+        );
         assert_eq!(rows[1].reasons, ["changes firstname ↔ first_name"]);
-        let changed = rows[1].fields.iter().find(|f| f.field == "firstname ↔ first_name").unwrap();
-        assert_eq!((changed.before.clone(), changed.after.clone(), changed.current.clone()), (t("Ada L."), t("Ada L."), Some(t("Ada"))));
+        let changed = rows[1]
+            .fields
+            .iter()
+            .find(|f| f.field == "firstname ↔ first_name")
+            .unwrap();
+        assert_eq!(
+            (
+                changed.before.clone(),
+                changed.after.clone(),
+                changed.current.clone()
+            ),
+            (t("Ada L."), t("Ada L."), Some(t("Ada")))
+        );
         assert_eq!(rows[2].reasons, ["no mapped field changed"]);
-        assert_eq!(rows[3].reasons, ["spoke_legacy_ids ↔ legacy_id: '123;456' is not a number"]);
-        assert!(rows[4].reasons.iter().any(|r| r == "email: required field email is empty"), "{:?}", rows[4].reasons);
-        assert!(rows[4].reasons.iter().any(|r| r.starts_with("missing match key")), "{:?}", rows[4].reasons);
+        assert_eq!(
+            rows[3].reasons,
+            ["spoke_legacy_ids ↔ legacy_id: '123;456' is not a number"]
+        );
+        assert!(
+            rows[4]
+                .reasons
+                .iter()
+                .any(|r| r == "email: required field email is empty"),
+            "{:?}",
+            rows[4].reasons
+        );
+        assert!(
+            rows[4]
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("missing match key")),
+            "{:?}",
+            rows[4].reasons
+        );
         assert_eq!(rows[5].reasons, ["does not match the sync criteria"]);
         assert_eq!(rows[0].key.as_deref(), Some("new@x.com"));
     }
@@ -488,41 +881,120 @@ mod tests {
     #[test]
     fn dry_run_write_back_refuses_read_only_and_bad_options() {
         let mut m = mapping();
-        m.fields.push(field("num_associated_deals", "deals", Direction::ToHubSpot, PropertyType::Number, LocalType::Integer));
-        m.fields.push(FieldMapping { outbound: vec![Transform::Case { to: Case::Lower }], ..field("spoke_tier", "tier", Direction::ToHubSpot, PropertyType::Enumeration, LocalType::Text) });
-        let r = row(&[("email", t("a@x.com")), ("first_name", t("Ada")), ("score", LocalValue::Integer(5)), ("deals", LocalValue::Integer(3)), ("tier", t("Platinum"))]);
-        let out = dry_run(&m, &contacts(), &[DryRunSample::ToHubSpot { row: r.clone(), current: None }]);
+        m.fields.push(field(
+            "num_associated_deals",
+            "deals",
+            Direction::ToHubSpot,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
+        m.fields.push(FieldMapping {
+            outbound: vec![Transform::Case { to: Case::Lower }],
+            ..field(
+                "spoke_tier",
+                "tier",
+                Direction::ToHubSpot,
+                PropertyType::Enumeration,
+                LocalType::Text,
+            )
+        });
+        let r = row(&[
+            ("email", t("a@x.com")),
+            ("first_name", t("Ada")),
+            ("score", LocalValue::Integer(5)),
+            ("deals", LocalValue::Integer(3)),
+            ("tier", t("Platinum")),
+        ]);
+        let out = dry_run(
+            &m,
+            &contacts(),
+            &[DryRunSample::ToHubSpot {
+                row: r.clone(),
+                current: None,
+            }],
+        );
         assert_eq!(out[0].action, Action::Reject);
         assert_eq!(
             out[0].reasons,
             ["num_associated_deals ↔ deals: num_associated_deals is calculated by HubSpot, so its value cannot be written", "spoke_tier ↔ tier: 'platinum' is not an option of spoke_tier"]
         );
         m.fields.truncate(3);
-        let existing = record("9", &[("email", "a@x.com"), ("firstname", "Ada"), ("spoke_score", "5")]);
-        let out = dry_run(&m, &contacts(), &[DryRunSample::ToHubSpot { row: r.clone(), current: Some(existing) }, DryRunSample::ToHubSpot { row: r, current: None }]);
-        assert_eq!((out[0].action, out[1].action), (Action::Skip, Action::Create));
+        let existing = record(
+            "9",
+            &[
+                ("email", "a@x.com"),
+                ("firstname", "Ada"),
+                ("spoke_score", "5"),
+            ],
+        );
+        let out = dry_run(
+            &m,
+            &contacts(),
+            &[
+                DryRunSample::ToHubSpot {
+                    row: r.clone(),
+                    current: Some(existing),
+                },
+                DryRunSample::ToHubSpot {
+                    row: r,
+                    current: None,
+                },
+            ],
+        );
+        assert_eq!(
+            (out[0].action, out[1].action),
+            (Action::Skip, Action::Create)
+        );
         assert_eq!(out[0].direction, Direction::ToHubSpot);
     }
 
     #[test]
     fn checked_write_back_refuses_what_hubspot_would() {
         let mut m = mapping();
-        let r = row(&[("email", t("a@x.com")), ("first_name", t("Ada")), ("score", LocalValue::Integer(5)), ("deals", LocalValue::Integer(3)), ("tier", t("Platinum"))]);
-        assert_eq!(apply_outbound_checked(&m, &contacts(), &r).unwrap(), apply_outbound(&m, &r).unwrap());
-        m.fields.push(field("spoke_tier", "tier", Direction::ToHubSpot, PropertyType::Enumeration, LocalType::Text));
+        let r = row(&[
+            ("email", t("a@x.com")),
+            ("first_name", t("Ada")),
+            ("score", LocalValue::Integer(5)),
+            ("deals", LocalValue::Integer(3)),
+            ("tier", t("Platinum")),
+        ]);
+        assert_eq!(
+            apply_outbound_checked(&m, &contacts(), &r).unwrap(),
+            apply_outbound(&m, &r).unwrap()
+        );
+        m.fields.push(field(
+            "spoke_tier",
+            "tier",
+            Direction::ToHubSpot,
+            PropertyType::Enumeration,
+            LocalType::Text,
+        ));
         let err = apply_outbound_checked(&m, &contacts(), &r).unwrap_err();
-        assert_eq!(err.to_string(), "HubSpot would refuse spoke_tier: 'Platinum' is not an option of spoke_tier");
+        assert_eq!(
+            err.to_string(),
+            "HubSpot would refuse spoke_tier: 'Platinum' is not an option of spoke_tier"
+        );
         m.fields.pop();
-        m.fields.push(field("num_associated_deals", "deals", Direction::ToHubSpot, PropertyType::Number, LocalType::Integer));
+        m.fields.push(field(
+            "num_associated_deals",
+            "deals",
+            Direction::ToHubSpot,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
         let err = apply_outbound_checked(&m, &contacts(), &r).unwrap_err();
-        assert!(matches!(&err, Error::WriteRefused { property, .. } if property == "num_associated_deals"));
+        assert!(
+            matches!(&err, Error::WriteRefused { property, .. } if property == "num_associated_deals")
+        );
         assert_eq!(spoke_hubspot::Describe::code(&err), "mapping.write_refused");
     }
 
     #[test]
     fn samples_serialise_with_a_direction_tag() {
         let s: DryRunSample = serde_json::from_str(r#"{"direction":"toLocal","record":{"id":"1","properties":{"email":"a@b.c","phone":null}},"current":null}"#).unwrap();
-        assert!(matches!(&s, DryRunSample::ToLocal { record, current: None } if record.properties["phone"].is_none()));
+        assert!(
+            matches!(&s, DryRunSample::ToLocal { record, current: None } if record.properties["phone"].is_none())
+        );
         let back = serde_json::to_value(&s).unwrap();
         assert_eq!(back["direction"], "toLocal");
     }

@@ -29,7 +29,8 @@ pub enum PropertyType {
 
 impl PropertyType {
     pub fn parse(raw: &str) -> PropertyType {
-        serde_json::from_value(serde_json::Value::String(raw.to_owned())).unwrap_or(PropertyType::Other)
+        serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+            .unwrap_or(PropertyType::Other)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -49,7 +50,10 @@ impl PropertyType {
 
     /// Text-like types (search filters on these refuse null values).
     pub fn is_text(self) -> bool {
-        matches!(self, PropertyType::String | PropertyType::PhoneNumber | PropertyType::Other)
+        matches!(
+            self,
+            PropertyType::String | PropertyType::PhoneNumber | PropertyType::Other
+        )
     }
 }
 
@@ -109,11 +113,20 @@ impl PropertyDef {
     /// Whether the value can be written back, and if not, why.
     pub fn write_refusal(&self) -> Option<String> {
         if self.calculated {
-            Some(format!("{} is calculated by HubSpot, so its value cannot be written", self.name))
+            Some(format!(
+                "{} is calculated by HubSpot, so its value cannot be written",
+                self.name
+            ))
         } else if self.read_only {
-            Some(format!("{} is read-only in HubSpot (HubSpot sets its value)", self.name))
+            Some(format!(
+                "{} is read-only in HubSpot (HubSpot sets its value)",
+                self.name
+            ))
         } else if self.property_type == PropertyType::ObjectCoordinates {
-            Some(format!("{} holds object coordinates, which HubSpot does not accept in writes", self.name))
+            Some(format!(
+                "{} holds object coordinates, which HubSpot does not accept in writes",
+                self.name
+            ))
         } else {
             None
         }
@@ -159,20 +172,26 @@ impl ObjectCatalog {
 
     /// Whether this is the contacts object (its `email` is a match key without `hasUniqueValue`).
     pub fn is_contacts(&self) -> bool {
-        self.object_type == "contacts" || self.object_type == "0-1" || self.object_type_id.as_deref() == Some("0-1")
+        self.object_type == "contacts"
+            || self.object_type == "0-1"
+            || self.object_type_id.as_deref() == Some("0-1")
     }
 
     /// Whether `name` may serve as a match key: `email` on contacts, or a unique-value property.
     pub fn is_key_candidate(&self, name: &str) -> bool {
         match self.property(name) {
-            Some(p) if p.is_live() => p.unique || (self.is_contacts() && p.name == "email") || p.name == "hs_object_id",
+            Some(p) if p.is_live() => {
+                p.unique || (self.is_contacts() && p.name == "email") || p.name == "hs_object_id"
+            }
             _ => false,
         }
     }
 
     /// Whether two catalogs name the same object (`contacts` and `0-1` do).
     pub fn names(&self, object: &str) -> bool {
-        self.object_type == object || self.object_type_id.as_deref() == Some(object) || standard_id(object).is_some_and(|id| self.object_type_id.as_deref() == Some(id))
+        self.object_type == object
+            || self.object_type_id.as_deref() == Some(object)
+            || standard_id(object).is_some_and(|id| self.object_type_id.as_deref() == Some(id))
     }
 }
 
@@ -219,18 +238,25 @@ pub const STANDARD_OBJECTS: &[(&str, &str, &str, &str)] = &[
 ];
 
 fn standard_id(object: &str) -> Option<&'static str> {
-    STANDARD_OBJECTS.iter().find(|(name, id, ..)| *name == object || *id == object).map(|(_, id, ..)| *id)
+    STANDARD_OBJECTS
+        .iter()
+        .find(|(name, id, ..)| *name == object || *id == object)
+        .map(|(_, id, ..)| *id)
 }
 
 /// Object types end up in a path: allow only what HubSpot uses.
 pub(crate) fn check_object_type(object_type: &str) -> Result<()> {
     let ok = !object_type.is_empty()
         && object_type.len() <= 100
-        && object_type.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        && object_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidObjectType { object_type: object_type.to_owned() })
+        Err(Error::InvalidObjectType {
+            object_type: object_type.to_owned(),
+        })
     }
 }
 
@@ -293,9 +319,15 @@ impl RawProperty {
             options: self
                 .options
                 .into_iter()
-                .map(|o| EnumOption { value: o.value, label: o.label, hidden: o.hidden })
+                .map(|o| EnumOption {
+                    value: o.value,
+                    label: o.label,
+                    hidden: o.hidden,
+                })
                 .collect(),
-            read_only: self.modification_metadata.is_some_and(|m| m.read_only_value),
+            read_only: self
+                .modification_metadata
+                .is_some_and(|m| m.read_only_value),
             calculated: self.calculated,
             unique: self.has_unique_value,
             hubspot_defined: self.hubspot_defined.unwrap_or(false),
@@ -331,7 +363,10 @@ struct RawSchema {
 
 impl RawSchema {
     fn summary(self) -> ObjectSummary {
-        let labels = self.labels.unwrap_or(RawLabels { singular: None, plural: None });
+        let labels = self.labels.unwrap_or(RawLabels {
+            singular: None,
+            plural: None,
+        });
         ObjectSummary {
             object_type: self.object_type_id.clone(),
             object_type_id: self.object_type_id,
@@ -365,7 +400,12 @@ fn read_cache<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> 
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Cache { path: path.display().to_string(), reason: e.to_string() }),
+        Err(e) => {
+            return Err(Error::Cache {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
+        }
     };
     match serde_json::from_str::<CacheFile<T>>(&text) {
         Ok(file) if file.version == CACHE_VERSION => Ok(Some(file.data)),
@@ -378,11 +418,18 @@ fn read_cache<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> 
 }
 
 fn write_cache<T: Serialize>(path: &Path, data: &T) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| Error::Cache { path: path.display().to_string(), reason: e.to_string() };
+    let err = |e: &dyn std::fmt::Display| Error::Cache {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| err(&e))?;
     }
-    let text = serde_json::to_string_pretty(&CacheFile { version: CACHE_VERSION, data }).map_err(|e| err(&e))?;
+    let text = serde_json::to_string_pretty(&CacheFile {
+        version: CACHE_VERSION,
+        data,
+    })
+    .map_err(|e| err(&e))?;
     // Write then rename, so a crash never leaves half a cache.
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text).map_err(|e| err(&e))?;
@@ -400,7 +447,12 @@ fn now_rfc3339() -> String {
 /// Served from `cache_dir/properties-{object_type}.json` unless `refresh` is set or there is no
 /// cache yet. A refresh keeps properties that HubSpot no longer lists, flagged `removed`, so
 /// mappings that use them are flagged instead of silently losing fields.
-pub async fn discover_properties(client: &Client, object_type: &str, cache_dir: &Path, refresh: bool) -> Result<ObjectCatalog> {
+pub async fn discover_properties(
+    client: &Client,
+    object_type: &str,
+    cache_dir: &Path,
+    refresh: bool,
+) -> Result<ObjectCatalog> {
     check_object_type(object_type)?;
     let path = cache_path(cache_dir, &format!("properties-{object_type}.json"));
     let previous: Option<ObjectCatalog> = read_cache(&path)?;
@@ -409,14 +461,22 @@ pub async fn discover_properties(client: &Client, object_type: &str, cache_dir: 
             return Ok(catalog);
         }
     }
-    let fresh = fetch_catalog(client, object_type).await.map_err(|e| match e {
-        // HubSpot answers 400 "Unable to infer object type from: …" (or 404) for unknown objects.
-        Error::HubSpot(spoke_hubspot::Error::NotFound { .. }) => Error::UnknownObject { object_type: object_type.to_owned() },
-        Error::HubSpot(spoke_hubspot::Error::Api { status: 400, message: Some(m), .. }) if m.contains("object type") => {
-            Error::UnknownObject { object_type: object_type.to_owned() }
-        }
-        other => other,
-    })?;
+    let fresh = fetch_catalog(client, object_type)
+        .await
+        .map_err(|e| match e {
+            // HubSpot answers 400 "Unable to infer object type from: …" (or 404) for unknown objects.
+            Error::HubSpot(spoke_hubspot::Error::NotFound { .. }) => Error::UnknownObject {
+                object_type: object_type.to_owned(),
+            },
+            Error::HubSpot(spoke_hubspot::Error::Api {
+                status: 400,
+                message: Some(m),
+                ..
+            }) if m.contains("object type") => Error::UnknownObject {
+                object_type: object_type.to_owned(),
+            },
+            other => other,
+        })?;
     let catalog = merge_removed(fresh, previous.as_ref());
     write_cache(&path, &catalog)?;
     Ok(catalog)
@@ -440,7 +500,10 @@ async fn fetch_catalog(client: &Client, object_type: &str) -> Result<ObjectCatal
     let (object_type_id, required_properties) = match standard {
         Some(id) => (Some(id.to_owned()), Vec::new()),
         None => {
-            let schema: RawSchema = client.send(Request::get(format!("{SCHEMAS_PATH}/{object_type}"))).await?.json()?;
+            let schema: RawSchema = client
+                .send(Request::get(format!("{SCHEMAS_PATH}/{object_type}")))
+                .await?
+                .json()?;
             (Some(schema.object_type_id), schema.required_properties)
         }
     };
@@ -472,7 +535,11 @@ fn merge_removed(mut fresh: ObjectCatalog, previous: Option<&ObjectCatalog>) -> 
 /// The standard objects plus the portal's custom objects (schemas API), cached in
 /// `cache_dir/objects.json`. A portal whose token may not read schemas still gets the standard
 /// objects, with the reason in `custom_objects_unavailable`.
-pub async fn discover_objects(client: &Client, cache_dir: &Path, refresh: bool) -> Result<ObjectDirectory> {
+pub async fn discover_objects(
+    client: &Client,
+    cache_dir: &Path,
+    refresh: bool,
+) -> Result<ObjectDirectory> {
     let path = cache_path(cache_dir, "objects.json");
     if !refresh {
         if let Some(dir) = read_cache::<ObjectDirectory>(&path)? {
@@ -494,16 +561,27 @@ pub async fn discover_objects(client: &Client, cache_dir: &Path, refresh: bool) 
     let mut custom_objects_unavailable = None;
     match client.get::<RawResults<RawSchema>>(SCHEMAS_PATH, &[]).await {
         Ok(schemas) => {
-            let mut custom: Vec<ObjectSummary> = schemas.results.into_iter().map(RawSchema::summary).collect();
+            let mut custom: Vec<ObjectSummary> = schemas
+                .results
+                .into_iter()
+                .map(RawSchema::summary)
+                .collect();
             custom.sort_by(|a, b| a.object_type_id.cmp(&b.object_type_id));
             objects.extend(custom);
         }
-        Err(e @ (spoke_hubspot::Error::MissingScopes { .. } | spoke_hubspot::Error::Forbidden { .. })) => {
+        Err(
+            e @ (spoke_hubspot::Error::MissingScopes { .. }
+            | spoke_hubspot::Error::Forbidden { .. }),
+        ) => {
             custom_objects_unavailable = Some(e.to_string());
         }
         Err(e) => return Err(e.into()),
     }
-    let dir = ObjectDirectory { objects, custom_objects_unavailable, fetched_at: now_rfc3339() };
+    let dir = ObjectDirectory {
+        objects,
+        custom_objects_unavailable,
+        fetched_at: now_rfc3339(),
+    };
     write_cache(&path, &dir)?;
     Ok(dir)
 }
@@ -513,7 +591,9 @@ mod tests {
     use super::*;
 
     fn raw(json: serde_json::Value) -> PropertyDef {
-        serde_json::from_value::<RawProperty>(json).unwrap().into_def()
+        serde_json::from_value::<RawProperty>(json)
+            .unwrap()
+            .into_def()
     }
 
     #[test]
@@ -528,7 +608,9 @@ mod tests {
         assert!(p.read_only && p.calculated && p.hubspot_defined);
         assert!(p.write_refusal().unwrap().contains("calculated"));
 
-        let q = raw(serde_json::json!({"name": "x", "label": "X", "type": "weird_new_type", "fieldType": "text", "options": []}));
+        let q = raw(
+            serde_json::json!({"name": "x", "label": "X", "type": "weird_new_type", "fieldType": "text", "options": []}),
+        );
         assert_eq!(q.property_type, PropertyType::Other);
         assert!(q.write_refusal().is_none());
     }
@@ -538,13 +620,20 @@ mod tests {
         assert!(check_object_type("contacts").is_ok());
         assert!(check_object_type("2-3508482").is_ok());
         assert!(check_object_type("p123_cars").is_ok());
-        assert!(matches!(check_object_type("../oauth"), Err(Error::InvalidObjectType { .. })));
+        assert!(matches!(
+            check_object_type("../oauth"),
+            Err(Error::InvalidObjectType { .. })
+        ));
         assert!(check_object_type("").is_err());
     }
 
     #[test]
     fn refresh_keeps_vanished_properties_flagged_removed() {
-        let prop = |name: &str| raw(serde_json::json!({"name": name, "label": name, "type": "string", "fieldType": "text", "options": []}));
+        let prop = |name: &str| {
+            raw(
+                serde_json::json!({"name": name, "label": name, "type": "string", "fieldType": "text", "options": []}),
+            )
+        };
         let old = ObjectCatalog {
             object_type: "contacts".into(),
             object_type_id: Some("0-1".into()),
@@ -553,9 +642,16 @@ mod tests {
             properties: vec![prop("a"), prop("gone")],
             fetched_at: String::new(),
         };
-        let fresh = ObjectCatalog { properties: vec![prop("a"), prop("b")], ..old.clone() };
+        let fresh = ObjectCatalog {
+            properties: vec![prop("a"), prop("b")],
+            ..old.clone()
+        };
         let merged = merge_removed(fresh, Some(&old));
-        let names: Vec<_> = merged.properties.iter().map(|p| (p.name.as_str(), p.removed)).collect();
+        let names: Vec<_> = merged
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.removed))
+            .collect();
         assert_eq!(names, [("a", false), ("b", false), ("gone", true)]);
     }
 }

@@ -52,8 +52,18 @@ pub struct Criterion {
 }
 
 impl Criterion {
-    pub fn new(condition: &str, field: &str, value: impl Into<Option<CriterionValue>>) -> Criterion {
-        Criterion { condition: condition.to_owned(), field: field.to_owned(), value: value.into(), high_value: None, values: None }
+    pub fn new(
+        condition: &str,
+        field: &str,
+        value: impl Into<Option<CriterionValue>>,
+    ) -> Criterion {
+        Criterion {
+            condition: condition.to_owned(),
+            field: field.to_owned(),
+            value: value.into(),
+            high_value: None,
+            values: None,
+        }
     }
 }
 
@@ -114,19 +124,34 @@ pub struct Limits {
 }
 
 /// HubSpot: 5 filterGroups, 6 filters per group, 18 filters in all.
-pub const HUBSPOT_LIMITS: Limits = Limits { max_groups: 5, max_filters_per_group: 6, max_filters_total: 18, reserved_per_group: 0 };
+pub const HUBSPOT_LIMITS: Limits = Limits {
+    max_groups: 5,
+    max_filters_per_group: 6,
+    max_filters_total: 18,
+    reserved_per_group: 0,
+};
 
 /// Sync criteria keep 2 filters per group for the engine's cursor, as OpsHub does.
-pub const CRITERIA_LIMITS: Limits = Limits { reserved_per_group: 2, ..HUBSPOT_LIMITS };
+pub const CRITERIA_LIMITS: Limits = Limits {
+    reserved_per_group: 2,
+    ..HUBSPOT_LIMITS
+};
 
 /// Compiles sync criteria (all ANDed) to filterGroups, keeping [`CRITERIA_LIMITS`] room for the
 /// engine. Every field is checked against the catalog and every value against the field's type.
-pub fn compile_criteria(criteria: &[Criterion], catalog: &ObjectCatalog) -> Result<Vec<FilterGroup>> {
+pub fn compile_criteria(
+    criteria: &[Criterion],
+    catalog: &ObjectCatalog,
+) -> Result<Vec<FilterGroup>> {
     compile_with_limits(criteria, catalog, CRITERIA_LIMITS)
 }
 
 /// Like [`compile_criteria`] with explicit limits.
-pub fn compile_with_limits(criteria: &[Criterion], catalog: &ObjectCatalog, limits: Limits) -> Result<Vec<FilterGroup>> {
+pub fn compile_with_limits(
+    criteria: &[Criterion],
+    catalog: &ObjectCatalog,
+    limits: Limits,
+) -> Result<Vec<FilterGroup>> {
     // Each criterion is one filter, or (NOT_BETWEEN) a choice of two; groups are the product.
     let mut groups: Vec<Vec<Filter>> = vec![Vec::new()];
     for (index, criterion) in criteria.iter().enumerate() {
@@ -141,28 +166,45 @@ pub fn compile_with_limits(criteria: &[Criterion], catalog: &ObjectCatalog, limi
         }
         groups = groups
             .into_iter()
-            .flat_map(|g| alternatives.iter().map(move |alt| {
-                let mut next = g.clone();
-                next.push(alt.clone());
-                next
-            }))
+            .flat_map(|g| {
+                alternatives.iter().map(move |alt| {
+                    let mut next = g.clone();
+                    next.push(alt.clone());
+                    next
+                })
+            })
             .collect();
     }
     if criteria.is_empty() {
         return Ok(Vec::new());
     }
-    let allowed_per_group = limits.max_filters_per_group.saturating_sub(limits.reserved_per_group);
+    let allowed_per_group = limits
+        .max_filters_per_group
+        .saturating_sub(limits.reserved_per_group);
     let per_group = groups.iter().map(Vec::len).max().unwrap_or(0);
     if per_group > allowed_per_group {
-        return Err(Error::FilterLimit { what: "filters in one group", needed: per_group, allowed: allowed_per_group, reserved: limits.reserved_per_group });
+        return Err(Error::FilterLimit {
+            what: "filters in one group",
+            needed: per_group,
+            allowed: allowed_per_group,
+            reserved: limits.reserved_per_group,
+        });
     }
     let reserved_total = limits.reserved_per_group * groups.len();
     let total: usize = groups.iter().map(Vec::len).sum();
     let allowed_total = limits.max_filters_total.saturating_sub(reserved_total);
     if total > allowed_total {
-        return Err(Error::FilterLimit { what: "filters in all", needed: total, allowed: allowed_total, reserved: reserved_total });
+        return Err(Error::FilterLimit {
+            what: "filters in all",
+            needed: total,
+            allowed: allowed_total,
+            reserved: reserved_total,
+        });
     }
-    Ok(groups.into_iter().map(|filters| FilterGroup { filters }).collect())
+    Ok(groups
+        .into_iter()
+        .map(|filters| FilterGroup { filters })
+        .collect())
 }
 
 /// Adds the sync engine's own filters (its cursor) to every group of compiled criteria; with no
@@ -177,11 +219,19 @@ pub fn with_engine_filters(groups: &[FilterGroup], engine: &[Filter]) -> Result<
         });
     }
     if groups.is_empty() {
-        return Ok(if engine.is_empty() { Vec::new() } else { vec![FilterGroup { filters: engine.to_vec() }] });
+        return Ok(if engine.is_empty() {
+            Vec::new()
+        } else {
+            vec![FilterGroup {
+                filters: engine.to_vec(),
+            }]
+        });
     }
     Ok(groups
         .iter()
-        .map(|g| FilterGroup { filters: g.filters.iter().chain(engine).cloned().collect() })
+        .map(|g| FilterGroup {
+            filters: g.filters.iter().chain(engine).cloned().collect(),
+        })
         .collect())
 }
 
@@ -192,7 +242,9 @@ fn parse_condition(raw: &str) -> Option<Result<Operator, ()>> {
         "EQUALS" | "EQUAL" | "EQ" => Operator::Eq,
         "NOT_EQUALS" | "NOT_EQUAL" | "NEQ" => Operator::Neq,
         "GREATER_THAN" | "GT" => Operator::Gt,
-        "GREATER_THAN_OR_EQUALS" | "GREATER_THAN_OR_EQUAL" | "GREATER_THAN_EQUALS" | "GTE" => Operator::Gte,
+        "GREATER_THAN_OR_EQUALS" | "GREATER_THAN_OR_EQUAL" | "GREATER_THAN_EQUALS" | "GTE" => {
+            Operator::Gte
+        }
         "LESS_THAN" | "LT" => Operator::Lt,
         "LESS_THAN_OR_EQUALS" | "LESS_THAN_OR_EQUAL" | "LESS_THAN_EQUALS" | "LTE" => Operator::Lte,
         "BETWEEN" => Operator::Between,
@@ -208,37 +260,101 @@ fn parse_condition(raw: &str) -> Option<Result<Operator, ()>> {
 }
 
 fn compile_one(index: usize, c: &Criterion, catalog: &ObjectCatalog) -> Result<Vec<Filter>> {
-    let fail = |reason: String| Error::Criterion { index, field: c.field.clone(), reason };
+    let fail = |reason: String| Error::Criterion {
+        index,
+        field: c.field.clone(),
+        reason,
+    };
     let op = parse_condition(&c.condition).ok_or_else(|| {
         fail(format!("{:?} is not a condition this Spoke knows (use EQUALS, NOT_EQUALS, GREATER_THAN, LESS_THAN, BETWEEN, IN, NOT_IN, CONTAINS, HAS_PROPERTY, NOT_HAS_PROPERTY, …)", c.condition))
     })?;
     let prop = match catalog.property(&c.field) {
         Some(p) if p.is_live() => p,
-        Some(p) => return Err(fail(format!("{} {} in HubSpot", p.name, if p.removed { "was deleted" } else { "is archived" }))),
-        None => return Err(fail(format!("{} has no property {:?}", catalog.object_type, c.field))),
+        Some(p) => {
+            return Err(fail(format!(
+                "{} {} in HubSpot",
+                p.name,
+                if p.removed {
+                    "was deleted"
+                } else {
+                    "is archived"
+                }
+            )))
+        }
+        None => {
+            return Err(fail(format!(
+                "{} has no property {:?}",
+                catalog.object_type, c.field
+            )))
+        }
     };
-    let base = |operator: Operator| Filter { property_name: prop.name.clone(), operator, value: None, high_value: None, values: None };
+    let base = |operator: Operator| Filter {
+        property_name: prop.name.clone(),
+        operator,
+        value: None,
+        high_value: None,
+        values: None,
+    };
     let Ok(op) = op else {
         // NOT_BETWEEN: below the low value, or above the high one (two groups).
         let (low, high) = range(c).map_err(&fail)?;
-        let (low, high) = (normalize(prop, &low, false).map_err(&fail)?, normalize(prop, &high, false).map_err(&fail)?);
+        let (low, high) = (
+            normalize(prop, &low, false).map_err(&fail)?,
+            normalize(prop, &high, false).map_err(&fail)?,
+        );
         ordered_check(prop, &low, &high).map_err(&fail)?;
-        return Ok(vec![Filter { value: Some(low), ..base(Operator::Lt) }, Filter { value: Some(high), ..base(Operator::Gt) }]);
+        return Ok(vec![
+            Filter {
+                value: Some(low),
+                ..base(Operator::Lt)
+            },
+            Filter {
+                value: Some(high),
+                ..base(Operator::Gt)
+            },
+        ]);
     };
-    let ordered = matches!(op, Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte | Operator::Between);
-    if ordered && !matches!(prop.property_type, PropertyType::Number | PropertyType::Date | PropertyType::Datetime) {
-        return Err(fail(format!("{} compares numbers and dates, but {} is {}", c.condition, prop.name, type_words(prop))));
+    let ordered = matches!(
+        op,
+        Operator::Lt | Operator::Lte | Operator::Gt | Operator::Gte | Operator::Between
+    );
+    if ordered
+        && !matches!(
+            prop.property_type,
+            PropertyType::Number | PropertyType::Date | PropertyType::Datetime
+        )
+    {
+        return Err(fail(format!(
+            "{} compares numbers and dates, but {} is {}",
+            c.condition,
+            prop.name,
+            type_words(prop)
+        )));
     }
-    if matches!(op, Operator::ContainsToken | Operator::NotContainsToken) && !prop.property_type.is_text() {
-        return Err(fail(format!("{} searches words in text, but {} is {}", c.condition, prop.name, type_words(prop))));
+    if matches!(op, Operator::ContainsToken | Operator::NotContainsToken)
+        && !prop.property_type.is_text()
+    {
+        return Err(fail(format!(
+            "{} searches words in text, but {} is {}",
+            c.condition,
+            prop.name,
+            type_words(prop)
+        )));
     }
     let filter = match op {
         Operator::HasProperty | Operator::NotHasProperty => base(op),
         Operator::Between => {
             let (low, high) = range(c).map_err(&fail)?;
-            let (low, high) = (normalize(prop, &low, false).map_err(&fail)?, normalize(prop, &high, false).map_err(&fail)?);
+            let (low, high) = (
+                normalize(prop, &low, false).map_err(&fail)?,
+                normalize(prop, &high, false).map_err(&fail)?,
+            );
             ordered_check(prop, &low, &high).map_err(&fail)?;
-            Filter { value: Some(low), high_value: Some(high), ..base(op) }
+            Filter {
+                value: Some(low),
+                high_value: Some(high),
+                ..base(op)
+            }
         }
         Operator::In | Operator::NotIn => {
             let items = match (&c.values, &c.value) {
@@ -252,25 +368,46 @@ fn compile_one(index: usize, c: &Criterion, catalog: &ObjectCatalog) -> Result<V
             }
             let mut values = Vec::with_capacity(items.len());
             for item in &items {
-                let text = item.text().ok_or_else(|| fail("a list inside a list is not a value".to_owned()))?;
+                let text = item
+                    .text()
+                    .ok_or_else(|| fail("a list inside a list is not a value".to_owned()))?;
                 let value = normalize(prop, &text, true).map_err(&fail)?;
                 // HubSpot matches IN / NOT_IN on text properties only against lowercase values.
-                values.push(if prop.property_type.is_text() { value.to_lowercase() } else { value });
+                values.push(if prop.property_type.is_text() {
+                    value.to_lowercase()
+                } else {
+                    value
+                });
             }
-            Filter { values: Some(values), ..base(op) }
+            Filter {
+                values: Some(values),
+                ..base(op)
+            }
         }
         _ => {
             let text = match &c.value {
                 None => return Err(fail(null_reason(prop, &c.condition))),
-                Some(CriterionValue::List(_)) => return Err(fail(format!("{} takes one value, not a list (use IN for several)", c.condition))),
+                Some(CriterionValue::List(_)) => {
+                    return Err(fail(format!(
+                        "{} takes one value, not a list (use IN for several)",
+                        c.condition
+                    )))
+                }
                 Some(v) => v.text().unwrap_or_default(),
             };
             if text.is_empty() {
                 return Err(fail(null_reason(prop, &c.condition)));
             }
             let tokenish = matches!(op, Operator::ContainsToken | Operator::NotContainsToken);
-            let value = if tokenish { text } else { normalize(prop, &text, matches!(op, Operator::Eq | Operator::Neq)).map_err(&fail)? };
-            Filter { value: Some(value), ..base(op) }
+            let value = if tokenish {
+                text
+            } else {
+                normalize(prop, &text, matches!(op, Operator::Eq | Operator::Neq)).map_err(&fail)?
+            };
+            Filter {
+                value: Some(value),
+                ..base(op)
+            }
         }
     };
     Ok(vec![filter])
@@ -304,7 +441,12 @@ fn range(c: &Criterion) -> Result<(String, String), String> {
         (Some(CriterionValue::List(v)), None, _) if v.len() == 2 => (v[0].text(), v[1].text()),
         (Some(low), Some(high), _) => (low.text(), high.text()),
         (None, None, Some(v)) if v.len() == 2 => (v[0].text(), v[1].text()),
-        _ => return Err(format!("{} needs a low and a high value: \"value\": [low, high]", c.condition)),
+        _ => {
+            return Err(format!(
+                "{} needs a low and a high value: \"value\": [low, high]",
+                c.condition
+            ))
+        }
     };
     match pair {
         (Some(low), Some(high)) if !low.is_empty() && !high.is_empty() => Ok((low, high)),
@@ -315,7 +457,10 @@ fn range(c: &Criterion) -> Result<(String, String), String> {
 fn ordered_check(prop: &PropertyDef, low: &str, high: &str) -> Result<(), String> {
     let (a, b) = (low.parse::<f64>(), high.parse::<f64>());
     match (a, b) {
-        (Ok(a), Ok(b)) if a > b => Err(format!("the low value of the range on {} is above the high value", prop.name)),
+        (Ok(a), Ok(b)) if a > b => Err(format!(
+            "the low value of the range on {} is above the high value",
+            prop.name
+        )),
         _ => Ok(()),
     }
 }
@@ -328,26 +473,59 @@ fn normalize(prop: &PropertyDef, text: &str, enum_exact: bool) -> Result<String,
     match prop.property_type {
         PropertyType::Number => match parse_number(t) {
             Some(v) => Ok(v.as_text().unwrap_or_default()),
-            None => Err(format!("'{t}' is not a number, but {} is a number property", prop.name)),
+            None => Err(format!(
+                "'{t}' is not a number, but {} is a number property",
+                prop.name
+            )),
         },
         PropertyType::Date => to_date(&LocalValue::Text(t.to_owned()))
-            .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis().to_string())
+            .map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp_millis()
+                    .to_string()
+            })
             .map_err(|_| format!("'{t}' is not a date (use YYYY-MM-DD) for {}", prop.name)),
         PropertyType::Datetime => to_datetime_in(&LocalValue::Text(t.to_owned()), &utc())
             .map(|dt| dt.timestamp_millis().to_string())
-            .map_err(|_| format!("'{t}' is not a date-time (use 2025-06-15T03:00:29.864Z) for {}", prop.name)),
+            .map_err(|_| {
+                format!(
+                    "'{t}' is not a date-time (use 2025-06-15T03:00:29.864Z) for {}",
+                    prop.name
+                )
+            }),
         PropertyType::Bool => crate::transform::to_bool(&LocalValue::Text(t.to_owned()))
             .map(|b| b.to_string())
-            .map_err(|_| format!("'{t}' is not true or false, but {} is a yes/no field", prop.name)),
+            .map_err(|_| {
+                format!(
+                    "'{t}' is not true or false, but {} is a yes/no field",
+                    prop.name
+                )
+            }),
         PropertyType::Enumeration if enum_exact && !prop.options.is_empty() => {
             if prop.has_option(t) {
                 return Ok(t.to_owned());
             }
-            if let Some(o) = prop.options.iter().find(|o| o.value.eq_ignore_ascii_case(t) || o.label.eq_ignore_ascii_case(t)) {
+            if let Some(o) = prop
+                .options
+                .iter()
+                .find(|o| o.value.eq_ignore_ascii_case(t) || o.label.eq_ignore_ascii_case(t))
+            {
                 return Ok(o.value.clone());
             }
-            let known: Vec<&str> = prop.options.iter().take(8).map(|o| o.value.as_str()).collect();
-            Err(format!("'{t}' is not an option of {} (options: {}{})", prop.name, known.join(", "), if prop.options.len() > 8 { ", …" } else { "" }))
+            let known: Vec<&str> = prop
+                .options
+                .iter()
+                .take(8)
+                .map(|o| o.value.as_str())
+                .collect();
+            Err(format!(
+                "'{t}' is not an option of {} (options: {}{})",
+                prop.name,
+                known.join(", "),
+                if prop.options.len() > 8 { ", …" } else { "" }
+            ))
         }
         _ => Ok(t.to_owned()),
     }
@@ -363,14 +541,22 @@ pub fn resolve_lookup(criteria: &[Criterion], row: &LocalRow) -> Result<Vec<Crit
             let after = &rest[start + 1..];
             let Some(end) = after.find('@') else { break };
             let column = &after[..end];
-            let plausible = !column.is_empty() && column.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '));
+            let plausible = !column.is_empty()
+                && column
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' '));
             if !plausible {
                 out.push_str(&rest[..start + 1]);
                 rest = after;
                 continue;
             }
-            let value = row.get(column).and_then(LocalValue::as_text).filter(|v| !v.trim().is_empty());
-            let value = value.ok_or_else(|| Error::LookupValueMissing { column: column.to_owned() })?;
+            let value = row
+                .get(column)
+                .and_then(LocalValue::as_text)
+                .filter(|v| !v.trim().is_empty());
+            let value = value.ok_or_else(|| Error::LookupValueMissing {
+                column: column.to_owned(),
+            })?;
             out.push_str(&rest[..start]);
             out.push_str(&value);
             rest = &after[end + 1..];
@@ -381,12 +567,15 @@ pub fn resolve_lookup(criteria: &[Criterion], row: &LocalRow) -> Result<Vec<Crit
     let resolve_value = |v: &CriterionValue| -> Result<CriterionValue> {
         Ok(match v {
             CriterionValue::Text(s) => CriterionValue::Text(resolve_text(s)?),
-            CriterionValue::List(items) => {
-                CriterionValue::List(items.iter().map(|i| match i {
-                    CriterionValue::Text(s) => resolve_text(s).map(CriterionValue::Text),
-                    other => Ok(other.clone()),
-                }).collect::<Result<_>>()?)
-            }
+            CriterionValue::List(items) => CriterionValue::List(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        CriterionValue::Text(s) => resolve_text(s).map(CriterionValue::Text),
+                        other => Ok(other.clone()),
+                    })
+                    .collect::<Result<_>>()?,
+            ),
             other => other.clone(),
         })
     };
@@ -398,7 +587,11 @@ pub fn resolve_lookup(criteria: &[Criterion], row: &LocalRow) -> Result<Vec<Crit
                 field: c.field.clone(),
                 value: c.value.as_ref().map(resolve_value).transpose()?,
                 high_value: c.high_value.as_ref().map(resolve_value).transpose()?,
-                values: c.values.as_ref().map(|vs| vs.iter().map(resolve_value).collect::<Result<Vec<_>>>()).transpose()?,
+                values: c
+                    .values
+                    .as_ref()
+                    .map(|vs| vs.iter().map(resolve_value).collect::<Result<Vec<_>>>())
+                    .transpose()?,
             })
         })
         .collect()
@@ -410,16 +603,34 @@ pub fn lookup_columns(criteria: &[Criterion]) -> Vec<String> {
     let mut scan = |s: &str| {
         let parts: Vec<&str> = s.split('@').collect();
         for (i, part) in parts.iter().enumerate() {
-            if i % 2 == 1 && i + 1 < parts.len() && !part.is_empty() && !out.iter().any(|o| o == part) {
+            if i % 2 == 1
+                && i + 1 < parts.len()
+                && !part.is_empty()
+                && !out.iter().any(|o| o == part)
+            {
                 out.push((*part).to_owned());
             }
         }
     };
     for c in criteria {
-        for v in c.value.iter().chain(c.high_value.iter()).chain(c.values.iter().flatten()) {
+        for v in c
+            .value
+            .iter()
+            .chain(c.high_value.iter())
+            .chain(c.values.iter().flatten())
+        {
             match v {
                 CriterionValue::Text(s) => scan(s),
-                CriterionValue::List(items) => items.iter().filter_map(|i| if let CriterionValue::Text(s) = i { Some(s) } else { None }).for_each(|s| scan(s)),
+                CriterionValue::List(items) => items
+                    .iter()
+                    .filter_map(|i| {
+                        if let CriterionValue::Text(s) = i {
+                            Some(s)
+                        } else {
+                            None
+                        }
+                    })
+                    .for_each(|s| scan(s)),
                 _ => {}
             }
         }
@@ -429,32 +640,61 @@ pub fn lookup_columns(criteria: &[Criterion]) -> Vec<String> {
 
 /// Resolves a target lookup against a local row and compiles it (all of HubSpot's filters are
 /// available: a lookup is a one-off search, not the engine's cursor).
-pub fn compile_lookup(criteria: &[Criterion], catalog: &ObjectCatalog, row: &LocalRow) -> Result<Vec<FilterGroup>> {
+pub fn compile_lookup(
+    criteria: &[Criterion],
+    catalog: &ObjectCatalog,
+    row: &LocalRow,
+) -> Result<Vec<FilterGroup>> {
     let resolved = resolve_lookup(criteria, row)?;
     compile_with_limits(&resolved, catalog, HUBSPOT_LIMITS)
 }
 
 /// Whether a record's properties pass compiled filter groups (an approximation of HubSpot's
 /// search, for previews; no groups = everything passes).
-pub fn matches(groups: &[FilterGroup], catalog: &ObjectCatalog, properties: &std::collections::BTreeMap<String, Option<String>>) -> bool {
+pub fn matches(
+    groups: &[FilterGroup],
+    catalog: &ObjectCatalog,
+    properties: &std::collections::BTreeMap<String, Option<String>>,
+) -> bool {
     if groups.is_empty() {
         return true;
     }
-    groups.iter().any(|g| g.filters.iter().all(|f| filter_matches(f, catalog, properties)))
+    groups.iter().any(|g| {
+        g.filters
+            .iter()
+            .all(|f| filter_matches(f, catalog, properties))
+    })
 }
 
-fn filter_matches(f: &Filter, catalog: &ObjectCatalog, properties: &std::collections::BTreeMap<String, Option<String>>) -> bool {
-    let raw = properties.get(&f.property_name).cloned().flatten().filter(|v| !v.is_empty());
-    let ptype = catalog.property(&f.property_name).map(|p| p.property_type).unwrap_or(PropertyType::String);
+fn filter_matches(
+    f: &Filter,
+    catalog: &ObjectCatalog,
+    properties: &std::collections::BTreeMap<String, Option<String>>,
+) -> bool {
+    let raw = properties
+        .get(&f.property_name)
+        .cloned()
+        .flatten()
+        .filter(|v| !v.is_empty());
+    let ptype = catalog
+        .property(&f.property_name)
+        .map(|p| p.property_type)
+        .unwrap_or(PropertyType::String);
     let numeric = |s: &str| -> Option<f64> {
         match ptype {
-            PropertyType::Date | PropertyType::Datetime => to_datetime_in(&LocalValue::Text(s.to_owned()), &utc()).ok().map(|d| d.timestamp_millis() as f64),
+            PropertyType::Date | PropertyType::Datetime => {
+                to_datetime_in(&LocalValue::Text(s.to_owned()), &utc())
+                    .ok()
+                    .map(|d| d.timestamp_millis() as f64)
+            }
             _ => s.trim().parse::<f64>().ok(),
         }
     };
     let eq = |v: &str, want: &str| -> bool {
         match ptype {
-            PropertyType::Number | PropertyType::Date | PropertyType::Datetime => numeric(v).zip(numeric(want)).is_some_and(|(a, b)| a == b),
+            PropertyType::Number | PropertyType::Date | PropertyType::Datetime => {
+                numeric(v).zip(numeric(want)).is_some_and(|(a, b)| a == b)
+            }
             PropertyType::Enumeration => v.split(';').any(|p| p.eq_ignore_ascii_case(want)),
             _ => v.eq_ignore_ascii_case(want),
         }
@@ -463,7 +703,9 @@ fn filter_matches(f: &Filter, catalog: &ObjectCatalog, properties: &std::collect
     match (f.operator, raw.as_deref()) {
         (Operator::HasProperty, v) => v.is_some(),
         (Operator::NotHasProperty, v) => v.is_none(),
-        (Operator::Neq, None) | (Operator::NotIn, None) | (Operator::NotContainsToken, None) => true,
+        (Operator::Neq, None) | (Operator::NotIn, None) | (Operator::NotContainsToken, None) => {
+            true
+        }
         (_, None) => false,
         (Operator::Eq, Some(v)) => f.value.as_deref().is_some_and(|w| eq(v, w)),
         (Operator::Neq, Some(v)) => !f.value.as_deref().is_some_and(|w| eq(v, w)),
@@ -473,9 +715,15 @@ fn filter_matches(f: &Filter, catalog: &ObjectCatalog, properties: &std::collect
         (Operator::Lte, Some(v)) => cmp(v, &f.value).is_some_and(|(a, b)| a <= b),
         (Operator::Gt, Some(v)) => cmp(v, &f.value).is_some_and(|(a, b)| a > b),
         (Operator::Gte, Some(v)) => cmp(v, &f.value).is_some_and(|(a, b)| a >= b),
-        (Operator::Between, Some(v)) => cmp(v, &f.value).zip(cmp(v, &f.high_value)).is_some_and(|((a, lo), (_, hi))| a >= lo && a <= hi),
-        (Operator::ContainsToken, Some(v)) => f.value.as_deref().is_some_and(|w| contains_token(v, w)),
-        (Operator::NotContainsToken, Some(v)) => !f.value.as_deref().is_some_and(|w| contains_token(v, w)),
+        (Operator::Between, Some(v)) => cmp(v, &f.value)
+            .zip(cmp(v, &f.high_value))
+            .is_some_and(|((a, lo), (_, hi))| a >= lo && a <= hi),
+        (Operator::ContainsToken, Some(v)) => {
+            f.value.as_deref().is_some_and(|w| contains_token(v, w))
+        }
+        (Operator::NotContainsToken, Some(v)) => {
+            !f.value.as_deref().is_some_and(|w| contains_token(v, w))
+        }
     }
 }
 
@@ -514,8 +762,16 @@ mod tests {
     pub(crate) fn deals() -> ObjectCatalog {
         let mut stage = prop("dealstage", PropertyType::Enumeration);
         stage.options = vec![
-            EnumOption { value: "appointmentscheduled".into(), label: "Appointment Scheduled".into(), hidden: false },
-            EnumOption { value: "closedwon".into(), label: "Closed Won".into(), hidden: false },
+            EnumOption {
+                value: "appointmentscheduled".into(),
+                label: "Appointment Scheduled".into(),
+                hidden: false,
+            },
+            EnumOption {
+                value: "closedwon".into(),
+                label: "Closed Won".into(),
+                hidden: false,
+            },
         ];
         let mut old = prop("legacy_code", PropertyType::String);
         old.archived = true;
@@ -543,7 +799,13 @@ mod tests {
 
     #[test]
     fn opshub_samples_compile_to_hubspot_filter_groups() {
-        let groups = compile_criteria(&parse(r#"[{"condition":"EQUALS","field":"dealstage","value":"appointmentscheduled"}]"#), &deals()).unwrap();
+        let groups = compile_criteria(
+            &parse(
+                r#"[{"condition":"EQUALS","field":"dealstage","value":"appointmentscheduled"}]"#,
+            ),
+            &deals(),
+        )
+        .unwrap();
         assert_eq!(
             serde_json::to_value(&groups).unwrap(),
             serde_json::json!([{"filters":[{"propertyName":"dealstage","operator":"EQ","value":"appointmentscheduled"}]}])
@@ -551,7 +813,11 @@ mod tests {
         let groups = compile_criteria(&parse(r#"[{"condition":"GREATER_THAN","field":"createdate","value":"2025-06-15T03:00:29.864Z"}]"#), &deals()).unwrap();
         assert_eq!(groups[0].filters[0].operator, Operator::Gt);
         assert_eq!(groups[0].filters[0].value.as_deref(), Some("1749956429864"));
-        let groups = compile_criteria(&parse(r#"[{"condition":"EQUALS","field":"dealname","value":"new"}]"#), &deals()).unwrap();
+        let groups = compile_criteria(
+            &parse(r#"[{"condition":"EQUALS","field":"dealname","value":"new"}]"#),
+            &deals(),
+        )
+        .unwrap();
         assert_eq!(groups[0].filters[0].value.as_deref(), Some("new"));
     }
 
@@ -566,9 +832,19 @@ mod tests {
         assert_eq!(g.len(), 1);
         let f = &g[0].filters;
         assert_eq!(f[0].operator, Operator::Neq);
-        assert_eq!((f[1].operator, f[1].value.as_deref(), f[1].high_value.as_deref()), (Operator::Between, Some("10"), Some("20")));
+        assert_eq!(
+            (
+                f[1].operator,
+                f[1].value.as_deref(),
+                f[1].high_value.as_deref()
+            ),
+            (Operator::Between, Some("10"), Some("20"))
+        );
         // Labels become internal values.
-        assert_eq!(f[2].values.as_deref().unwrap(), ["closedwon", "appointmentscheduled"]);
+        assert_eq!(
+            f[2].values.as_deref().unwrap(),
+            ["closedwon", "appointmentscheduled"]
+        );
 
         let c = parse(
             r#"[{"condition":"CONTAINS","field":"dealname","value":"acme"},
@@ -579,25 +855,51 @@ mod tests {
         assert_eq!(f[0].operator, Operator::ContainsToken);
         assert_eq!(f[1].operator, Operator::NotHasProperty);
         assert_eq!(f[1].value, None);
-        assert_eq!((f[2].operator, f[2].value.as_deref()), (Operator::Lte, Some("1738281600000")));
+        assert_eq!(
+            (f[2].operator, f[2].value.as_deref()),
+            (Operator::Lte, Some("1738281600000"))
+        );
     }
 
     #[test]
     fn in_on_text_is_lowercased_and_engine_filters_join_every_group() {
-        let c = parse(r#"[{"condition":"IN","field":"dealname","values":["Acme Renewal","BIG deal"]},{"condition":"NOT_BETWEEN","field":"amount","value":[1,2]}]"#);
+        let c = parse(
+            r#"[{"condition":"IN","field":"dealname","values":["Acme Renewal","BIG deal"]},{"condition":"NOT_BETWEEN","field":"amount","value":[1,2]}]"#,
+        );
         let g = compile_criteria(&c, &deals()).unwrap();
-        assert_eq!(g[0].filters[0].values.as_deref().unwrap(), ["acme renewal", "big deal"]);
-        let cursor = Filter { property_name: "hs_lastmodifieddate".into(), operator: Operator::Gte, value: Some("0".into()), high_value: None, values: None };
+        assert_eq!(
+            g[0].filters[0].values.as_deref().unwrap(),
+            ["acme renewal", "big deal"]
+        );
+        let cursor = Filter {
+            property_name: "hs_lastmodifieddate".into(),
+            operator: Operator::Gte,
+            value: Some("0".into()),
+            high_value: None,
+            values: None,
+        };
         let merged = with_engine_filters(&g, &[cursor.clone(), cursor.clone()]).unwrap();
-        assert!(merged.iter().all(|m| m.filters.len() == 4 && m.filters[2] == cursor));
-        assert!(matches!(with_engine_filters(&g, &[cursor.clone(), cursor.clone(), cursor.clone()]), Err(Error::FilterLimit { .. })));
-        assert_eq!(with_engine_filters(&[], std::slice::from_ref(&cursor)).unwrap(), vec![FilterGroup { filters: vec![cursor] }]);
+        assert!(merged
+            .iter()
+            .all(|m| m.filters.len() == 4 && m.filters[2] == cursor));
+        assert!(matches!(
+            with_engine_filters(&g, &[cursor.clone(), cursor.clone(), cursor.clone()]),
+            Err(Error::FilterLimit { .. })
+        ));
+        assert_eq!(
+            with_engine_filters(&[], std::slice::from_ref(&cursor)).unwrap(),
+            vec![FilterGroup {
+                filters: vec![cursor]
+            }]
+        );
         assert_eq!(with_engine_filters(&[], &[]).unwrap(), vec![]);
     }
 
     #[test]
     fn not_between_becomes_two_groups() {
-        let c = parse(r#"[{"condition":"EQUALS","field":"dealname","value":"x"},{"condition":"NOT_BETWEEN","field":"amount","value":[10,20]}]"#);
+        let c = parse(
+            r#"[{"condition":"EQUALS","field":"dealname","value":"x"},{"condition":"NOT_BETWEEN","field":"amount","value":[10,20]}]"#,
+        );
         let g = compile_criteria(&c, &deals()).unwrap();
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].filters[1].operator, Operator::Lt);
@@ -609,10 +911,24 @@ mod tests {
     fn limits_leave_room_for_the_engine() {
         let one = r#"{"condition":"HAS_PROPERTY","field":"dealname"}"#;
         let four = parse(&format!("[{}]", [one; 4].join(",")));
-        assert_eq!(compile_criteria(&four, &deals()).unwrap()[0].filters.len(), 4);
+        assert_eq!(
+            compile_criteria(&four, &deals()).unwrap()[0].filters.len(),
+            4
+        );
         let five = parse(&format!("[{}]", [one; 5].join(",")));
         let err = compile_criteria(&five, &deals()).unwrap_err();
-        assert!(matches!(err, Error::FilterLimit { needed: 5, allowed: 4, reserved: 2, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::FilterLimit {
+                    needed: 5,
+                    allowed: 4,
+                    reserved: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("kept for the sync engine"));
         // A lookup has HubSpot's full 6.
         assert!(compile_with_limits(&five, &deals(), HUBSPOT_LIMITS).is_ok());
@@ -620,35 +936,94 @@ mod tests {
         // 3 NOT_BETWEENs = 8 groups > 5.
         let nb = r#"{"condition":"NOT_BETWEEN","field":"amount","value":[1,2]}"#;
         let three = parse(&format!("[{}]", [nb; 3].join(",")));
-        assert!(matches!(compile_criteria(&three, &deals()).unwrap_err(), Error::FilterLimit { what: "filter groups", needed: 8, .. }));
+        assert!(matches!(
+            compile_criteria(&three, &deals()).unwrap_err(),
+            Error::FilterLimit {
+                what: "filter groups",
+                needed: 8,
+                ..
+            }
+        ));
         // 2 NOT_BETWEENs = 4 groups x 2 filters = 8 + 4 x 2 reserved = 16 ≤ 18; with 2 more filters, 16 + 8 = 24 > 18.
         let two = parse(&format!("[{nb},{nb}]"));
         assert_eq!(compile_criteria(&two, &deals()).unwrap().len(), 4);
         let two_more = parse(&format!("[{nb},{nb},{one}]"));
-        assert!(matches!(compile_criteria(&two_more, &deals()).unwrap_err(), Error::FilterLimit { what: "filters in all", needed: 12, allowed: 10, .. }));
+        assert!(matches!(
+            compile_criteria(&two_more, &deals()).unwrap_err(),
+            Error::FilterLimit {
+                what: "filters in all",
+                needed: 12,
+                allowed: 10,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn bad_criteria_are_refused_with_the_reason() {
-        let err = |json: &str| compile_criteria(&parse(json), &deals()).unwrap_err().to_string();
-        assert!(err(r#"[{"condition":"EQUALS","field":"dealname","value":null}]"#).contains("NOT_HAS_PROPERTY"));
-        assert!(err(r#"[{"condition":"EQUALS","field":"dealname","value":null}]"#).contains("text filter whose value is null"));
-        assert!(err(r#"[{"condition":"EQUALS","field":"nope","value":"x"}]"#).contains("has no property"));
-        assert!(err(r#"[{"condition":"EQUALS","field":"legacy_code","value":"x"}]"#).contains("archived"));
-        assert!(err(r#"[{"condition":"LIKE","field":"dealname","value":"x"}]"#).contains("not a condition"));
-        assert!(err(r#"[{"condition":"GREATER_THAN","field":"amount","value":"12;3"}]"#).contains("'12;3' is not a number"));
-        assert!(err(r#"[{"condition":"GREATER_THAN","field":"dealname","value":"a"}]"#).contains("compares numbers and dates"));
-        assert!(err(r#"[{"condition":"EQUALS","field":"dealstage","value":"lost"}]"#).contains("not an option of dealstage"));
-        assert!(err(r#"[{"condition":"BETWEEN","field":"amount","value":[20,10]}]"#).contains("above the high value"));
-        assert!(err(r#"[{"condition":"BETWEEN","field":"amount","value":5}]"#).contains("low and a high"));
-        assert!(err(r#"[{"condition":"IN","field":"dealname","value":[]}]"#).contains("list of values"));
-        assert!(err(r#"[{"condition":"CONTAINS","field":"amount","value":"1"}]"#).contains("words in text"));
+        let err = |json: &str| {
+            compile_criteria(&parse(json), &deals())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            err(r#"[{"condition":"EQUALS","field":"dealname","value":null}]"#)
+                .contains("NOT_HAS_PROPERTY")
+        );
+        assert!(
+            err(r#"[{"condition":"EQUALS","field":"dealname","value":null}]"#)
+                .contains("text filter whose value is null")
+        );
+        assert!(
+            err(r#"[{"condition":"EQUALS","field":"nope","value":"x"}]"#)
+                .contains("has no property")
+        );
+        assert!(
+            err(r#"[{"condition":"EQUALS","field":"legacy_code","value":"x"}]"#)
+                .contains("archived")
+        );
+        assert!(
+            err(r#"[{"condition":"LIKE","field":"dealname","value":"x"}]"#)
+                .contains("not a condition")
+        );
+        assert!(
+            err(r#"[{"condition":"GREATER_THAN","field":"amount","value":"12;3"}]"#)
+                .contains("'12;3' is not a number")
+        );
+        assert!(
+            err(r#"[{"condition":"GREATER_THAN","field":"dealname","value":"a"}]"#)
+                .contains("compares numbers and dates")
+        );
+        assert!(
+            err(r#"[{"condition":"EQUALS","field":"dealstage","value":"lost"}]"#)
+                .contains("not an option of dealstage")
+        );
+        assert!(
+            err(r#"[{"condition":"BETWEEN","field":"amount","value":[20,10]}]"#)
+                .contains("above the high value")
+        );
+        assert!(
+            err(r#"[{"condition":"BETWEEN","field":"amount","value":5}]"#)
+                .contains("low and a high")
+        );
+        assert!(
+            err(r#"[{"condition":"IN","field":"dealname","value":[]}]"#).contains("list of values")
+        );
+        assert!(
+            err(r#"[{"condition":"CONTAINS","field":"amount","value":"1"}]"#)
+                .contains("words in text")
+        );
     }
 
     #[test]
     fn target_lookup_placeholders_resolve_from_the_row() {
-        let lookup = parse(r#"[{"condition":"EQUALS","field":"description","value":"@oh_internal_id@"},{"condition":"EQUALS","field":"dealname","value":"Deal @name@ (@region@)"}]"#);
-        assert_eq!(lookup_columns(&lookup), ["oh_internal_id", "name", "region"]);
+        let lookup = parse(
+            r#"[{"condition":"EQUALS","field":"description","value":"@oh_internal_id@"},{"condition":"EQUALS","field":"dealname","value":"Deal @name@ (@region@)"}]"#,
+        );
+        assert_eq!(
+            lookup_columns(&lookup),
+            ["oh_internal_id", "name", "region"]
+        );
         let row: LocalRow = [
             ("oh_internal_id".to_owned(), LocalValue::Integer(42)),
             ("name".to_owned(), LocalValue::Text("Acme".into())),
@@ -660,7 +1035,9 @@ mod tests {
         assert_eq!(g[0].filters[1].value.as_deref(), Some("Deal Acme (EU)"));
         let mut empty = row.clone();
         empty.insert("region".into(), LocalValue::Null);
-        assert!(matches!(compile_lookup(&lookup, &deals(), &empty), Err(Error::LookupValueMissing { column }) if column == "region"));
+        assert!(
+            matches!(compile_lookup(&lookup, &deals(), &empty), Err(Error::LookupValueMissing { column }) if column == "region")
+        );
         // An email address is not a placeholder.
         let email = parse(r#"[{"condition":"EQUALS","field":"dealname","value":"a@b.com"}]"#);
         assert_eq!(resolve_lookup(&email, &row).unwrap(), email);
@@ -668,14 +1045,25 @@ mod tests {
 
     #[test]
     fn compiled_filters_evaluate_locally_for_previews() {
-        let c = parse(r#"[{"condition":"EQUALS","field":"dealstage","value":"closedwon"},{"condition":"GREATER_THAN","field":"amount","value":100}]"#);
+        let c = parse(
+            r#"[{"condition":"EQUALS","field":"dealstage","value":"closedwon"},{"condition":"GREATER_THAN","field":"amount","value":100}]"#,
+        );
         let g = compile_criteria(&c, &deals()).unwrap();
-        let props = |stage: &str, amount: &str| -> std::collections::BTreeMap<String, Option<String>> {
-            [("dealstage".to_owned(), Some(stage.to_owned())), ("amount".to_owned(), Some(amount.to_owned()))].into()
-        };
+        let props =
+            |stage: &str, amount: &str| -> std::collections::BTreeMap<String, Option<String>> {
+                [
+                    ("dealstage".to_owned(), Some(stage.to_owned())),
+                    ("amount".to_owned(), Some(amount.to_owned())),
+                ]
+                .into()
+            };
         assert!(matches(&g, &deals(), &props("closedwon", "150")));
         assert!(!matches(&g, &deals(), &props("closedwon", "50")));
-        assert!(!matches(&g, &deals(), &props("appointmentscheduled", "150")));
+        assert!(!matches(
+            &g,
+            &deals(),
+            &props("appointmentscheduled", "150")
+        ));
         assert!(matches(&[], &deals(), &props("x", "1")));
     }
 }

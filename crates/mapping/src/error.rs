@@ -25,7 +25,11 @@ pub enum Error {
     NoSuchTable { path: String, table: String },
 
     #[error("the mapping file is invalid at line {line}, column {column}: {reason}")]
-    InvalidFile { line: usize, column: usize, reason: String },
+    InvalidFile {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
 
     #[error("the mapping file uses format version {found}; this Spoke reads version {supported}")]
     UnsupportedVersion { found: u64, supported: u64 },
@@ -34,10 +38,19 @@ pub enum Error {
     InvalidMapping { count: usize, issues: Vec<String> },
 
     #[error("criterion {index} ({field}): {reason}")]
-    Criterion { index: usize, field: String, reason: String },
+    Criterion {
+        index: usize,
+        field: String,
+        reason: String,
+    },
 
     #[error("the criteria need {needed} {what}, but HubSpot search allows {allowed} ({reserved} kept for the sync engine's own filters)")]
-    FilterLimit { what: &'static str, needed: usize, allowed: usize, reserved: usize },
+    FilterLimit {
+        what: &'static str,
+        needed: usize,
+        allowed: usize,
+        reserved: usize,
+    },
 
     #[error("the lookup placeholder @{column}@ has no value in this row")]
     LookupValueMissing { column: String },
@@ -56,7 +69,12 @@ pub enum Error {
 }
 
 fn summary(issues: &[String]) -> String {
-    let mut text = issues.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+    let mut text = issues
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
     if issues.len() > 3 {
         text.push_str(&format!("; and {} more", issues.len() - 3));
     }
@@ -116,14 +134,26 @@ mod tests {
 
     #[test]
     fn codes_are_namespaced_and_hints_exist() {
-        let err = Error::FilterLimit { what: "filters in one group", needed: 5, allowed: 4, reserved: 2 };
+        let err = Error::FilterLimit {
+            what: "filters in one group",
+            needed: 5,
+            allowed: 4,
+            reserved: 2,
+        };
         assert_eq!(err.code(), "mapping.filter_limit");
         assert!(err.to_string().contains("allows 4"));
         assert!(err.hint().unwrap().contains("IN"));
-        let problem = Error::Transform { field: "amount".into(), reason: "'123;456' is not a number".into() }.problem();
+        let problem = Error::Transform {
+            field: "amount".into(),
+            reason: "'123;456' is not a number".into(),
+        }
+        .problem();
         assert_eq!(problem.code, "mapping.transform_failed");
         assert_eq!(problem.message, "amount: '123;456' is not a number");
-        let wrapped = Error::from(spoke_hubspot::Error::NotFound { message: None, correlation_id: None });
+        let wrapped = Error::from(spoke_hubspot::Error::NotFound {
+            message: None,
+            correlation_id: None,
+        });
         assert_eq!(wrapped.code(), "hubspot.not_found");
     }
 }

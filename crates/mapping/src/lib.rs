@@ -23,18 +23,33 @@ mod suggest;
 mod transform;
 mod validate;
 
-pub use apply::{apply_inbound, apply_outbound, apply_outbound_checked, dry_run, Action, DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord};
+pub use apply::{
+    apply_inbound, apply_outbound, apply_outbound_checked, dry_run, Action, DryRunRow,
+    DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord,
+};
 pub use catalog::{
-    discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory, ObjectSummary, PropertyDef, PropertyType, STANDARD_OBJECTS,
+    discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory,
+    ObjectSummary, PropertyDef, PropertyType, STANDARD_OBJECTS,
 };
 pub use criteria::{
-    compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup, with_engine_filters, Criterion, CriterionValue, Filter, FilterGroup,
-    Limits, Operator, CRITERIA_LIMITS, HUBSPOT_LIMITS,
+    compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup,
+    with_engine_filters, Criterion, CriterionValue, Filter, FilterGroup, Limits, Operator,
+    CRITERIA_LIMITS, HUBSPOT_LIMITS,
 };
 pub use error::{Error, Result};
-pub use local::{create_table_sql, discover_sqlite_table, ensure_table, list_sqlite_tables, LocalColumn, LocalRow, LocalTable, LocalType, LocalValue};
-pub use model::{natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION};
-pub use preview::{find_hubspot_records, find_local_rows, preview_inbound, preview_outbound, read_local_rows, sample_records};
+pub use local::{
+    create_table_sql, discover_sqlite_table, ensure_table, list_sqlite_tables, LocalColumn,
+    LocalRow, LocalTable, LocalType, LocalValue,
+};
+pub use model::{
+    natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION,
+};
+pub use preview::{
+    find_hubspot_records, find_local_rows, preview_inbound, preview_outbound, read_local_rows,
+    sample_records,
+};
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
 pub use transform::{Case, Transform};
-pub use validate::{import_mapping, validate, validate_columns, Compatibility, Imported, Issue, Severity};
+pub use validate::{
+    import_mapping, validate, validate_columns, Compatibility, Imported, Issue, Severity,
+};

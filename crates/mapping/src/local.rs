@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The local type set every column is mapped onto.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, specta::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, specta::Type,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum LocalType {
     Text,
@@ -54,7 +56,12 @@ impl LocalType {
             LocalType::Integer
         } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
             LocalType::Text
-        } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") || t.contains("NUMERIC") || t.contains("DECIMAL") {
+        } else if t.contains("REAL")
+            || t.contains("FLOA")
+            || t.contains("DOUB")
+            || t.contains("NUMERIC")
+            || t.contains("DECIMAL")
+        {
             LocalType::Real
         } else {
             // BLOB, no type, or anything else: SQLite stores what it is given; treat as text.
@@ -163,32 +170,55 @@ pub struct LocalTable {
 }
 
 fn open_read_only(path: &Path) -> Result<Connection> {
-    let sqlite_err = |e: rusqlite::Error| Error::Sqlite { path: path.display().to_string(), reason: e.to_string() };
+    let sqlite_err = |e: rusqlite::Error| Error::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     if !path.exists() {
-        return Err(Error::Sqlite { path: path.display().to_string(), reason: "the file does not exist".to_owned() });
+        return Err(Error::Sqlite {
+            path: path.display().to_string(),
+            reason: "the file does not exist".to_owned(),
+        });
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sqlite_err)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_err)?;
     // Fails here (not later) when the file is not a database.
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)).map_err(sqlite_err)?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(sqlite_err)?;
     Ok(conn)
 }
 
 /// The tables (not views, not SQLite's own) of an SQLite file, sorted by name.
 pub fn list_sqlite_tables(path: &Path) -> Result<Vec<String>> {
     let conn = open_read_only(path)?;
-    let sqlite_err = |e: rusqlite::Error| Error::Sqlite { path: path.display().to_string(), reason: e.to_string() };
+    let sqlite_err = |e: rusqlite::Error| Error::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .map_err(sqlite_err)?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sqlite_err)?;
-    names.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_err)
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sqlite_err)?;
+    names
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sqlite_err)
 }
 
 /// The columns of `table` in the SQLite file at `path` (`PRAGMA table_info`), with their declared
 /// types mapped onto [`LocalType`]. Opens the file read-only.
 pub fn discover_sqlite_table(path: &Path, table: &str) -> Result<LocalTable> {
     let conn = open_read_only(path)?;
-    let sqlite_err = |e: rusqlite::Error| Error::Sqlite { path: path.display().to_string(), reason: e.to_string() };
+    let sqlite_err = |e: rusqlite::Error| Error::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut stmt = conn
         .prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)")
         .map_err(sqlite_err)?;
@@ -208,9 +238,16 @@ pub fn discover_sqlite_table(path: &Path, table: &str) -> Result<LocalTable> {
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sqlite_err)?;
     if columns.is_empty() {
-        return Err(Error::NoSuchTable { path: path.display().to_string(), table: table.to_owned() });
+        return Err(Error::NoSuchTable {
+            path: path.display().to_string(),
+            table: table.to_owned(),
+        });
     }
-    Ok(LocalTable { path: path.display().to_string(), table: table.to_owned(), columns })
+    Ok(LocalTable {
+        path: path.display().to_string(),
+        table: table.to_owned(),
+        columns,
+    })
 }
 
 /// Quotes an SQL identifier.
@@ -227,32 +264,59 @@ pub fn create_table_sql(mapping: &crate::model::Mapping) -> String {
         .enumerate()
         .map(|(i, c)| {
             let unique = if i == 0 { " UNIQUE" } else { "" };
-            format!("  {} {}{unique}", quote_ident(&c.name), c.local_type.sql_type())
+            format!(
+                "  {} {}{unique}",
+                quote_ident(&c.name),
+                c.local_type.sql_type()
+            )
         })
         .collect();
-    format!("CREATE TABLE IF NOT EXISTS {} (\n{}\n)", quote_ident(mapping.destination.table()), columns.join(",\n"))
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{}\n)",
+        quote_ident(mapping.destination.table()),
+        columns.join(",\n")
+    )
 }
 
 /// Creates the mapping's table in the SQLite file at `path` (Spoke's own database), or adds the
 /// columns it lacks. Returns the names of the columns added. Never drops or changes a column.
 pub fn ensure_table(path: &Path, mapping: &crate::model::Mapping) -> Result<Vec<String>> {
-    let sqlite_err = |e: rusqlite::Error| Error::Sqlite { path: path.display().to_string(), reason: e.to_string() };
+    let sqlite_err = |e: rusqlite::Error| Error::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
     let mut conn = Connection::open(path).map_err(sqlite_err)?;
     let tx = conn.transaction().map_err(sqlite_err)?;
     let table = mapping.destination.table();
     let existing: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT name FROM pragma_table_info(?1)").map_err(sqlite_err)?;
-        let names = stmt.query_map([table], |r| r.get::<_, String>(0)).map_err(sqlite_err)?;
-        names.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_err)?
+        let mut stmt = tx
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .map_err(sqlite_err)?;
+        let names = stmt
+            .query_map([table], |r| r.get::<_, String>(0))
+            .map_err(sqlite_err)?;
+        names
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite_err)?
     };
     let mut added = Vec::new();
     if existing.is_empty() {
-        tx.execute_batch(&create_table_sql(mapping)).map_err(sqlite_err)?;
-        added = mapping.local_columns().into_iter().map(|c| c.name).collect();
+        tx.execute_batch(&create_table_sql(mapping))
+            .map_err(sqlite_err)?;
+        added = mapping
+            .local_columns()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
     } else {
         for c in mapping.local_columns() {
             if !existing.iter().any(|e| e.eq_ignore_ascii_case(&c.name)) {
-                let sql = format!("ALTER TABLE {} ADD COLUMN {} {}", quote_ident(table), quote_ident(&c.name), c.local_type.sql_type());
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
+                    quote_ident(table),
+                    quote_ident(&c.name),
+                    c.local_type.sql_type()
+                );
                 tx.execute_batch(&sql).map_err(sqlite_err)?;
                 added.push(c.name);
             }
@@ -303,7 +367,11 @@ mod tests {
         .unwrap();
         drop(conn);
         let table = discover_sqlite_table(&path, "customers").unwrap();
-        let got: Vec<(&str, LocalType)> = table.columns.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
+        let got: Vec<(&str, LocalType)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.local_type))
+            .collect();
         assert_eq!(
             got,
             [
@@ -323,16 +391,29 @@ mod tests {
         assert_eq!(table.columns[1].declared_type, "VARCHAR(255)");
         assert_eq!(table.columns[5].default_value.as_deref(), Some("0"));
         assert_eq!(list_sqlite_tables(&path).unwrap(), ["customers", "orders"]);
-        assert!(matches!(discover_sqlite_table(&path, "nope"), Err(Error::NoSuchTable { .. })));
+        assert!(matches!(
+            discover_sqlite_table(&path, "nope"),
+            Err(Error::NoSuchTable { .. })
+        ));
     }
 
     #[test]
     fn refuses_missing_files_and_non_databases() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(discover_sqlite_table(&dir.path().join("none.db"), "t"), Err(Error::Sqlite { .. })));
+        assert!(matches!(
+            discover_sqlite_table(&dir.path().join("none.db"), "t"),
+            Err(Error::Sqlite { .. })
+        ));
         let junk = dir.path().join("junk.db");
-        std::fs::write(&junk, "this is not a database, just some text that is long enough to have a header").unwrap();
-        assert!(matches!(discover_sqlite_table(&junk, "t"), Err(Error::Sqlite { .. })));
+        std::fs::write(
+            &junk,
+            "this is not a database, just some text that is long enough to have a header",
+        )
+        .unwrap();
+        assert!(matches!(
+            discover_sqlite_table(&junk, "t"),
+            Err(Error::Sqlite { .. })
+        ));
     }
 
     #[test]
@@ -340,7 +421,16 @@ mod tests {
         use crate::model::{Destination, Direction, FieldMapping, Mapping, MatchKey};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("spoke.db");
-        let mut m = Mapping::new("m", "contacts", Destination::Spoke { table: "hs contacts".into() }, MatchKey::RecordId { column: "hubspot_id".into() });
+        let mut m = Mapping::new(
+            "m",
+            "contacts",
+            Destination::Spoke {
+                table: "hs contacts".into(),
+            },
+            MatchKey::RecordId {
+                column: "hubspot_id".into(),
+            },
+        );
         let f = |p: &str, c: &str, t: LocalType| FieldMapping {
             property: Some(p.into()),
             column: Some(c.into()),
@@ -351,18 +441,40 @@ mod tests {
             outbound: vec![],
             required: false,
         };
-        m.fields = vec![f("email", "email", LocalType::Text), f("createdate", "created", LocalType::Datetime), f("spoke_opt_in", "opt_in", LocalType::Boolean)];
-        assert_eq!(ensure_table(&path, &m).unwrap(), ["hubspot_id", "email", "created", "opt_in"]);
+        m.fields = vec![
+            f("email", "email", LocalType::Text),
+            f("createdate", "created", LocalType::Datetime),
+            f("spoke_opt_in", "opt_in", LocalType::Boolean),
+        ];
+        assert_eq!(
+            ensure_table(&path, &m).unwrap(),
+            ["hubspot_id", "email", "created", "opt_in"]
+        );
         let t = discover_sqlite_table(&path, "hs contacts").unwrap();
-        let got: Vec<(&str, LocalType)> = t.columns.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
-        assert_eq!(got, [("hubspot_id", LocalType::Text), ("email", LocalType::Text), ("created", LocalType::Datetime), ("opt_in", LocalType::Boolean)]);
+        let got: Vec<(&str, LocalType)> = t
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.local_type))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("hubspot_id", LocalType::Text),
+                ("email", LocalType::Text),
+                ("created", LocalType::Datetime),
+                ("opt_in", LocalType::Boolean)
+            ]
+        );
         m.fields.push(f("spoke_score", "score", LocalType::Real));
         assert_eq!(ensure_table(&path, &m).unwrap(), ["score"]);
         assert_eq!(ensure_table(&path, &m).unwrap(), Vec::<String>::new());
         // The key column is unique.
         let conn = Connection::open(&path).unwrap();
-        conn.execute("INSERT INTO \"hs contacts\" (hubspot_id) VALUES ('1')", []).unwrap();
-        assert!(conn.execute("INSERT INTO \"hs contacts\" (hubspot_id) VALUES ('1')", []).is_err());
+        conn.execute("INSERT INTO \"hs contacts\" (hubspot_id) VALUES ('1')", [])
+            .unwrap();
+        assert!(conn
+            .execute("INSERT INTO \"hs contacts\" (hubspot_id) VALUES ('1')", [])
+            .is_err());
     }
 
     #[test]

@@ -6,15 +6,29 @@ use std::collections::BTreeMap;
 /// The 1-based line where the value at `path` starts; for a path that is not in the text, the
 /// line of its nearest existing parent. `None` if the text is not JSON.
 pub fn line_of(text: &str, path: &str) -> Option<usize> {
-    let index = index(text)?;
-    let mut p = path.to_owned();
-    loop {
-        if let Some(line) = index.get(&p) {
-            return Some(*line);
-        }
-        match p.rfind(['.', '[']) {
-            Some(cut) => p.truncate(cut),
-            None => return index.get("").copied(),
+    Lines::new(text)?.line_of(path)
+}
+
+/// The lines of every path of one document, for many look-ups.
+pub struct Lines(BTreeMap<String, usize>);
+
+impl Lines {
+    pub fn new(text: &str) -> Option<Lines> {
+        index(text).map(Lines)
+    }
+
+    /// See [`line_of`].
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        let index = &self.0;
+        let mut p = path.to_owned();
+        loop {
+            if let Some(line) = index.get(&p) {
+                return Some(*line);
+            }
+            match p.rfind(['.', '[']) {
+                Some(cut) => p.truncate(cut),
+                None => return index.get("").copied(),
+            }
         }
     }
 }
@@ -22,7 +36,12 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
 /// Every path in the document → the line its value starts on.
 fn index(text: &str) -> Option<BTreeMap<String, usize>> {
     serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
-    let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0, line: 1, out: BTreeMap::new() };
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        pos: 0,
+        line: 1,
+        out: BTreeMap::new(),
+    };
     scanner.value(String::new())?;
     Some(scanner.out)
 }
@@ -71,7 +90,11 @@ impl Scanner<'_> {
                                 return None;
                             }
                             self.pos += 1;
-                            let child = if path.is_empty() { key } else { format!("{path}.{key}") };
+                            let child = if path.is_empty() {
+                                key
+                            } else {
+                                format!("{path}.{key}")
+                            };
                             self.value(child)?;
                         }
                         _ => return None,
@@ -118,7 +141,10 @@ impl Scanner<'_> {
                 b'"' => {
                     let raw = std::str::from_utf8(&self.bytes[start..self.pos]).ok()?;
                     self.pos += 1;
-                    return Some(serde_json::from_str::<String>(&format!("\"{raw}\"")).unwrap_or_else(|_| raw.to_owned()));
+                    return Some(
+                        serde_json::from_str::<String>(&format!("\"{raw}\""))
+                            .unwrap_or_else(|_| raw.to_owned()),
+                    );
                 }
                 b'\n' => {
                     self.line += 1;

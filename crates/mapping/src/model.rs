@@ -13,7 +13,7 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// Where the local table lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Destination {
     /// A table in Spoke's own SQLite file; Spoke creates it and its columns from the mapping.
     Spoke { table: String },
@@ -31,7 +31,7 @@ impl Destination {
 
 /// How a local row finds its HubSpot record (and back).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum MatchKey {
     /// The HubSpot record id, stored in `column`.
     RecordId { column: String },
@@ -78,7 +78,7 @@ impl Direction {
 
 /// One field pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldMapping {
     /// HubSpot property internal name. May be absent on a local-only field whose value comes
     /// from a `constant` or `concat` transform.
@@ -123,7 +123,9 @@ impl FieldMapping {
 
     /// The column's local type: explicit, or the natural one for the property type.
     pub fn effective_column_type(&self) -> LocalType {
-        self.column_type.unwrap_or_else(|| natural_local_type(self.property_type.unwrap_or(PropertyType::String)))
+        self.column_type.unwrap_or_else(|| {
+            natural_local_type(self.property_type.unwrap_or(PropertyType::String))
+        })
     }
 
     /// `fields[i]` label for messages: `email → email_address`.
@@ -172,7 +174,12 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    pub fn new(name: impl Into<String>, object: impl Into<String>, destination: Destination, match_key: MatchKey) -> Mapping {
+    pub fn new(
+        name: impl Into<String>,
+        object: impl Into<String>,
+        destination: Destination,
+        match_key: MatchKey,
+    ) -> Mapping {
         Mapping {
             version: FORMAT_VERSION,
             name: name.into(),
@@ -188,18 +195,42 @@ impl Mapping {
     /// A mapping into a new table in Spoke's own database: one column per property, named like
     /// it and of its natural type (a multiple-checkbox list as JSON), both ways unless HubSpot
     /// does not accept writes to it. Matched by email for contacts, else by record id.
-    pub fn for_spoke_table(catalog: &crate::catalog::ObjectCatalog, table: &str, properties: &[&str]) -> Mapping {
+    pub fn for_spoke_table(
+        catalog: &crate::catalog::ObjectCatalog,
+        table: &str,
+        properties: &[&str],
+    ) -> Mapping {
         let match_key = if catalog.is_contacts() {
-            MatchKey::Property { property: "email".to_owned(), column: "email".to_owned() }
+            MatchKey::Property {
+                property: "email".to_owned(),
+                column: "email".to_owned(),
+            }
         } else {
-            MatchKey::RecordId { column: "hs_object_id".to_owned() }
+            MatchKey::RecordId {
+                column: "hs_object_id".to_owned(),
+            }
         };
-        let mut m = Mapping::new(table, catalog.object_type.clone(), Destination::Spoke { table: table.to_owned() }, match_key);
+        let mut m = Mapping::new(
+            table,
+            catalog.object_type.clone(),
+            Destination::Spoke {
+                table: table.to_owned(),
+            },
+            match_key,
+        );
         for name in properties {
             let field = match catalog.property(name) {
                 Some(p) => {
-                    let local = if p.is_multi() { LocalType::Json } else { natural_local_type(p.property_type) };
-                    let direction = if p.write_refusal().is_some() { Direction::ToLocal } else { Direction::Both };
+                    let local = if p.is_multi() {
+                        LocalType::Json
+                    } else {
+                        natural_local_type(p.property_type)
+                    };
+                    let direction = if p.write_refusal().is_some() {
+                        Direction::ToLocal
+                    } else {
+                        Direction::Both
+                    };
                     FieldMapping::new(p, &LocalColumn::new(p.name.clone(), local), direction)
                 }
                 // Kept so that validation names it, instead of silently dropping it.
@@ -223,17 +254,31 @@ impl Mapping {
     /// checked. Semantic checks against HubSpot are [`crate::import_mapping`]'s.
     pub fn from_json_str(text: &str) -> Result<Mapping> {
         // The version first, so a newer file says so instead of failing on an unknown key.
-        if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(text) {
+        if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(text)
+        {
             match obj.get("version").and_then(serde_json::Value::as_u64) {
                 Some(FORMAT_VERSION) => {}
-                Some(found) => return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION }),
+                Some(found) => {
+                    return Err(Error::UnsupportedVersion {
+                        found,
+                        supported: FORMAT_VERSION,
+                    })
+                }
                 None => {
                     let line = crate::locate::line_of(text, "version").unwrap_or(1);
-                    return Err(Error::InvalidFile { line, column: 1, reason: "the file has no \"version\": 1".to_owned() });
+                    return Err(Error::InvalidFile {
+                        line,
+                        column: 1,
+                        reason: "the file has no \"version\": 1".to_owned(),
+                    });
                 }
             }
         }
-        serde_json::from_str(text).map_err(|e| Error::InvalidFile { line: e.line(), column: e.column(), reason: clean_serde_message(&e) })
+        serde_json::from_str(text).map_err(|e| Error::InvalidFile {
+            line: e.line(),
+            column: e.column(),
+            reason: clean_serde_message(&e),
+        })
     }
 
     /// The file form: pretty JSON, keys in a fixed order, ending with a newline.
@@ -258,7 +303,12 @@ impl Mapping {
                 }
             }
         }
-        out.extend(self.criteria.iter().chain(&self.target_lookup).map(|c| c.field.clone()));
+        out.extend(
+            self.criteria
+                .iter()
+                .chain(&self.target_lookup)
+                .map(|c| c.field.clone()),
+        );
         out.into_iter().collect()
     }
 
@@ -305,8 +355,14 @@ mod tests {
         let mut m = Mapping::new(
             "Contacts to customers",
             "contacts",
-            Destination::Sqlite { path: "/data/app.db".into(), table: "customers".into() },
-            MatchKey::Property { property: "email".into(), column: "email".into() },
+            Destination::Sqlite {
+                path: "/data/app.db".into(),
+                table: "customers".into(),
+            },
+            MatchKey::Property {
+                property: "email".into(),
+                column: "email".into(),
+            },
         );
         m.fields.push(FieldMapping {
             property: Some("email".into()),
@@ -324,11 +380,17 @@ mod tests {
             direction: Direction::ToLocal,
             property_type: Some(PropertyType::Number),
             column_type: Some(LocalType::Integer),
-            inbound: vec![Transform::Default { value: LocalValue::Integer(0) }],
+            inbound: vec![Transform::Default {
+                value: LocalValue::Integer(0),
+            }],
             outbound: vec![],
             required: false,
         });
-        m.criteria.push(Criterion::new("EQUALS", "lifecyclestage", Some("customer".into())));
+        m.criteria.push(Criterion::new(
+            "EQUALS",
+            "lifecyclestage",
+            Some("customer".into()),
+        ));
         m
     }
 
@@ -357,30 +419,98 @@ mod tests {
         }
         let wrong_direction = text.replacen("\"toLocal\"", "\"sideways\"", 1);
         let err = Mapping::from_json_str(&wrong_direction).unwrap_err();
-        let want_line = text.lines().position(|l| l.contains("\"toLocal\"")).unwrap() + 1;
-        assert!(matches!(&err, Error::InvalidFile { line, reason, .. } if *line == want_line && reason.contains("sideways")), "{err:?}");
+        let want_line = text
+            .lines()
+            .position(|l| l.contains("\"toLocal\""))
+            .unwrap()
+            + 1;
+        assert!(
+            matches!(&err, Error::InvalidFile { line, reason, .. } if *line == want_line && reason.contains("sideways")),
+            "{err:?}"
+        );
+        // Typos anywhere are named, not ignored.
+        for (from, to) in [
+            ("\"required\"", "\"requried\""),
+            ("\"to\": \"lower\"", "\"to\": \"lower\", \"x\": 1"),
+            ("\"table\"", "\"tabel\""),
+        ] {
+            let typo = text.replacen(from, to, 1);
+            assert!(
+                matches!(
+                    Mapping::from_json_str(&typo).unwrap_err(),
+                    Error::InvalidFile { .. }
+                ),
+                "{to}"
+            );
+        }
         let unknown_key = text.replacen("\"criteria\"", "\"criterias\"", 1);
-        assert!(matches!(Mapping::from_json_str(&unknown_key).unwrap_err(), Error::InvalidFile { reason, .. } if reason.contains("criterias")));
+        assert!(
+            matches!(Mapping::from_json_str(&unknown_key).unwrap_err(), Error::InvalidFile { reason, .. } if reason.contains("criterias"))
+        );
         let future = text.replacen("\"version\": 1", "\"version\": 2", 1);
-        assert!(matches!(Mapping::from_json_str(&future).unwrap_err(), Error::UnsupportedVersion { found: 2, supported: 1 }));
+        assert!(matches!(
+            Mapping::from_json_str(&future).unwrap_err(),
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            }
+        ));
         let none = text.replacen("\"version\": 1,", "", 1);
-        assert!(matches!(Mapping::from_json_str(&none).unwrap_err(), Error::InvalidFile { .. }));
+        assert!(matches!(
+            Mapping::from_json_str(&none).unwrap_err(),
+            Error::InvalidFile { .. }
+        ));
     }
 
     #[test]
     fn local_columns_put_the_key_first_and_derive_types() {
         let cols = sample().local_columns();
-        let got: Vec<(&str, LocalType)> = cols.iter().map(|c| (c.name.as_str(), c.local_type)).collect();
-        assert_eq!(got, [("email", LocalType::Text), ("score", LocalType::Integer)]);
-        assert_eq!(natural_local_type(PropertyType::Datetime), LocalType::Datetime);
+        let got: Vec<(&str, LocalType)> = cols
+            .iter()
+            .map(|c| (c.name.as_str(), c.local_type))
+            .collect();
+        assert_eq!(
+            got,
+            [("email", LocalType::Text), ("score", LocalType::Integer)]
+        );
+        assert_eq!(
+            natural_local_type(PropertyType::Datetime),
+            LocalType::Datetime
+        );
     }
 
     #[test]
     fn spoke_tables_get_one_column_per_property() {
         let catalog = crate::validate::tests::contacts();
-        let m = Mapping::for_spoke_table(&catalog, "contacts", &["email", "spoke_score", "num_associated_deals", "createdate", "nope"]);
-        assert_eq!(m.match_key, MatchKey::Property { property: "email".into(), column: "email".into() });
-        let got: Vec<(&str, LocalType, Direction)> = m.fields.iter().map(|f| (f.column.as_deref().unwrap(), f.effective_column_type(), f.direction)).collect();
+        let m = Mapping::for_spoke_table(
+            &catalog,
+            "contacts",
+            &[
+                "email",
+                "spoke_score",
+                "num_associated_deals",
+                "createdate",
+                "nope",
+            ],
+        );
+        assert_eq!(
+            m.match_key,
+            MatchKey::Property {
+                property: "email".into(),
+                column: "email".into()
+            }
+        );
+        let got: Vec<(&str, LocalType, Direction)> = m
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    f.column.as_deref().unwrap(),
+                    f.effective_column_type(),
+                    f.direction,
+                )
+            })
+            .collect();
         assert_eq!(
             got,
             [
@@ -392,7 +522,10 @@ mod tests {
             ]
         );
         let issues = crate::validate::validate(&m, &catalog);
-        assert_eq!(issues.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["fields[4].property"]);
+        assert_eq!(
+            issues.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(),
+            ["fields[4].property"]
+        );
     }
 
     #[test]
@@ -404,10 +537,22 @@ mod tests {
             direction: Direction::ToLocal,
             property_type: None,
             column_type: None,
-            inbound: vec![Transform::Concat { fields: vec!["firstname".into(), "lastname".into()], separator: " ".into() }],
+            inbound: vec![Transform::Concat {
+                fields: vec!["firstname".into(), "lastname".into()],
+                separator: " ".into(),
+            }],
             outbound: vec![],
             required: false,
         });
-        assert_eq!(m.hubspot_properties(), ["email", "firstname", "lastname", "lifecyclestage", "spoke_score"]);
+        assert_eq!(
+            m.hubspot_properties(),
+            [
+                "email",
+                "firstname",
+                "lastname",
+                "lifecyclestage",
+                "spoke_score"
+            ]
+        );
     }
 }

@@ -20,7 +20,10 @@ use crate::model::{Mapping, MatchKey};
 const BATCH: usize = 100;
 
 fn sqlite_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Sqlite { path: path.display().to_string(), reason: e.to_string() }
+    move |e| Error::Sqlite {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// Opens read-only; `None` when the file or the table does not exist yet (Spoke's own table
@@ -29,9 +32,17 @@ fn open_table(path: &Path, table: &str) -> Result<Option<Connection>> {
     if !path.exists() {
         return Ok(None);
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(sqlite_err(path))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_err(path))?;
     let exists: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
         .map_err(sqlite_err(path))?;
     Ok((exists > 0).then_some(conn))
 }
@@ -51,17 +62,28 @@ fn row_from(stmt_columns: &[String], r: &rusqlite::Row<'_>) -> rusqlite::Result<
     Ok(row)
 }
 
-fn query_rows(conn: &Connection, path: &Path, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<LocalRow>> {
+fn query_rows(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<LocalRow>> {
     let mut stmt = conn.prepare(sql).map_err(sqlite_err(path))?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-    let rows = stmt.query_map(params, |r| row_from(&columns, r)).map_err(sqlite_err(path))?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sqlite_err(path))
+    let rows = stmt
+        .query_map(params, |r| row_from(&columns, r))
+        .map_err(sqlite_err(path))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sqlite_err(path))
 }
 
 /// Up to `limit` rows of `table`, in storage order.
 pub fn read_local_rows(path: &Path, table: &str, limit: usize) -> Result<Vec<LocalRow>> {
     let Some(conn) = open_table(path, table)? else {
-        return Err(Error::NoSuchTable { path: path.display().to_string(), table: table.to_owned() });
+        return Err(Error::NoSuchTable {
+            path: path.display().to_string(),
+            table: table.to_owned(),
+        });
     };
     let sql = format!("SELECT * FROM {} LIMIT ?1", quote_ident(table));
     query_rows(&conn, path, &sql, &[&(limit as i64)])
@@ -69,10 +91,21 @@ pub fn read_local_rows(path: &Path, table: &str, limit: usize) -> Result<Vec<Loc
 
 /// The rows of `table` whose `key_column` equals one of `keys`, by key. A missing file or
 /// table has no rows.
-pub fn find_local_rows(path: &Path, table: &str, key_column: &str, keys: &[String]) -> Result<BTreeMap<String, LocalRow>> {
+pub fn find_local_rows(
+    path: &Path,
+    table: &str,
+    key_column: &str,
+    keys: &[String],
+) -> Result<BTreeMap<String, LocalRow>> {
     let mut out = BTreeMap::new();
-    let Some(conn) = open_table(path, table)? else { return Ok(out) };
-    let sql = format!("SELECT * FROM {} WHERE {} = ?1 LIMIT 1", quote_ident(table), quote_ident(key_column));
+    let Some(conn) = open_table(path, table)? else {
+        return Ok(out);
+    };
+    let sql = format!(
+        "SELECT * FROM {} WHERE {} = ?1 LIMIT 1",
+        quote_ident(table),
+        quote_ident(key_column)
+    );
     for key in keys {
         if let Some(row) = query_rows(&conn, path, &sql, &[key])?.into_iter().next() {
             out.insert(key.clone(), row);
@@ -83,19 +116,35 @@ pub fn find_local_rows(path: &Path, table: &str, key_column: &str, keys: &[Strin
 
 /// Up to `limit` HubSpot records the mapping would sync (through search when it has criteria),
 /// with every property it reads.
-pub async fn sample_records(client: &Client, mapping: &Mapping, catalog: &ObjectCatalog, limit: usize) -> Result<Vec<HubSpotRecord>> {
+pub async fn sample_records(
+    client: &Client,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    limit: usize,
+) -> Result<Vec<HubSpotRecord>> {
     check_object_type(&mapping.object)?;
     let properties = mapping.hubspot_properties();
     let limit = limit.clamp(1, 200);
     let page = if mapping.criteria.is_empty() {
-        let options = ListObjects { limit: Some(limit.min(100) as u32), after: None, properties, archived: false };
+        let options = ListObjects {
+            limit: Some(limit.min(100) as u32),
+            after: None,
+            properties,
+            archived: false,
+        };
         client.list_objects(&mapping.object, &options).await?
     } else {
         let groups = compile_criteria(&mapping.criteria, catalog)?;
-        let body = serde_json::json!({ "filterGroups": groups, "properties": properties, "limit": limit });
+        let body =
+            serde_json::json!({ "filterGroups": groups, "properties": properties, "limit": limit });
         client.search_objects(&mapping.object, body).await?
     };
-    Ok(page.results.into_iter().take(limit).map(HubSpotRecord::from).collect())
+    Ok(page
+        .results
+        .into_iter()
+        .take(limit)
+        .map(HubSpotRecord::from)
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -106,7 +155,11 @@ struct BatchResults {
 
 /// The HubSpot records matching these match-key values (record ids, or values of the key
 /// property), by key. Keys HubSpot does not know are absent.
-pub async fn find_hubspot_records(client: &Client, mapping: &Mapping, keys: &[String]) -> Result<BTreeMap<String, HubSpotRecord>> {
+pub async fn find_hubspot_records(
+    client: &Client,
+    mapping: &Mapping,
+    keys: &[String],
+) -> Result<BTreeMap<String, HubSpotRecord>> {
     check_object_type(&mapping.object)?;
     let mut out = BTreeMap::new();
     let properties = mapping.hubspot_properties();
@@ -122,7 +175,9 @@ pub async fn find_hubspot_records(client: &Client, mapping: &Mapping, keys: &[St
         if let Some(p) = &id_property {
             body["idProperty"] = serde_json::Value::String(p.clone());
         }
-        let req = Request::post(format!("/crm/v3/objects/{}/batch/read", mapping.object)).json(body).idempotent(true);
+        let req = Request::post(format!("/crm/v3/objects/{}/batch/read", mapping.object))
+            .json(body)
+            .idempotent(true);
         let answer: BatchResults = client.send(req).await?.json()?;
         for object in answer.results {
             let record = HubSpotRecord::from(object);
@@ -143,18 +198,35 @@ pub async fn find_hubspot_records(client: &Client, mapping: &Mapping, keys: &[St
 
 /// Dry run of HubSpot → local on `limit` live records, each compared with its current row in
 /// the local table at `local_db` (all are creates when there is no table yet).
-pub async fn preview_inbound(client: &Client, mapping: &Mapping, catalog: &ObjectCatalog, local_db: &Path, limit: usize) -> Result<Vec<DryRunRow>> {
+pub async fn preview_inbound(
+    client: &Client,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    local_db: &Path,
+    limit: usize,
+) -> Result<Vec<DryRunRow>> {
     let records = sample_records(client, mapping, catalog, limit).await?;
     let keys: Vec<String> = records
         .iter()
         .filter_map(|r| apply_inbound(mapping, r).ok())
-        .filter_map(|row| row.get(mapping.match_key.column()).and_then(LocalValue::as_text))
+        .filter_map(|row| {
+            row.get(mapping.match_key.column())
+                .and_then(LocalValue::as_text)
+        })
         .collect();
-    let current = find_local_rows(local_db, mapping.destination.table(), mapping.match_key.column(), &keys)?;
+    let current = find_local_rows(
+        local_db,
+        mapping.destination.table(),
+        mapping.match_key.column(),
+        &keys,
+    )?;
     let samples: Vec<DryRunSample> = records
         .into_iter()
         .map(|record| {
-            let key = apply_inbound(mapping, &record).ok().and_then(|row| row.get(mapping.match_key.column()).and_then(LocalValue::as_text));
+            let key = apply_inbound(mapping, &record).ok().and_then(|row| {
+                row.get(mapping.match_key.column())
+                    .and_then(LocalValue::as_text)
+            });
             let current = key.and_then(|k| current.get(&k).cloned());
             DryRunSample::ToLocal { record, current }
         })
@@ -164,13 +236,29 @@ pub async fn preview_inbound(client: &Client, mapping: &Mapping, catalog: &Objec
 
 /// Dry run of local → HubSpot on the first `limit` rows of the local table, each compared with
 /// the HubSpot record its match key finds today.
-pub async fn preview_outbound(client: &Client, mapping: &Mapping, catalog: &ObjectCatalog, local_db: &Path, limit: usize) -> Result<Vec<DryRunRow>> {
+pub async fn preview_outbound(
+    client: &Client,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    local_db: &Path,
+    limit: usize,
+) -> Result<Vec<DryRunRow>> {
     let rows = read_local_rows(local_db, mapping.destination.table(), limit)?;
     let key_of = |row: &LocalRow| -> Option<String> {
-        crate::apply::apply_outbound(mapping, row).ok().and_then(|p| p.id).or_else(|| row.get(mapping.match_key.column()).and_then(LocalValue::as_text))
+        crate::apply::apply_outbound(mapping, row)
+            .ok()
+            .and_then(|p| p.id)
+            .or_else(|| {
+                row.get(mapping.match_key.column())
+                    .and_then(LocalValue::as_text)
+            })
     };
     let keys: Vec<String> = rows.iter().filter_map(key_of).collect();
-    let current = if keys.is_empty() { BTreeMap::new() } else { find_hubspot_records(client, mapping, &keys).await? };
+    let current = if keys.is_empty() {
+        BTreeMap::new()
+    } else {
+        find_hubspot_records(client, mapping, &keys).await?
+    };
     let samples: Vec<DryRunSample> = rows
         .into_iter()
         .map(|row| {

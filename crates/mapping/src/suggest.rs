@@ -90,7 +90,10 @@ const SYNONYMS: &[(&str, &str)] = &[
 ];
 
 fn normalize(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The similarity of a column name to a property, and what matched.
@@ -99,7 +102,10 @@ fn score(column: &str, p: &PropertyDef) -> (f64, &'static str) {
     let name = normalize(&p.name);
     let bare = normalize(p.name.strip_prefix("hs_").unwrap_or(&p.name));
     let label = normalize(&p.label);
-    if SYNONYMS.iter().any(|(local, hs)| *local == col && *hs == p.name) {
+    if SYNONYMS
+        .iter()
+        .any(|(local, hs)| *local == col && *hs == p.name)
+    {
         return (0.95, "synonym");
     }
     let by_name = strsim::jaro_winkler(&col, &name).max(strsim::jaro_winkler(&col, &bare));
@@ -108,7 +114,11 @@ fn score(column: &str, p: &PropertyDef) -> (f64, &'static str) {
     let exact = |s: &str| col == s;
     // One name inside the other (`score` in `spoke_score`): likely, more so the closer in length.
     let contained = |s: &str| -> f64 {
-        let (short, long) = if col.len() <= s.len() { (col.as_str(), s) } else { (s, col.as_str()) };
+        let (short, long) = if col.len() <= s.len() {
+            (col.as_str(), s)
+        } else {
+            (s, col.as_str())
+        };
         if short.len() >= 4 && long.contains(short) {
             0.75 + 0.2 * short.len() as f64 / long.len() as f64
         } else {
@@ -141,7 +151,10 @@ pub fn suggest(catalog: &ObjectCatalog, columns: &[LocalColumn]) -> Vec<Suggesti
             let mut candidates: Vec<Candidate> = catalog
                 .live()
                 .filter_map(|p| {
-                    let compatibility = compat(Kind::of_property(p.property_type), Kind::of_local(col.local_type));
+                    let compatibility = compat(
+                        Kind::of_property(p.property_type),
+                        Kind::of_local(col.local_type),
+                    );
                     if compatibility == Compatibility::Incompatible {
                         return None;
                     }
@@ -149,7 +162,11 @@ pub fn suggest(catalog: &ObjectCatalog, columns: &[LocalColumn]) -> Vec<Suggesti
                     if s < MIN_SHOWN {
                         return None;
                     }
-                    let factor = if compatibility == Compatibility::Exact { 1.0 } else { 0.85 };
+                    let factor = if compatibility == Compatibility::Exact {
+                        1.0
+                    } else {
+                        0.85
+                    };
                     let read_only_reason = p.write_refusal();
                     Some(Candidate {
                         property: p.name.clone(),
@@ -158,14 +175,28 @@ pub fn suggest(catalog: &ObjectCatalog, columns: &[LocalColumn]) -> Vec<Suggesti
                         compatibility,
                         confidence: (s * factor * 100.0).round().clamp(0.0, 100.0) as u8,
                         matched_on: matched_on.to_owned(),
-                        direction: if read_only_reason.is_some() { Direction::ToLocal } else { Direction::Both },
+                        direction: if read_only_reason.is_some() {
+                            Direction::ToLocal
+                        } else {
+                            Direction::Both
+                        },
                         read_only_reason,
                     })
                 })
                 .collect();
-            candidates.sort_by(|a, b| a.compatibility.cmp(&b.compatibility).then(b.confidence.cmp(&a.confidence)).then(a.property.cmp(&b.property)));
+            candidates.sort_by(|a, b| {
+                a.compatibility
+                    .cmp(&b.compatibility)
+                    .then(b.confidence.cmp(&a.confidence))
+                    .then(a.property.cmp(&b.property))
+            });
             candidates.truncate(MAX_CANDIDATES);
-            Suggestion { column: col.name.clone(), column_type: col.local_type, pick: None, candidates }
+            Suggestion {
+                column: col.name.clone(),
+                column_type: col.local_type,
+                pick: None,
+                candidates,
+            }
         })
         .collect();
 
@@ -179,7 +210,12 @@ pub fn suggest(catalog: &ObjectCatalog, columns: &[LocalColumn]) -> Vec<Suggesti
             best.sort_unstable_by(|a, b| b.cmp(a));
             best.len() < 2 || best[0] >= 100 || best[0] > best[1] + 2
         })
-        .flat_map(|(i, s)| s.candidates.iter().filter(|c| c.confidence >= AUTO_PICK).map(move |c| (c.confidence, i, c.clone())))
+        .flat_map(|(i, s)| {
+            s.candidates
+                .iter()
+                .filter(|c| c.confidence >= AUTO_PICK)
+                .map(move |c| (c.confidence, i, c.clone()))
+        })
         .collect();
     pairs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut taken: Vec<String> = Vec::new();
@@ -216,7 +252,15 @@ mod tests {
             col("favourite_colour", LocalType::Text),
         ];
         let s = suggest(&contacts(), &columns);
-        let picks: Vec<(&str, Option<&str>)> = s.iter().map(|s| (s.column.as_str(), s.pick.as_ref().map(|c| c.property.as_str()))).collect();
+        let picks: Vec<(&str, Option<&str>)> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.column.as_str(),
+                    s.pick.as_ref().map(|c| c.property.as_str()),
+                )
+            })
+            .collect();
         assert_eq!(
             picks,
             [
@@ -233,7 +277,14 @@ mod tests {
             ]
         );
         let first = s[2].pick.as_ref().unwrap();
-        assert_eq!((first.confidence, first.compatibility, first.matched_on.as_str()), (100, Compatibility::Exact, "name"));
+        assert_eq!(
+            (
+                first.confidence,
+                first.compatibility,
+                first.matched_on.as_str()
+            ),
+            (100, Compatibility::Exact, "name")
+        );
         assert!(s[9].candidates.iter().all(|c| c.confidence < AUTO_PICK));
     }
 
@@ -241,12 +292,19 @@ mod tests {
     fn never_suggests_incompatible_types_and_ranks_exact_first() {
         // A boolean column named like a text property: no text property is offered.
         let s = suggest(&contacts(), &[col("city", LocalType::Boolean)]);
-        assert!(s[0].candidates.iter().all(|c| c.property != "city"), "{:?}", s[0].candidates);
+        assert!(
+            s[0].candidates.iter().all(|c| c.property != "city"),
+            "{:?}",
+            s[0].candidates
+        );
         assert!(s[0].pick.is_none());
         // A text column can hold a date (convertible), but exact text matches come first.
         let s = suggest(&contacts(), &[col("spoke_renewal_date", LocalType::Text)]);
         let pick = s[0].pick.as_ref().unwrap();
-        assert_eq!((pick.property.as_str(), pick.compatibility), ("spoke_renewal_date", Compatibility::Convertible));
+        assert_eq!(
+            (pick.property.as_str(), pick.compatibility),
+            ("spoke_renewal_date", Compatibility::Convertible)
+        );
         assert!(pick.confidence < 100);
         let order: Vec<Compatibility> = s[0].candidates.iter().map(|c| c.compatibility).collect();
         let mut sorted = order.clone();
@@ -260,13 +318,27 @@ mod tests {
         let s = suggest(&contacts(), &[col("name", LocalType::Text)]);
         assert!(s[0].pick.is_none());
         assert!(s[0].candidates.iter().any(|c| c.property == "firstname"));
-        let s = suggest(&contacts(), &[col("num_associated_deals", LocalType::Integer), col("email", LocalType::Text), col("e_mail", LocalType::Text)]);
+        let s = suggest(
+            &contacts(),
+            &[
+                col("num_associated_deals", LocalType::Integer),
+                col("email", LocalType::Text),
+                col("e_mail", LocalType::Text),
+            ],
+        );
         let deals = s[0].pick.as_ref().unwrap();
         assert_eq!(deals.direction, Direction::ToLocal);
-        assert!(deals.read_only_reason.as_deref().unwrap().contains("calculated"));
+        assert!(deals
+            .read_only_reason
+            .as_deref()
+            .unwrap()
+            .contains("calculated"));
         assert_eq!(s[1].pick.as_ref().unwrap().property, "email");
         assert!(s[2].pick.as_ref().is_none_or(|c| c.property != "email"));
         let f = s[1].field(&contacts()).unwrap();
-        assert_eq!((f.property.as_deref(), f.column.as_deref(), f.direction), (Some("email"), Some("email"), Direction::Both));
+        assert_eq!(
+            (f.property.as_deref(), f.column.as_deref(), f.direction),
+            (Some("email"), Some("email"), Direction::Both)
+        );
     }
 }

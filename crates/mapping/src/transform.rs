@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, SecondsFormat, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, SecondsFormat, TimeZone,
+    Utc,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::PropertyType;
@@ -23,11 +26,13 @@ pub enum Case {
 /// One step of a field's transform chain. Serialised as `{"op": "trim"}`,
 /// `{"op": "parseNumber", "decimal": ","}`, …
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
-#[serde(tag = "op", rename_all = "camelCase")]
+#[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Transform {
     /// Removes leading and trailing white space.
     Trim,
-    Case { to: Case },
+    Case {
+        to: Case,
+    },
     /// Text → number. `decimal` (default `.`) and `thousands` separators; white space is ignored.
     ParseNumber {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,9 +48,13 @@ pub enum Transform {
         decimal: Option<String>,
     },
     /// Text in a `strftime` format (`%d/%m/%Y`) → date.
-    ParseDate { format: String },
+    ParseDate {
+        format: String,
+    },
     /// Date (or date-time, taken in UTC) → text in a `strftime` format.
-    FormatDate { format: String },
+    FormatDate {
+        format: String,
+    },
     /// Text → date-time. Without `format`, RFC 3339, `YYYY-MM-DD HH:MM[:SS]`, a date, or epoch
     /// milliseconds are understood. Times without an offset are taken in `zone` (an IANA name such
     /// as `Europe/Berlin`, or `+02:00`; default UTC).
@@ -73,11 +82,18 @@ pub enum Transform {
         strict: bool,
     },
     /// Replaces an empty value.
-    Default { value: LocalValue },
+    Default {
+        value: LocalValue,
+    },
     /// Always this value (the source is ignored).
-    Constant { value: LocalValue },
+    Constant {
+        value: LocalValue,
+    },
     /// Joins these source fields (properties inbound, columns outbound), skipping empty ones.
-    Concat { fields: Vec<String>, separator: String },
+    Concat {
+        fields: Vec<String>,
+        separator: String,
+    },
     /// Splits on `separator` and keeps part `index` (0-based), or with `rest` everything from it.
     Split {
         separator: String,
@@ -171,15 +187,24 @@ impl Transform {
                 Ok(out)
             } else {
                 let wanted: Vec<&str> = ok.iter().map(|k| k.name()).collect();
-                Err(format!("{} needs {} but gets {}", self.name(), wanted.join(" or "), input.name()))
+                Err(format!(
+                    "{} needs {} but gets {}",
+                    self.name(),
+                    wanted.join(" or "),
+                    input.name()
+                ))
             }
         };
         match self {
-            Transform::Trim | Transform::Case { .. } | Transform::Split { .. } => needs(&[Kind::Text], Kind::Text),
+            Transform::Trim | Transform::Case { .. } | Transform::Split { .. } => {
+                needs(&[Kind::Text], Kind::Text)
+            }
             Transform::ParseNumber { decimal, thousands } => {
                 for sep in [decimal, thousands].into_iter().flatten() {
                     if sep.chars().count() != 1 {
-                        return Err(format!("parseNumber separators are single characters, not {sep:?}"));
+                        return Err(format!(
+                            "parseNumber separators are single characters, not {sep:?}"
+                        ));
                     }
                 }
                 needs(&[Kind::Text, Kind::Number], Kind::Number)
@@ -213,7 +238,11 @@ impl Transform {
                 needs(&[Kind::Datetime, Kind::Date], Kind::Text)
             }
             Transform::ValueMap { .. } => Ok(Kind::Text),
-            Transform::Default { value } => Ok(if input == Kind::Any { Kind::of_value(value) } else { input }),
+            Transform::Default { value } => Ok(if input == Kind::Any {
+                Kind::of_value(value)
+            } else {
+                input
+            }),
             Transform::Constant { value } => Ok(Kind::of_value(value)),
             Transform::Concat { fields, .. } => {
                 if fields.is_empty() {
@@ -226,7 +255,11 @@ impl Transform {
     }
 
     /// Applies the step. `lookup` reads another source field (for `concat`).
-    pub(crate) fn apply(&self, value: LocalValue, lookup: &dyn Fn(&str) -> LocalValue) -> Result<LocalValue, String> {
+    pub(crate) fn apply(
+        &self,
+        value: LocalValue,
+        lookup: &dyn Fn(&str) -> LocalValue,
+    ) -> Result<LocalValue, String> {
         Ok(match self {
             Transform::Trim => map_text(value, |s| s.trim().to_owned()),
             Transform::Case { to } => map_text(value, |s| match to {
@@ -236,7 +269,9 @@ impl Transform {
             }),
             Transform::ParseNumber { decimal, thousands } => match value {
                 LocalValue::Text(s) if s.trim().is_empty() => LocalValue::Null,
-                LocalValue::Text(s) => parse_number_with(&s, decimal.as_deref(), thousands.as_deref())?,
+                LocalValue::Text(s) => {
+                    parse_number_with(&s, decimal.as_deref(), thousands.as_deref())?
+                }
                 other => other,
             },
             Transform::FormatNumber { decimals, decimal } => {
@@ -285,28 +320,43 @@ impl Transform {
                     return Ok(LocalValue::Null);
                 }
                 let zone = parse_zone(zone.as_deref())?;
-                let dt = to_datetime_in(&value, &Zone::Fixed(FixedOffset::east_opt(0).expect("zero offset")))?;
+                let dt = to_datetime_in(&value, &utc())?;
                 LocalValue::Text(zone.format(dt, format.as_deref()))
             }
-            Transform::ValueMap { values, otherwise, strict } => {
-                let Some(text) = value.as_text().filter(|t| !t.is_empty()) else { return Ok(LocalValue::Null) };
+            Transform::ValueMap {
+                values,
+                otherwise,
+                strict,
+            } => {
+                let Some(text) = value.as_text().filter(|t| !t.is_empty()) else {
+                    return Ok(LocalValue::Null);
+                };
                 let find = |key: &str| -> Option<String> {
                     values.get(key).cloned().or_else(|| {
-                        values.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone())
+                        values
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                            .map(|(_, v)| v.clone())
                     })
                 };
                 if let Some(mapped) = find(&text) {
                     return Ok(LocalValue::Text(mapped));
                 }
                 if text.contains(';') {
-                    let parts: Option<Vec<String>> = text.split(';').filter(|p| !p.is_empty()).map(find).collect();
+                    let parts: Option<Vec<String>> = text
+                        .split(';')
+                        .filter(|p| !p.is_empty())
+                        .map(find)
+                        .collect();
                     if let Some(parts) = parts {
                         return Ok(LocalValue::Text(parts.join(";")));
                     }
                 }
                 match otherwise {
                     Some(o) => LocalValue::Text(o.clone()),
-                    None if *strict => return Err(format!("'{text}' has no entry in the value map")),
+                    None if *strict => {
+                        return Err(format!("'{text}' has no entry in the value map"))
+                    }
                     None => LocalValue::Text(text),
                 }
             }
@@ -331,8 +381,14 @@ impl Transform {
                     LocalValue::Text(parts.join(separator))
                 }
             }
-            Transform::Split { separator, index, rest } => {
-                let Some(text) = value.as_text() else { return Ok(LocalValue::Null) };
+            Transform::Split {
+                separator,
+                index,
+                rest,
+            } => {
+                let Some(text) = value.as_text() else {
+                    return Ok(LocalValue::Null);
+                };
                 if separator.is_empty() {
                     return Err("split needs a separator".to_owned());
                 }
@@ -342,7 +398,10 @@ impl Transform {
                 } else {
                     parts.get(*index).map(|p| (*p).to_owned())
                 };
-                match picked.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+                match picked
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                {
                     Some(p) => LocalValue::Text(p),
                     None => LocalValue::Null,
                 }
@@ -379,7 +438,9 @@ fn title_case(s: &str) -> String {
 
 fn check_format(format: &str) -> Result<(), String> {
     if format.is_empty() || StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
-        Err(format!("{format:?} is not a valid date format (use strftime codes such as %Y-%m-%d)"))
+        Err(format!(
+            "{format:?} is not a valid date format (use strftime codes such as %Y-%m-%d)"
+        ))
     } else {
         Ok(())
     }
@@ -402,7 +463,9 @@ pub(crate) fn parse_zone(zone: Option<&str>) -> Result<Zone, String> {
     if let Ok(tz) = raw.parse::<chrono_tz::Tz>() {
         return Ok(Zone::Named(tz));
     }
-    if let Ok(dt) = DateTime::parse_from_str(&format!("2000-01-01T00:00:00{raw}"), "%Y-%m-%dT%H:%M:%S%:z") {
+    if let Ok(dt) =
+        DateTime::parse_from_str(&format!("2000-01-01T00:00:00{raw}"), "%Y-%m-%dT%H:%M:%S%:z")
+    {
         return Ok(Zone::Fixed(*dt.offset()));
     }
     Err(format!("{raw:?} is not a time zone (use a name such as Europe/Berlin, or an offset such as +02:00)"))
@@ -413,10 +476,18 @@ impl Zone {
     /// an ambiguous one takes the earlier instant).
     fn instant(&self, naive: NaiveDateTime) -> Result<DateTime<Utc>, String> {
         let local = match self {
-            Zone::Named(tz) => tz.from_local_datetime(&naive).earliest().map(|d| d.with_timezone(&Utc)),
-            Zone::Fixed(off) => off.from_local_datetime(&naive).earliest().map(|d| d.with_timezone(&Utc)),
+            Zone::Named(tz) => tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc)),
+            Zone::Fixed(off) => off
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc)),
         };
-        local.ok_or_else(|| format!("{naive} does not exist in that time zone (a daylight-saving change skips it)"))
+        local.ok_or_else(|| {
+            format!("{naive} does not exist in that time zone (a daylight-saving change skips it)")
+        })
     }
 
     fn format(&self, dt: DateTime<Utc>, format: Option<&str>) -> String {
@@ -425,7 +496,9 @@ impl Zone {
                 let local = dt.with_timezone(tz);
                 match format {
                     Some(f) => local.format(f).to_string(),
-                    None => local.fixed_offset().to_rfc3339_opts(SecondsFormat::Millis, true),
+                    None => local
+                        .fixed_offset()
+                        .to_rfc3339_opts(SecondsFormat::Millis, true),
                 }
             }
             Zone::Fixed(off) => {
@@ -469,7 +542,12 @@ pub(crate) fn to_datetime_in(value: &LocalValue, zone: &Zone) -> Result<DateTime
     if let Ok(dt) = DateTime::parse_from_rfc3339(&text) {
         return Ok(dt.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(&text, format) {
             return zone.instant(naive);
         }
@@ -480,7 +558,10 @@ pub(crate) fn to_datetime_in(value: &LocalValue, zone: &Zone) -> Result<DateTime
     // Epoch milliseconds, as HubSpot sometimes returns them (`1749956429864`, `1749956429864.0`).
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     let digits = whole.strip_prefix('-').unwrap_or(whole);
-    if (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && fraction.chars().all(|c| c == '0') {
+    if (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && fraction.chars().all(|c| c == '0')
+    {
         if let Ok(ms) = whole.parse::<i64>() {
             return from_epoch_ms(ms);
         }
@@ -489,7 +570,8 @@ pub(crate) fn to_datetime_in(value: &LocalValue, zone: &Zone) -> Result<DateTime
 }
 
 fn from_epoch_ms(ms: i64) -> Result<DateTime<Utc>, String> {
-    DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| format!("{ms} is out of range for a date-time"))
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .ok_or_else(|| format!("{ms} is out of range for a date-time"))
 }
 
 pub(crate) fn utc() -> Zone {
@@ -503,10 +585,16 @@ pub(crate) fn to_date(value: &LocalValue) -> Result<NaiveDate, String> {
             return Ok(date);
         }
     }
-    to_datetime_in(value, &utc()).map(|dt| dt.date_naive()).map_err(|_| format!("'{}' is not a date", value.display()))
+    to_datetime_in(value, &utc())
+        .map(|dt| dt.date_naive())
+        .map_err(|_| format!("'{}' is not a date", value.display()))
 }
 
-fn parse_number_with(s: &str, decimal: Option<&str>, thousands: Option<&str>) -> Result<LocalValue, String> {
+fn parse_number_with(
+    s: &str,
+    decimal: Option<&str>,
+    thousands: Option<&str>,
+) -> Result<LocalValue, String> {
     let mut t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     if let Some(th) = thousands {
         t = t.replace(th, "");
@@ -531,7 +619,9 @@ pub(crate) fn parse_number(s: &str) -> Option<LocalValue> {
     if let Ok(i) = t.parse::<i64>() {
         return Some(LocalValue::Integer(i));
     }
-    let ok = t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+    let ok = t
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
     match t.parse::<f64>() {
         Ok(f) if ok && f.is_finite() => Some(LocalValue::Real(f)),
         _ => None,
@@ -560,7 +650,9 @@ pub(crate) fn to_bool(value: &LocalValue) -> Result<bool, String> {
         LocalValue::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "y" | "1" | "on" => Ok(true),
             "false" | "no" | "n" | "0" | "off" => Ok(false),
-            _ => Err(format!("'{s}' is not a yes/no value (true/false, yes/no, 1/0)")),
+            _ => Err(format!(
+                "'{s}' is not a yes/no value (true/false, yes/no, 1/0)"
+            )),
         },
         other => Err(format!("'{}' is not a yes/no value", other.display())),
     }
@@ -568,7 +660,11 @@ pub(crate) fn to_bool(value: &LocalValue) -> Result<bool, String> {
 
 /// Converts a value (already transformed) into a local column of type `to`. `from` is the
 /// HubSpot type the value came from, when known (a multiple-checkbox list becomes a JSON array).
-pub(crate) fn to_local(value: LocalValue, to: LocalType, from: Option<PropertyType>) -> Result<LocalValue, String> {
+pub(crate) fn to_local(
+    value: LocalValue,
+    to: LocalType,
+    from: Option<PropertyType>,
+) -> Result<LocalValue, String> {
     if value.is_empty() {
         return Ok(LocalValue::Null);
     }
@@ -578,7 +674,10 @@ pub(crate) fn to_local(value: LocalValue, to: LocalType, from: Option<PropertyTy
             LocalValue::Integer(_) => value,
             LocalValue::Bool(b) => LocalValue::Integer(*b as i64),
             LocalValue::Real(r) if r.fract() == 0.0 => LocalValue::Integer(*r as i64),
-            LocalValue::Text(s) if matches!(from, Some(PropertyType::Date | PropertyType::Datetime)) && parse_number(s).is_none() => {
+            LocalValue::Text(s)
+                if matches!(from, Some(PropertyType::Date | PropertyType::Datetime))
+                    && parse_number(s).is_none() =>
+            {
                 LocalValue::Integer(to_datetime_in(&value, &utc())?.timestamp_millis())
             }
             _ => match to_f64(&value)? {
@@ -589,11 +688,18 @@ pub(crate) fn to_local(value: LocalValue, to: LocalType, from: Option<PropertyTy
         LocalType::Real => LocalValue::Real(to_f64(&value)?),
         LocalType::Boolean => LocalValue::Bool(to_bool(&value)?),
         LocalType::Date => LocalValue::Text(to_date(&value)?.format("%Y-%m-%d").to_string()),
-        LocalType::Datetime => LocalValue::Text(canonical_datetime(to_datetime_in(&value, &utc())?)),
+        LocalType::Datetime => {
+            LocalValue::Text(canonical_datetime(to_datetime_in(&value, &utc())?))
+        }
         LocalType::Json => {
             let text = value.as_text().unwrap_or_default();
             let json = if from == Some(PropertyType::Enumeration) {
-                serde_json::Value::Array(text.split(';').filter(|p| !p.is_empty()).map(|p| serde_json::Value::String(p.to_owned())).collect())
+                serde_json::Value::Array(
+                    text.split(';')
+                        .filter(|p| !p.is_empty())
+                        .map(|p| serde_json::Value::String(p.to_owned()))
+                        .collect(),
+                )
             } else {
                 match (&value, serde_json::from_str::<serde_json::Value>(&text)) {
                     (LocalValue::Text(_), Ok(v)) if v.is_object() || v.is_array() => v,
@@ -626,7 +732,11 @@ pub(crate) fn to_hubspot(value: &LocalValue, to: PropertyType) -> Result<Option<
             match serde_json::from_str::<Vec<serde_json::Value>>(&text) {
                 Ok(items) if text.trim_start().starts_with('[') => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string())
+                    })
                     .collect::<Vec<_>>()
                     .join(";"),
                 _ => text,
@@ -652,112 +762,314 @@ mod tests {
     #[test]
     fn text_transforms() {
         assert_eq!(run(&Transform::Trim, t("  a b ")).unwrap(), t("a b"));
-        assert_eq!(run(&Transform::Case { to: Case::Upper }, t("ab")).unwrap(), t("AB"));
-        assert_eq!(run(&Transform::Case { to: Case::Lower }, t("A@B.COM")).unwrap(), t("a@b.com"));
-        assert_eq!(run(&Transform::Case { to: Case::Title }, t("jean-luc o'NEIL")).unwrap(), t("Jean-Luc O'Neil"));
-        let split = Transform::Split { separator: " ".into(), index: 1, rest: true };
-        assert_eq!(run(&split, t("Ada King Lovelace")).unwrap(), t("King Lovelace"));
-        let first = Transform::Split { separator: ";".into(), index: 0, rest: false };
+        assert_eq!(
+            run(&Transform::Case { to: Case::Upper }, t("ab")).unwrap(),
+            t("AB")
+        );
+        assert_eq!(
+            run(&Transform::Case { to: Case::Lower }, t("A@B.COM")).unwrap(),
+            t("a@b.com")
+        );
+        assert_eq!(
+            run(&Transform::Case { to: Case::Title }, t("jean-luc o'NEIL")).unwrap(),
+            t("Jean-Luc O'Neil")
+        );
+        let split = Transform::Split {
+            separator: " ".into(),
+            index: 1,
+            rest: true,
+        };
+        assert_eq!(
+            run(&split, t("Ada King Lovelace")).unwrap(),
+            t("King Lovelace")
+        );
+        let first = Transform::Split {
+            separator: ";".into(),
+            index: 0,
+            rest: false,
+        };
         assert_eq!(run(&first, t("123;456")).unwrap(), t("123"));
-        let third = Transform::Split { separator: ";".into(), index: 2, rest: false };
+        let third = Transform::Split {
+            separator: ";".into(),
+            index: 2,
+            rest: false,
+        };
         assert_eq!(run(&third, t("123;456")).unwrap(), LocalValue::Null);
     }
 
     #[test]
     fn number_parsing_and_formatting() {
-        let eu = Transform::ParseNumber { decimal: Some(",".into()), thousands: Some(".".into()) };
+        let eu = Transform::ParseNumber {
+            decimal: Some(",".into()),
+            thousands: Some(".".into()),
+        };
         assert_eq!(run(&eu, t("1.234,5")).unwrap(), LocalValue::Real(1234.5));
         assert_eq!(run(&eu, t(" 42 ")).unwrap(), LocalValue::Integer(42));
-        let plain = Transform::ParseNumber { decimal: None, thousands: None };
-        assert_eq!(run(&plain, t("123;456")).unwrap_err(), "'123;456' is not a number");
+        let plain = Transform::ParseNumber {
+            decimal: None,
+            thousands: None,
+        };
+        assert_eq!(
+            run(&plain, t("123;456")).unwrap_err(),
+            "'123;456' is not a number"
+        );
         assert_eq!(run(&plain, t("")).unwrap(), LocalValue::Null);
-        let fmt = Transform::FormatNumber { decimals: Some(2), decimal: Some(",".into()) };
+        let fmt = Transform::FormatNumber {
+            decimals: Some(2),
+            decimal: Some(",".into()),
+        };
         assert_eq!(run(&fmt, LocalValue::Real(1.23456)).unwrap(), t("1,23"));
         assert_eq!(run(&fmt, t("abc")).unwrap_err(), "'abc' is not a number");
     }
 
     #[test]
     fn dates_and_time_zones() {
-        let parse = Transform::ParseDate { format: "%d/%m/%Y".into() };
+        let parse = Transform::ParseDate {
+            format: "%d/%m/%Y".into(),
+        };
         assert_eq!(run(&parse, t("15/06/2025")).unwrap(), t("2025-06-15"));
-        assert!(run(&parse, t("31/02/2025")).unwrap_err().contains("is not a date"));
-        let fmt = Transform::FormatDate { format: "%d.%m.%Y".into() };
-        assert_eq!(run(&fmt, t("2025-06-15T23:30:00Z")).unwrap(), t("15.06.2025"));
+        assert!(run(&parse, t("31/02/2025"))
+            .unwrap_err()
+            .contains("is not a date"));
+        let fmt = Transform::FormatDate {
+            format: "%d.%m.%Y".into(),
+        };
+        assert_eq!(
+            run(&fmt, t("2025-06-15T23:30:00Z")).unwrap(),
+            t("15.06.2025")
+        );
 
         // Berlin is UTC+2 in June: local wall-clock text becomes the UTC instant.
-        let from_berlin = Transform::ParseDatetime { format: Some("%d.%m.%Y %H:%M".into()), zone: Some("Europe/Berlin".into()) };
-        assert_eq!(run(&from_berlin, t("15.06.2025 09:00")).unwrap(), t("2025-06-15T07:00:00.000Z"));
-        let flexible = Transform::ParseDatetime { format: None, zone: Some("America/New_York".into()) };
-        assert_eq!(run(&flexible, t("2025-01-15 09:00")).unwrap(), t("2025-01-15T14:00:00.000Z"));
-        assert_eq!(run(&flexible, t("2025-06-15T03:00:29.864Z")).unwrap(), t("2025-06-15T03:00:29.864Z"));
-        assert_eq!(run(&flexible, t("1749956429864")).unwrap(), t("2025-06-15T03:00:29.864Z"));
-        assert_eq!(run(&flexible, t("1749956429864.0")).unwrap(), t("2025-06-15T03:00:29.864Z"));
+        let from_berlin = Transform::ParseDatetime {
+            format: Some("%d.%m.%Y %H:%M".into()),
+            zone: Some("Europe/Berlin".into()),
+        };
+        assert_eq!(
+            run(&from_berlin, t("15.06.2025 09:00")).unwrap(),
+            t("2025-06-15T07:00:00.000Z")
+        );
+        let flexible = Transform::ParseDatetime {
+            format: None,
+            zone: Some("America/New_York".into()),
+        };
+        assert_eq!(
+            run(&flexible, t("2025-01-15 09:00")).unwrap(),
+            t("2025-01-15T14:00:00.000Z")
+        );
+        assert_eq!(
+            run(&flexible, t("2025-06-15T03:00:29.864Z")).unwrap(),
+            t("2025-06-15T03:00:29.864Z")
+        );
+        assert_eq!(
+            run(&flexible, t("1749956429864")).unwrap(),
+            t("2025-06-15T03:00:29.864Z")
+        );
+        assert_eq!(
+            run(&flexible, t("1749956429864.0")).unwrap(),
+            t("2025-06-15T03:00:29.864Z")
+        );
         assert!(run(&flexible, t("1749956429864.5")).is_err());
         assert!(run(&flexible, t("2025")).is_err());
         // 02:30 on 2025-03-30 does not exist in Berlin.
-        assert!(run(&from_berlin, t("30.03.2025 02:30")).unwrap_err().contains("does not exist"));
+        assert!(run(&from_berlin, t("30.03.2025 02:30"))
+            .unwrap_err()
+            .contains("does not exist"));
 
-        let to_tokyo = Transform::FormatDatetime { format: Some("%Y-%m-%d %H:%M".into()), zone: Some("Asia/Tokyo".into()) };
-        assert_eq!(run(&to_tokyo, t("2025-06-15T03:00:29.864Z")).unwrap(), t("2025-06-15 12:00"));
-        let offset = Transform::FormatDatetime { format: None, zone: Some("-05:00".into()) };
-        assert_eq!(run(&offset, t("2025-06-15T03:00:00Z")).unwrap(), t("2025-06-14T22:00:00.000-05:00"));
+        let to_tokyo = Transform::FormatDatetime {
+            format: Some("%Y-%m-%d %H:%M".into()),
+            zone: Some("Asia/Tokyo".into()),
+        };
+        assert_eq!(
+            run(&to_tokyo, t("2025-06-15T03:00:29.864Z")).unwrap(),
+            t("2025-06-15 12:00")
+        );
+        let offset = Transform::FormatDatetime {
+            format: None,
+            zone: Some("-05:00".into()),
+        };
+        assert_eq!(
+            run(&offset, t("2025-06-15T03:00:00Z")).unwrap(),
+            t("2025-06-14T22:00:00.000-05:00")
+        );
         assert!(parse_zone(Some("Mars/Olympus")).is_err());
-        assert!(Transform::ParseDate { format: "%Q".into() }.check(Kind::Text).is_err());
+        assert!(Transform::ParseDate {
+            format: "%Q".into()
+        }
+        .check(Kind::Text)
+        .is_err());
     }
 
     #[test]
     fn value_map_default_constant_concat() {
         let map = Transform::ValueMap {
-            values: [("Gold".to_owned(), "gold".to_owned()), ("Silver".to_owned(), "silver".to_owned())].into(),
+            values: [
+                ("Gold".to_owned(), "gold".to_owned()),
+                ("Silver".to_owned(), "silver".to_owned()),
+            ]
+            .into(),
             otherwise: None,
             strict: true,
         };
         assert_eq!(run(&map, t("GOLD")).unwrap(), t("gold"));
         assert_eq!(run(&map, t("Gold;Silver")).unwrap(), t("gold;silver"));
-        assert_eq!(run(&map, t("Copper")).unwrap_err(), "'Copper' has no entry in the value map");
-        let lenient = Transform::ValueMap { values: BTreeMap::new(), otherwise: Some("other".into()), strict: false };
+        assert_eq!(
+            run(&map, t("Copper")).unwrap_err(),
+            "'Copper' has no entry in the value map"
+        );
+        let lenient = Transform::ValueMap {
+            values: BTreeMap::new(),
+            otherwise: Some("other".into()),
+            strict: false,
+        };
         assert_eq!(run(&lenient, t("x")).unwrap(), t("other"));
 
         let default = Transform::Default { value: t("n/a") };
         assert_eq!(run(&default, LocalValue::Null).unwrap(), t("n/a"));
         assert_eq!(run(&default, t("set")).unwrap(), t("set"));
-        assert_eq!(run(&Transform::Constant { value: LocalValue::Integer(7) }, t("x")).unwrap(), LocalValue::Integer(7));
+        assert_eq!(
+            run(
+                &Transform::Constant {
+                    value: LocalValue::Integer(7)
+                },
+                t("x")
+            )
+            .unwrap(),
+            LocalValue::Integer(7)
+        );
 
-        let concat = Transform::Concat { fields: vec!["firstname".into(), "middle".into(), "lastname".into()], separator: " ".into() };
+        let concat = Transform::Concat {
+            fields: vec!["firstname".into(), "middle".into(), "lastname".into()],
+            separator: " ".into(),
+        };
         let lookup = |f: &str| match f {
             "firstname" => t("Ada "),
             "lastname" => t("Lovelace"),
             _ => LocalValue::Null,
         };
-        assert_eq!(concat.apply(LocalValue::Null, &lookup).unwrap(), t("Ada Lovelace"));
+        assert_eq!(
+            concat.apply(LocalValue::Null, &lookup).unwrap(),
+            t("Ada Lovelace")
+        );
     }
 
     #[test]
     fn kind_checks_refuse_mismatched_steps() {
-        assert!(Transform::Trim.check(Kind::Number).unwrap_err().contains("trim needs text"));
-        assert_eq!(Transform::ParseNumber { decimal: None, thousands: None }.check(Kind::Text).unwrap(), Kind::Number);
-        assert!(Transform::FormatDate { format: "%Y".into() }.check(Kind::Text).is_err());
-        assert_eq!(Transform::FormatDate { format: "%Y".into() }.check(Kind::Datetime).unwrap(), Kind::Text);
-        assert!(Transform::ParseNumber { decimal: Some(",,".into()), thousands: None }.check(Kind::Text).is_err());
+        assert!(Transform::Trim
+            .check(Kind::Number)
+            .unwrap_err()
+            .contains("trim needs text"));
+        assert_eq!(
+            Transform::ParseNumber {
+                decimal: None,
+                thousands: None
+            }
+            .check(Kind::Text)
+            .unwrap(),
+            Kind::Number
+        );
+        assert!(Transform::FormatDate {
+            format: "%Y".into()
+        }
+        .check(Kind::Text)
+        .is_err());
+        assert_eq!(
+            Transform::FormatDate {
+                format: "%Y".into()
+            }
+            .check(Kind::Datetime)
+            .unwrap(),
+            Kind::Text
+        );
+        assert!(Transform::ParseNumber {
+            decimal: Some(",,".into()),
+            thousands: None
+        }
+        .check(Kind::Text)
+        .is_err());
     }
 
     #[test]
     fn conversions_to_local_and_hubspot() {
-        assert_eq!(to_local(t("42"), LocalType::Integer, Some(PropertyType::Number)).unwrap(), LocalValue::Integer(42));
-        assert_eq!(to_local(t("123;456"), LocalType::Integer, Some(PropertyType::Number)).unwrap_err(), "'123;456' is not a number");
-        assert_eq!(to_local(t("1.5"), LocalType::Integer, None).unwrap_err(), "'1.5' is not a whole number");
-        assert_eq!(to_local(t("true"), LocalType::Boolean, None).unwrap(), LocalValue::Bool(true));
-        assert_eq!(to_local(t("2025-06-15T03:00:29.864Z"), LocalType::Date, None).unwrap(), t("2025-06-15"));
-        assert_eq!(to_local(t("2025-06-15T03:00:29.864Z"), LocalType::Integer, Some(PropertyType::Datetime)).unwrap(), LocalValue::Integer(1_749_956_429_864));
-        assert_eq!(to_local(t("api;sync"), LocalType::Json, Some(PropertyType::Enumeration)).unwrap(), t(r#"["api","sync"]"#));
-        assert_eq!(to_local(t(""), LocalType::Integer, None).unwrap(), LocalValue::Null);
+        assert_eq!(
+            to_local(t("42"), LocalType::Integer, Some(PropertyType::Number)).unwrap(),
+            LocalValue::Integer(42)
+        );
+        assert_eq!(
+            to_local(t("123;456"), LocalType::Integer, Some(PropertyType::Number)).unwrap_err(),
+            "'123;456' is not a number"
+        );
+        assert_eq!(
+            to_local(t("1.5"), LocalType::Integer, None).unwrap_err(),
+            "'1.5' is not a whole number"
+        );
+        assert_eq!(
+            to_local(t("true"), LocalType::Boolean, None).unwrap(),
+            LocalValue::Bool(true)
+        );
+        assert_eq!(
+            to_local(t("2025-06-15T03:00:29.864Z"), LocalType::Date, None).unwrap(),
+            t("2025-06-15")
+        );
+        assert_eq!(
+            to_local(
+                t("2025-06-15T03:00:29.864Z"),
+                LocalType::Integer,
+                Some(PropertyType::Datetime)
+            )
+            .unwrap(),
+            LocalValue::Integer(1_749_956_429_864)
+        );
+        assert_eq!(
+            to_local(
+                t("api;sync"),
+                LocalType::Json,
+                Some(PropertyType::Enumeration)
+            )
+            .unwrap(),
+            t(r#"["api","sync"]"#)
+        );
+        assert_eq!(
+            to_local(t(""), LocalType::Integer, None).unwrap(),
+            LocalValue::Null
+        );
 
-        assert_eq!(to_hubspot(&LocalValue::Integer(5), PropertyType::Number).unwrap().unwrap(), "5");
-        assert_eq!(to_hubspot(&LocalValue::Real(2.5), PropertyType::Number).unwrap().unwrap(), "2.5");
-        assert_eq!(to_hubspot(&LocalValue::Integer(1), PropertyType::Bool).unwrap().unwrap(), "true");
-        assert_eq!(to_hubspot(&t("2025-06-15 10:00:00"), PropertyType::Datetime).unwrap().unwrap(), "2025-06-15T10:00:00.000Z");
-        assert_eq!(to_hubspot(&t(r#"["api","sync"]"#), PropertyType::Enumeration).unwrap().unwrap(), "api;sync");
-        assert_eq!(to_hubspot(&LocalValue::Null, PropertyType::String).unwrap(), None);
-        assert_eq!(to_hubspot(&t("abc"), PropertyType::Number).unwrap_err(), "'abc' is not a number");
+        assert_eq!(
+            to_hubspot(&LocalValue::Integer(5), PropertyType::Number)
+                .unwrap()
+                .unwrap(),
+            "5"
+        );
+        assert_eq!(
+            to_hubspot(&LocalValue::Real(2.5), PropertyType::Number)
+                .unwrap()
+                .unwrap(),
+            "2.5"
+        );
+        assert_eq!(
+            to_hubspot(&LocalValue::Integer(1), PropertyType::Bool)
+                .unwrap()
+                .unwrap(),
+            "true"
+        );
+        assert_eq!(
+            to_hubspot(&t("2025-06-15 10:00:00"), PropertyType::Datetime)
+                .unwrap()
+                .unwrap(),
+            "2025-06-15T10:00:00.000Z"
+        );
+        assert_eq!(
+            to_hubspot(&t(r#"["api","sync"]"#), PropertyType::Enumeration)
+                .unwrap()
+                .unwrap(),
+            "api;sync"
+        );
+        assert_eq!(
+            to_hubspot(&LocalValue::Null, PropertyType::String).unwrap(),
+            None
+        );
+        assert_eq!(
+            to_hubspot(&t("abc"), PropertyType::Number).unwrap_err(),
+            "'abc' is not a number"
+        );
     }
 }

@@ -4,13 +4,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ObjectCatalog, PropertyDef, PropertyType};
-use crate::criteria::{compile_criteria, compile_with_limits, lookup_columns, resolve_lookup, HUBSPOT_LIMITS};
+use crate::criteria::{
+    compile_criteria, compile_with_limits, lookup_columns, resolve_lookup, HUBSPOT_LIMITS,
+};
 use crate::error::{Error, Result};
 use crate::local::{LocalColumn, LocalRow, LocalValue};
 use crate::model::{Destination, FieldMapping, Mapping, MatchKey, FORMAT_VERSION};
 use crate::transform::{Kind, Transform};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Severity {
     /// The mapping cannot run like this.
@@ -35,13 +39,28 @@ pub struct Issue {
 }
 
 impl Issue {
-    fn new(severity: Severity, code: &str, path: impl Into<String>, message: impl Into<String>, hint: Option<&str>) -> Issue {
-        Issue { severity, code: code.to_owned(), path: path.into(), line: None, message: message.into(), hint: hint.map(str::to_owned) }
+    fn new(
+        severity: Severity,
+        code: &str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) -> Issue {
+        Issue {
+            severity,
+            code: code.to_owned(),
+            path: path.into(),
+            line: None,
+            message: message.into(),
+            hint: hint.map(str::to_owned),
+        }
     }
 }
 
 /// How well a value kind fits a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, specta::Type,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Compatibility {
     /// Same kind of value.
@@ -72,23 +91,46 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
     use Severity::{Error as E, Warning as W};
     let mut out: Vec<Issue> = Vec::new();
     if mapping.version != FORMAT_VERSION {
-        out.push(Issue::new(E, "mapping.unsupported_version", "version", format!("format version {} is not {FORMAT_VERSION}", mapping.version), None));
+        out.push(Issue::new(
+            E,
+            "mapping.unsupported_version",
+            "version",
+            format!("format version {} is not {FORMAT_VERSION}", mapping.version),
+            None,
+        ));
     }
     if !catalog.names(&mapping.object) {
         out.push(Issue::new(
             E,
             "mapping.object_mismatch",
             "object",
-            format!("the mapping is for {} but the properties are of {}", mapping.object, catalog.object_type),
+            format!(
+                "the mapping is for {} but the properties are of {}",
+                mapping.object, catalog.object_type
+            ),
             Some("Discover the properties of the mapping's object, or change the object."),
         ));
     }
     match &mapping.destination {
-        Destination::Spoke { table } | Destination::Sqlite { table, .. } if table.trim().is_empty() => {
-            out.push(Issue::new(E, "mapping.no_table", "destination.table", "the destination has no table name", Some("Name the local table.")));
+        Destination::Spoke { table } | Destination::Sqlite { table, .. }
+            if table.trim().is_empty() =>
+        {
+            out.push(Issue::new(
+                E,
+                "mapping.no_table",
+                "destination.table",
+                "the destination has no table name",
+                Some("Name the local table."),
+            ));
         }
         Destination::Sqlite { path, .. } if path.trim().is_empty() => {
-            out.push(Issue::new(E, "mapping.no_table", "destination.path", "the destination has no SQLite file", Some("Pick the SQLite file that holds the table.")));
+            out.push(Issue::new(
+                E,
+                "mapping.no_table",
+                "destination.path",
+                "the destination has no SQLite file",
+                Some("Pick the SQLite file that holds the table."),
+            ));
         }
         _ => {}
     }
@@ -101,8 +143,9 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
     // Creating records in HubSpot needs the object's required properties.
     if mapping.fields.iter().any(|f| f.direction.outbound()) {
         for required in &catalog.required_properties {
-            let covered = mapping.fields.iter().any(|f| f.direction.outbound() && f.property.as_deref() == Some(required.as_str()))
-                || matches!(&mapping.match_key, MatchKey::Property { property, .. } if property == required);
+            let covered = mapping.fields.iter().any(|f| {
+                f.direction.outbound() && f.property.as_deref() == Some(required.as_str())
+            }) || matches!(&mapping.match_key, MatchKey::Property { property, .. } if property == required);
             if !covered {
                 out.push(Issue::new(
                     W,
@@ -117,12 +160,24 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
 
     for (i, c) in mapping.criteria.iter().enumerate() {
         if let Err(e) = compile_criteria(std::slice::from_ref(c), catalog) {
-            out.push(Issue::new(E, e.code_str(), format!("criteria[{i}]"), e.to_string(), e.hint_str().as_deref()));
+            out.push(Issue::new(
+                E,
+                e.code_str(),
+                format!("criteria[{i}]"),
+                e.to_string(),
+                e.hint_str().as_deref(),
+            ));
         }
     }
     if let Err(e) = compile_criteria(&mapping.criteria, catalog) {
         if matches!(e, Error::FilterLimit { .. }) {
-            out.push(Issue::new(E, e.code_str(), "criteria", e.to_string(), e.hint_str().as_deref()));
+            out.push(Issue::new(
+                E,
+                e.code_str(),
+                "criteria",
+                e.to_string(),
+                e.hint_str().as_deref(),
+            ));
         }
     }
     check_lookup(mapping, catalog, &mut out);
@@ -147,14 +202,24 @@ impl Described for Error {
 fn closest<'a>(name: &str, catalog: &'a ObjectCatalog) -> Option<&'a str> {
     catalog
         .live()
-        .map(|p| (strsim::jaro_winkler(&name.to_lowercase(), &p.name), p.name.as_str()))
+        .map(|p| {
+            (
+                strsim::jaro_winkler(&name.to_lowercase(), &p.name),
+                p.name.as_str(),
+            )
+        })
         .filter(|(score, _)| *score >= 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, n)| n)
 }
 
 /// The live property, or an issue saying why not.
-fn lookup_property<'a>(name: &str, path: &str, catalog: &'a ObjectCatalog, out: &mut Vec<Issue>) -> Option<&'a PropertyDef> {
+fn lookup_property<'a>(
+    name: &str,
+    path: &str,
+    catalog: &'a ObjectCatalog,
+    out: &mut Vec<Issue>,
+) -> Option<&'a PropertyDef> {
     match catalog.property(name) {
         Some(p) if p.removed => {
             out.push(Issue::new(
@@ -184,7 +249,13 @@ fn lookup_property<'a>(name: &str, path: &str, catalog: &'a ObjectCatalog, out: 
             };
             out.push(Issue {
                 hint: Some(hint),
-                ..Issue::new(Severity::Error, "mapping.unknown_property", path, format!("{} has no property {name:?}", catalog.object_type), None)
+                ..Issue::new(
+                    Severity::Error,
+                    "mapping.unknown_property",
+                    path,
+                    format!("{} has no property {name:?}", catalog.object_type),
+                    None,
+                )
             });
             None
         }
@@ -193,7 +264,13 @@ fn lookup_property<'a>(name: &str, path: &str, catalog: &'a ObjectCatalog, out: 
 
 fn check_match_key(mapping: &Mapping, catalog: &ObjectCatalog, out: &mut Vec<Issue>) {
     if mapping.match_key.column().trim().is_empty() {
-        out.push(Issue::new(Severity::Error, "mapping.no_match_column", "matchKey.column", "the match key has no local column", Some("Pick the column that holds the key.")));
+        out.push(Issue::new(
+            Severity::Error,
+            "mapping.no_match_column",
+            "matchKey.column",
+            "the match key has no local column",
+            Some("Pick the column that holds the key."),
+        ));
     }
     if let MatchKey::Property { property, .. } = &mapping.match_key {
         if let Some(p) = lookup_property(property, "matchKey.property", catalog, out) {
@@ -215,7 +292,12 @@ fn check_match_key(mapping: &Mapping, catalog: &ObjectCatalog, out: &mut Vec<Iss
 }
 
 fn source_provided(transforms: &[Transform]) -> bool {
-    transforms.iter().any(|t| matches!(t, Transform::Constant { .. } | Transform::Concat { .. } | Transform::Default { .. }))
+    transforms.iter().any(|t| {
+        matches!(
+            t,
+            Transform::Constant { .. } | Transform::Concat { .. } | Transform::Default { .. }
+        )
+    })
 }
 
 fn check_field(i: usize, f: &FieldMapping, catalog: &ObjectCatalog, out: &mut Vec<Issue>) {
@@ -223,22 +305,55 @@ fn check_field(i: usize, f: &FieldMapping, catalog: &ObjectCatalog, out: &mut Ve
     let at = |part: &str| format!("fields[{i}].{part}");
     let name = f.describe();
     if f.property.is_none() && f.column.is_none() {
-        out.push(Issue::new(E, "mapping.empty_field", format!("fields[{i}]"), "the field has neither a property nor a column", Some("Pick a property and a column, or remove the field.")));
+        out.push(Issue::new(
+            E,
+            "mapping.empty_field",
+            format!("fields[{i}]"),
+            "the field has neither a property nor a column",
+            Some("Pick a property and a column, or remove the field."),
+        ));
         return;
     }
     if f.direction.inbound() && f.column.is_none() {
-        out.push(Issue::new(E, "mapping.no_column", at("column"), format!("{name} flows to the local table but names no column"), Some("Pick the column, or set the direction to local → HubSpot.")));
+        out.push(Issue::new(
+            E,
+            "mapping.no_column",
+            at("column"),
+            format!("{name} flows to the local table but names no column"),
+            Some("Pick the column, or set the direction to local → HubSpot."),
+        ));
     }
     if f.direction.outbound() && f.property.is_none() {
-        out.push(Issue::new(E, "mapping.no_property", at("property"), format!("{name} flows to HubSpot but names no property"), Some("Pick the property, or set the direction to HubSpot → local.")));
+        out.push(Issue::new(
+            E,
+            "mapping.no_property",
+            at("property"),
+            format!("{name} flows to HubSpot but names no property"),
+            Some("Pick the property, or set the direction to HubSpot → local."),
+        ));
     }
     if f.direction.inbound() && f.property.is_none() && !source_provided(&f.inbound) {
-        out.push(Issue::new(E, "mapping.no_source", at("inbound"), format!("{name} has no property to read and no constant or concat"), Some("Pick a property, or add a constant or concat transform.")));
+        out.push(Issue::new(
+            E,
+            "mapping.no_source",
+            at("inbound"),
+            format!("{name} has no property to read and no constant or concat"),
+            Some("Pick a property, or add a constant or concat transform."),
+        ));
     }
     if f.direction.outbound() && f.column.is_none() && !source_provided(&f.outbound) {
-        out.push(Issue::new(E, "mapping.no_source", at("outbound"), format!("{name} has no column to read and no constant or concat"), Some("Pick a column, or add a constant or concat transform.")));
+        out.push(Issue::new(
+            E,
+            "mapping.no_source",
+            at("outbound"),
+            format!("{name} has no column to read and no constant or concat"),
+            Some("Pick a column, or add a constant or concat transform."),
+        ));
     }
-    let prop = f.property.as_deref().and_then(|p| lookup_property(p, &at("property"), catalog, out));
+    let prop = f
+        .property
+        .as_deref()
+        .and_then(|p| lookup_property(p, &at("property"), catalog, out));
     if let Some(p) = prop {
         if let Some(snap) = f.property_type {
             if snap != p.property_type {
@@ -260,28 +375,59 @@ fn check_field(i: usize, f: &FieldMapping, catalog: &ObjectCatalog, out: &mut Ve
     let ptype = prop.map(|p| p.property_type).or(f.property_type);
     let column_kind = Kind::of_local(f.effective_column_type());
     if f.direction.inbound() {
-        let start = if f.property.is_some() { ptype.map(Kind::of_property).unwrap_or(Kind::Any) } else { Kind::Any };
+        let start = if f.property.is_some() {
+            ptype.map(Kind::of_property).unwrap_or(Kind::Any)
+        } else {
+            Kind::Any
+        };
         check_chain(&f.inbound, start, column_kind, "inbound", i, &name, out);
         for (k, t) in f.inbound.iter().enumerate() {
             if let Transform::Concat { fields, .. } = t {
                 for (j, field) in fields.iter().enumerate() {
-                    lookup_property(field, &format!("fields[{i}].inbound[{k}].fields[{j}]"), catalog, out);
+                    lookup_property(
+                        field,
+                        &format!("fields[{i}].inbound[{k}].fields[{j}]"),
+                        catalog,
+                        out,
+                    );
                 }
             }
         }
     }
     if f.direction.outbound() {
         if let Some(pt) = ptype {
-            let start = if f.column.is_some() { column_kind } else { Kind::Any };
-            check_chain(&f.outbound, start, Kind::of_property(pt), "outbound", i, &name, out);
+            let start = if f.column.is_some() {
+                column_kind
+            } else {
+                Kind::Any
+            };
+            check_chain(
+                &f.outbound,
+                start,
+                Kind::of_property(pt),
+                "outbound",
+                i,
+                &name,
+                out,
+            );
         }
-        if let Some(p) = prop.filter(|p| p.property_type == PropertyType::Enumeration && !p.options.is_empty()) {
+        if let Some(p) =
+            prop.filter(|p| p.property_type == PropertyType::Enumeration && !p.options.is_empty())
+        {
             check_enum_outputs(i, f, p, out);
         }
     }
 }
 
-fn check_chain(chain: &[Transform], start: Kind, target: Kind, side: &str, i: usize, name: &str, out: &mut Vec<Issue>) {
+fn check_chain(
+    chain: &[Transform],
+    start: Kind,
+    target: Kind,
+    side: &str,
+    i: usize,
+    name: &str,
+    out: &mut Vec<Issue>,
+) {
     let mut kind = start;
     for (k, t) in chain.iter().enumerate() {
         match t.check(kind) {
@@ -299,16 +445,28 @@ fn check_chain(chain: &[Transform], start: Kind, target: Kind, side: &str, i: us
         }
     }
     if compat(kind, target) == Compatibility::Incompatible {
-        let to = if side == "inbound" { "column" } else { "property" };
+        let to = if side == "inbound" {
+            "column"
+        } else {
+            "property"
+        };
         out.push(Issue::new(
             Severity::Error,
             "mapping.incompatible_types",
             format!("fields[{i}].{side}"),
-            format!("{name}: {} cannot go into a {to} of {}", kind.name(), target.name()),
+            format!(
+                "{name}: {} cannot go into a {to} of {}",
+                kind.name(),
+                target.name()
+            ),
             Some(match (kind, target) {
-                (Kind::Text, Kind::Number) => "Add a parseNumber transform, or pick a column of a matching type.",
+                (Kind::Text, Kind::Number) => {
+                    "Add a parseNumber transform, or pick a column of a matching type."
+                }
                 (Kind::Text, Kind::Date) => "Add a parseDate transform with the text's format.",
-                (Kind::Text, Kind::Datetime) => "Add a parseDatetime transform with the text's format and time zone.",
+                (Kind::Text, Kind::Datetime) => {
+                    "Add a parseDatetime transform with the text's format and time zone."
+                }
                 _ => "Pick a column or property of a matching type, or add a converting transform.",
             }),
         ));
@@ -325,7 +483,11 @@ fn check_enum_outputs(i: usize, f: &FieldMapping, p: &PropertyDef, out: &mut Vec
                     Severity::Error,
                     "mapping.not_an_option",
                     format!("fields[{i}].outbound[{k}]"),
-                    format!("'{part}' is not an option of {} (options: {})", p.name, options.join(", ")),
+                    format!(
+                        "'{part}' is not an option of {} (options: {})",
+                        p.name,
+                        options.join(", ")
+                    ),
                     Some("Map the value to one of the property's internal option values."),
                 ));
             }
@@ -333,12 +495,19 @@ fn check_enum_outputs(i: usize, f: &FieldMapping, p: &PropertyDef, out: &mut Vec
     };
     for (k, t) in f.outbound.iter().enumerate() {
         match t {
-            Transform::ValueMap { values, otherwise, .. } => {
+            Transform::ValueMap {
+                values, otherwise, ..
+            } => {
                 for v in values.values().chain(otherwise.iter()) {
                     bad(k, v);
                 }
             }
-            Transform::Constant { value: LocalValue::Text(v) } | Transform::Default { value: LocalValue::Text(v) } => bad(k, v),
+            Transform::Constant {
+                value: LocalValue::Text(v),
+            }
+            | Transform::Default {
+                value: LocalValue::Text(v),
+            } => bad(k, v),
             _ => {}
         }
     }
@@ -349,15 +518,33 @@ fn check_duplicates(mapping: &Mapping, out: &mut Vec<Issue>) {
         let earlier = &mapping.fields[..i];
         if f.direction.inbound() {
             if let Some(col) = &f.column {
-                if earlier.iter().any(|e| e.direction.inbound() && e.column.as_ref() == Some(col)) {
-                    out.push(Issue::new(Severity::Error, "mapping.duplicate_column", format!("fields[{i}].column"), format!("two fields write the column {col}"), Some("Keep one of them, or merge them with a concat transform.")));
+                if earlier
+                    .iter()
+                    .any(|e| e.direction.inbound() && e.column.as_ref() == Some(col))
+                {
+                    out.push(Issue::new(
+                        Severity::Error,
+                        "mapping.duplicate_column",
+                        format!("fields[{i}].column"),
+                        format!("two fields write the column {col}"),
+                        Some("Keep one of them, or merge them with a concat transform."),
+                    ));
                 }
             }
         }
         if f.direction.outbound() {
             if let Some(prop) = &f.property {
-                if earlier.iter().any(|e| e.direction.outbound() && e.property.as_ref() == Some(prop)) {
-                    out.push(Issue::new(Severity::Error, "mapping.duplicate_property", format!("fields[{i}].property"), format!("two fields write the property {prop}"), Some("Keep one of them, or merge them with a concat transform.")));
+                if earlier
+                    .iter()
+                    .any(|e| e.direction.outbound() && e.property.as_ref() == Some(prop))
+                {
+                    out.push(Issue::new(
+                        Severity::Error,
+                        "mapping.duplicate_property",
+                        format!("fields[{i}].property"),
+                        format!("two fields write the property {prop}"),
+                        Some("Keep one of them, or merge them with a concat transform."),
+                    ));
                 }
             }
         }
@@ -368,12 +555,19 @@ fn check_lookup(mapping: &Mapping, catalog: &ObjectCatalog, out: &mut Vec<Issue>
     if mapping.target_lookup.is_empty() {
         return;
     }
-    let known: Vec<String> = mapping.local_columns().into_iter().map(|c| c.name).collect();
+    let known: Vec<String> = mapping
+        .local_columns()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     // A stand-in row gives each placeholder a value of its filter's type, so that conditions and
     // fields are checked now and the real values at run time.
     let mut row = LocalRow::new();
     for c in &mapping.target_lookup {
-        let sample = match catalog.property(&c.field).map(|p| (p.property_type, p.options.first())) {
+        let sample = match catalog
+            .property(&c.field)
+            .map(|p| (p.property_type, p.options.first()))
+        {
             Some((PropertyType::Number, _)) => "1".to_owned(),
             Some((PropertyType::Date | PropertyType::Datetime, _)) => "2000-01-01".to_owned(),
             Some((PropertyType::Bool, _)) => "true".to_owned(),
@@ -395,14 +589,22 @@ fn check_lookup(mapping: &Mapping, catalog: &ObjectCatalog, out: &mut Vec<Issue>
             ));
         }
     }
-    match resolve_lookup(&mapping.target_lookup, &row).and_then(|r| compile_with_limits(&r, catalog, HUBSPOT_LIMITS)) {
+    match resolve_lookup(&mapping.target_lookup, &row)
+        .and_then(|r| compile_with_limits(&r, catalog, HUBSPOT_LIMITS))
+    {
         Ok(_) => {}
         Err(e) => {
             let path = match &e {
                 Error::Criterion { index, .. } => format!("targetLookup[{index}]"),
                 _ => "targetLookup".to_owned(),
             };
-            out.push(Issue::new(Severity::Error, e.code_str(), path, e.to_string(), e.hint_str().as_deref()));
+            out.push(Issue::new(
+                Severity::Error,
+                e.code_str(),
+                path,
+                e.to_string(),
+                e.hint_str().as_deref(),
+            ));
         }
     }
 }
@@ -414,17 +616,34 @@ pub fn validate_columns(mapping: &Mapping, columns: &[LocalColumn]) -> Vec<Issue
     let mut out = Vec::new();
     let find = |name: &str| columns.iter().find(|c| c.name == name);
     if find(mapping.match_key.column()).is_none() {
-        out.push(Issue::new(E, "mapping.unknown_column", "matchKey.column", format!("the table has no column {}", mapping.match_key.column()), Some("Pick one of the table's columns.")));
+        out.push(Issue::new(
+            E,
+            "mapping.unknown_column",
+            "matchKey.column",
+            format!("the table has no column {}", mapping.match_key.column()),
+            Some("Pick one of the table's columns."),
+        ));
     }
     for (i, f) in mapping.fields.iter().enumerate() {
         let Some(name) = &f.column else { continue };
         match find(name) {
-            None => out.push(Issue::new(E, "mapping.unknown_column", format!("fields[{i}].column"), format!("the table has no column {name}"), Some("Pick one of the table's columns."))),
+            None => out.push(Issue::new(
+                E,
+                "mapping.unknown_column",
+                format!("fields[{i}].column"),
+                format!("the table has no column {name}"),
+                Some("Pick one of the table's columns."),
+            )),
             Some(c) if f.column_type.is_some_and(|t| t != c.local_type) => out.push(Issue::new(
                 W,
                 "mapping.column_type_changed",
                 format!("fields[{i}].columnType"),
-                format!("{name} is {:?} in the table ({}), not {:?} as mapped", c.local_type, c.declared_type, f.effective_column_type()),
+                format!(
+                    "{name} is {:?} in the table ({}), not {:?} as mapped",
+                    c.local_type,
+                    c.declared_type,
+                    f.effective_column_type()
+                ),
                 Some("Re-pick the column so the mapping records its current type."),
             )),
             _ => {}
@@ -432,19 +651,35 @@ pub fn validate_columns(mapping: &Mapping, columns: &[LocalColumn]) -> Vec<Issue
         for (k, t) in f.outbound.iter().enumerate() {
             if let Transform::Concat { fields, .. } = t {
                 for col in fields.iter().filter(|c| find(c).is_none()) {
-                    out.push(Issue::new(E, "mapping.unknown_column", format!("fields[{i}].outbound[{k}]"), format!("concat reads {col}, which the table does not have"), None));
+                    out.push(Issue::new(
+                        E,
+                        "mapping.unknown_column",
+                        format!("fields[{i}].outbound[{k}]"),
+                        format!("concat reads {col}, which the table does not have"),
+                        None,
+                    ));
                 }
             }
         }
     }
-    for c in columns.iter().filter(|c| c.not_null && !c.primary_key && c.default_value.is_none()) {
-        let filled = c.name == mapping.match_key.column() || mapping.fields.iter().any(|f| f.direction.inbound() && f.column.as_deref() == Some(&c.name));
+    for c in columns
+        .iter()
+        .filter(|c| c.not_null && !c.primary_key && c.default_value.is_none())
+    {
+        let filled = c.name == mapping.match_key.column()
+            || mapping
+                .fields
+                .iter()
+                .any(|f| f.direction.inbound() && f.column.as_deref() == Some(&c.name));
         if !filled {
             out.push(Issue::new(
                 W,
                 "mapping.not_null_unfilled",
                 "fields",
-                format!("the column {} is NOT NULL and no field fills it, so new rows would fail", c.name),
+                format!(
+                    "the column {} is NOT NULL and no field fills it, so new rows would fail",
+                    c.name
+                ),
                 Some("Map a property (or a constant) to it."),
             ));
         }
@@ -473,7 +708,10 @@ impl Imported {
         if errors.is_empty() {
             Ok(self.mapping)
         } else {
-            Err(Error::InvalidMapping { count: errors.len(), issues: errors })
+            Err(Error::InvalidMapping {
+                count: errors.len(),
+                issues: errors,
+            })
         }
     }
 }
@@ -484,8 +722,10 @@ impl Imported {
 pub fn import_mapping(text: &str, catalog: &ObjectCatalog) -> Result<Imported> {
     let mapping = Mapping::from_json_str(text)?;
     let mut issues = validate(&mapping, catalog);
-    for issue in &mut issues {
-        issue.line = crate::locate::line_of(text, &issue.path);
+    if let Some(lines) = crate::locate::Lines::new(text) {
+        for issue in &mut issues {
+            issue.line = lines.line_of(&issue.path);
+        }
     }
     Ok(Imported { mapping, issues })
 }
@@ -521,8 +761,19 @@ pub(crate) mod tests {
     pub(crate) fn contacts() -> ObjectCatalog {
         let mut tier = p("spoke_tier", "Spoke tier", PropertyType::Enumeration);
         tier.field_type = "select".into();
-        tier.options = ["bronze", "silver", "gold"].iter().map(|v| EnumOption { value: (*v).into(), label: v.to_uppercase(), hidden: false }).collect();
-        let mut deals = p("num_associated_deals", "Number of Associated Deals", PropertyType::Number);
+        tier.options = ["bronze", "silver", "gold"]
+            .iter()
+            .map(|v| EnumOption {
+                value: (*v).into(),
+                label: v.to_uppercase(),
+                hidden: false,
+            })
+            .collect();
+        let mut deals = p(
+            "num_associated_deals",
+            "Number of Associated Deals",
+            PropertyType::Number,
+        );
         deals.calculated = true;
         deals.read_only = true;
         let mut id = p("hs_object_id", "Record ID", PropertyType::Number);
@@ -539,8 +790,16 @@ pub(crate) mod tests {
             p("city", "City", PropertyType::String),
             p("spoke_score", "Spoke score", PropertyType::Number),
             p("spoke_legacy_ids", "Spoke legacy IDs", PropertyType::Number),
-            p("spoke_renewal_date", "Spoke renewal date", PropertyType::Date),
-            p("spoke_last_seen_at", "Spoke last seen at", PropertyType::Datetime),
+            p(
+                "spoke_renewal_date",
+                "Spoke renewal date",
+                PropertyType::Date,
+            ),
+            p(
+                "spoke_last_seen_at",
+                "Spoke last seen at",
+                PropertyType::Datetime,
+            ),
             p("spoke_opt_in", "Spoke opt-in", PropertyType::Bool),
             p("createdate", "Create Date", PropertyType::Datetime),
             tier,
@@ -550,10 +809,23 @@ pub(crate) mod tests {
             code,
         ];
         props.sort_by(|a, b| a.name.cmp(&b.name));
-        ObjectCatalog { object_type: "contacts".into(), object_type_id: Some("0-1".into()), custom: false, required_properties: vec![], properties: props, fetched_at: String::new() }
+        ObjectCatalog {
+            object_type: "contacts".into(),
+            object_type_id: Some("0-1".into()),
+            custom: false,
+            required_properties: vec![],
+            properties: props,
+            fetched_at: String::new(),
+        }
     }
 
-    pub(crate) fn field(property: &str, column: &str, direction: Direction, pt: PropertyType, ct: LocalType) -> FieldMapping {
+    pub(crate) fn field(
+        property: &str,
+        column: &str,
+        direction: Direction,
+        pt: PropertyType,
+        ct: LocalType,
+    ) -> FieldMapping {
         FieldMapping {
             property: Some(property.into()),
             column: Some(column.into()),
@@ -567,17 +839,52 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn mapping() -> Mapping {
-        let mut m = Mapping::new("c", "contacts", Destination::Spoke { table: "contacts".into() }, MatchKey::Property { property: "email".into(), column: "email".into() });
+        let mut m = Mapping::new(
+            "c",
+            "contacts",
+            Destination::Spoke {
+                table: "contacts".into(),
+            },
+            MatchKey::Property {
+                property: "email".into(),
+                column: "email".into(),
+            },
+        );
         m.fields = vec![
-            FieldMapping { inbound: vec![Transform::Trim, Transform::Case { to: Case::Lower }], required: true, ..field("email", "email", Direction::Both, PropertyType::String, LocalType::Text) },
-            field("firstname", "first_name", Direction::Both, PropertyType::String, LocalType::Text),
-            field("spoke_score", "score", Direction::Both, PropertyType::Number, LocalType::Integer),
+            FieldMapping {
+                inbound: vec![Transform::Trim, Transform::Case { to: Case::Lower }],
+                required: true,
+                ..field(
+                    "email",
+                    "email",
+                    Direction::Both,
+                    PropertyType::String,
+                    LocalType::Text,
+                )
+            },
+            field(
+                "firstname",
+                "first_name",
+                Direction::Both,
+                PropertyType::String,
+                LocalType::Text,
+            ),
+            field(
+                "spoke_score",
+                "score",
+                Direction::Both,
+                PropertyType::Number,
+                LocalType::Integer,
+            ),
         ];
         m
     }
 
     fn codes(issues: &[Issue]) -> Vec<(&str, &str)> {
-        issues.iter().map(|i| (i.code.as_str(), i.path.as_str())).collect()
+        issues
+            .iter()
+            .map(|i| (i.code.as_str(), i.path.as_str()))
+            .collect()
     }
 
     #[test]
@@ -588,9 +895,27 @@ pub(crate) mod tests {
     #[test]
     fn unknown_removed_and_read_only_properties_are_flagged() {
         let mut m = mapping();
-        m.fields.push(field("firstnme", "x", Direction::ToLocal, PropertyType::String, LocalType::Text));
-        m.fields.push(field("fax", "fax", Direction::ToLocal, PropertyType::String, LocalType::Text));
-        m.fields.push(field("num_associated_deals", "deals", Direction::Both, PropertyType::Number, LocalType::Integer));
+        m.fields.push(field(
+            "firstnme",
+            "x",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Text,
+        ));
+        m.fields.push(field(
+            "fax",
+            "fax",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Text,
+        ));
+        m.fields.push(field(
+            "num_associated_deals",
+            "deals",
+            Direction::Both,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
         let issues = validate(&m, &contacts());
         assert_eq!(
             codes(&issues),
@@ -600,7 +925,11 @@ pub(crate) mod tests {
                 ("mapping.read_only_property", "fields[5].direction"),
             ]
         );
-        assert!(issues[0].hint.as_deref().unwrap().contains("Did you mean firstname?"));
+        assert!(issues[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("Did you mean firstname?"));
         assert!(issues[2].message.contains("calculated by HubSpot"));
         // Reading it is fine.
         m.fields[5].direction = Direction::ToLocal;
@@ -610,11 +939,22 @@ pub(crate) mod tests {
     #[test]
     fn match_keys_must_be_unique_properties() {
         let mut m = mapping();
-        m.match_key = MatchKey::Property { property: "city".into(), column: "city".into() };
-        assert_eq!(codes(&validate(&m, &contacts())), [("mapping.match_key_not_unique", "matchKey.property")]);
-        m.match_key = MatchKey::Property { property: "customer_code".into(), column: "code".into() };
+        m.match_key = MatchKey::Property {
+            property: "city".into(),
+            column: "city".into(),
+        };
+        assert_eq!(
+            codes(&validate(&m, &contacts())),
+            [("mapping.match_key_not_unique", "matchKey.property")]
+        );
+        m.match_key = MatchKey::Property {
+            property: "customer_code".into(),
+            column: "code".into(),
+        };
         assert_eq!(validate(&m, &contacts()), vec![]);
-        m.match_key = MatchKey::RecordId { column: "hubspot_id".into() };
+        m.match_key = MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        };
         assert_eq!(validate(&m, &contacts()), vec![]);
     }
 
@@ -622,11 +962,32 @@ pub(crate) mod tests {
     fn incompatible_types_and_transforms_are_refused() {
         let mut m = mapping();
         // Text into an integer column without parseNumber.
-        m.fields.push(field("city", "city_code", Direction::ToLocal, PropertyType::String, LocalType::Integer));
+        m.fields.push(field(
+            "city",
+            "city_code",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Integer,
+        ));
         // Upper-casing a number.
-        m.fields.push(FieldMapping { inbound: vec![Transform::Case { to: Case::Upper }], ..field("spoke_legacy_ids", "legacy", Direction::ToLocal, PropertyType::Number, LocalType::Text) });
+        m.fields.push(FieldMapping {
+            inbound: vec![Transform::Case { to: Case::Upper }],
+            ..field(
+                "spoke_legacy_ids",
+                "legacy",
+                Direction::ToLocal,
+                PropertyType::Number,
+                LocalType::Text,
+            )
+        });
         // A date-time into a boolean.
-        m.fields.push(field("createdate", "created_flag", Direction::ToLocal, PropertyType::Datetime, LocalType::Boolean));
+        m.fields.push(field(
+            "createdate",
+            "created_flag",
+            Direction::ToLocal,
+            PropertyType::Datetime,
+            LocalType::Boolean,
+        ));
         let issues = validate(&m, &contacts());
         assert_eq!(
             codes(&issues),
@@ -638,7 +999,10 @@ pub(crate) mod tests {
         );
         assert!(issues[0].hint.as_deref().unwrap().contains("parseNumber"));
         // parseNumber fixes the first.
-        m.fields[3].inbound = vec![Transform::ParseNumber { decimal: None, thousands: None }];
+        m.fields[3].inbound = vec![Transform::ParseNumber {
+            decimal: None,
+            thousands: None,
+        }];
         assert_eq!(validate(&m, &contacts()).len(), 2);
     }
 
@@ -646,24 +1010,57 @@ pub(crate) mod tests {
     fn enum_writes_must_use_options() {
         let mut m = mapping();
         m.fields.push(FieldMapping {
-            outbound: vec![Transform::ValueMap { values: [("Gold".to_owned(), "gold".to_owned()), ("Platinum".to_owned(), "platinum".to_owned())].into(), otherwise: None, strict: true }],
-            ..field("spoke_tier", "tier", Direction::ToHubSpot, PropertyType::Enumeration, LocalType::Text)
+            outbound: vec![Transform::ValueMap {
+                values: [
+                    ("Gold".to_owned(), "gold".to_owned()),
+                    ("Platinum".to_owned(), "platinum".to_owned()),
+                ]
+                .into(),
+                otherwise: None,
+                strict: true,
+            }],
+            ..field(
+                "spoke_tier",
+                "tier",
+                Direction::ToHubSpot,
+                PropertyType::Enumeration,
+                LocalType::Text,
+            )
         });
         let issues = validate(&m, &contacts());
-        assert_eq!(codes(&issues), [("mapping.not_an_option", "fields[3].outbound[0]")]);
-        assert!(issues[0].message.contains("'platinum' is not an option of spoke_tier"));
+        assert_eq!(
+            codes(&issues),
+            [("mapping.not_an_option", "fields[3].outbound[0]")]
+        );
+        assert!(issues[0]
+            .message
+            .contains("'platinum' is not an option of spoke_tier"));
     }
 
     #[test]
     fn duplicates_criteria_and_lookups_are_checked() {
         let mut m = mapping();
-        m.fields.push(field("lastname", "first_name", Direction::ToLocal, PropertyType::String, LocalType::Text));
+        m.fields.push(field(
+            "lastname",
+            "first_name",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Text,
+        ));
         m.criteria = vec![Criterion::new("EQUALS", "city", None)];
-        m.target_lookup = vec![Criterion::new("EQUALS", "phone", Some("@phone_number@".into()))];
+        m.target_lookup = vec![Criterion::new(
+            "EQUALS",
+            "phone",
+            Some("@phone_number@".into()),
+        )];
         let issues = validate(&m, &contacts());
         assert_eq!(
             codes(&issues),
-            [("mapping.duplicate_column", "fields[3].column"), ("mapping.invalid_criterion", "criteria[0]"), ("mapping.lookup_unknown_column", "targetLookup")]
+            [
+                ("mapping.duplicate_column", "fields[3].column"),
+                ("mapping.invalid_criterion", "criteria[0]"),
+                ("mapping.lookup_unknown_column", "targetLookup")
+            ]
         );
         assert!(issues[1].message.contains("NOT_HAS_PROPERTY"));
     }
@@ -673,20 +1070,35 @@ pub(crate) mod tests {
         let mut cat = contacts();
         cat.required_properties = vec!["city".into()];
         let issues = validate(&mapping(), &cat);
-        assert_eq!(codes(&issues), [("mapping.required_property_unmapped", "fields")]);
+        assert_eq!(
+            codes(&issues),
+            [("mapping.required_property_unmapped", "fields")]
+        );
         assert_eq!(issues[0].severity, Severity::Warning);
     }
 
     #[test]
     fn columns_of_an_existing_table_are_checked() {
         let cols = vec![
-            LocalColumn { not_null: true, ..LocalColumn::new("email", LocalType::Text) },
+            LocalColumn {
+                not_null: true,
+                ..LocalColumn::new("email", LocalType::Text)
+            },
             LocalColumn::new("first_name", LocalType::Text),
             LocalColumn::new("score", LocalType::Real),
-            LocalColumn { not_null: true, ..LocalColumn::new("tenant", LocalType::Text) },
+            LocalColumn {
+                not_null: true,
+                ..LocalColumn::new("tenant", LocalType::Text)
+            },
         ];
         let issues = validate_columns(&mapping(), &cols);
-        assert_eq!(codes(&issues), [("mapping.column_type_changed", "fields[2].columnType"), ("mapping.not_null_unfilled", "fields")]);
+        assert_eq!(
+            codes(&issues),
+            [
+                ("mapping.column_type_changed", "fields[2].columnType"),
+                ("mapping.not_null_unfilled", "fields")
+            ]
+        );
         let issues = validate_columns(&mapping(), &cols[1..]);
         assert_eq!(issues[0].code, "mapping.unknown_column");
     }
@@ -696,20 +1108,42 @@ pub(crate) mod tests {
         let mut m = mapping();
         m.fields[1].property = Some("first_name".into());
         m.fields[2].direction = Direction::Both;
-        m.fields.push(field("num_associated_deals", "deals", Direction::ToHubSpot, PropertyType::Number, LocalType::Integer));
+        m.fields.push(field(
+            "num_associated_deals",
+            "deals",
+            Direction::ToHubSpot,
+            PropertyType::Number,
+            LocalType::Integer,
+        ));
         let text = m.to_json_pretty();
         let imported = import_mapping(&text, &contacts()).unwrap();
         let line_with = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
-        let got: Vec<(&str, Option<usize>)> = imported.issues.iter().map(|i| (i.code.as_str(), i.line)).collect();
+        let got: Vec<(&str, Option<usize>)> = imported
+            .issues
+            .iter()
+            .map(|i| (i.code.as_str(), i.line))
+            .collect();
         assert_eq!(
             got,
             [
-                ("mapping.unknown_property", Some(line_with("\"property\": \"first_name\""))),
-                ("mapping.read_only_property", Some(line_with("\"direction\": \"toHubSpot\""))),
+                (
+                    "mapping.unknown_property",
+                    Some(line_with("\"property\": \"first_name\""))
+                ),
+                (
+                    "mapping.read_only_property",
+                    Some(line_with("\"direction\": \"toHubSpot\""))
+                ),
             ]
         );
         let err = imported.into_result().unwrap_err();
         assert!(matches!(&err, Error::InvalidMapping { count: 2, .. }));
-        assert!(err.to_string().contains(&format!("line {}, fields[1].property", line_with("\"first_name\","))), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "line {}, fields[1].property",
+                line_with("\"first_name\",")
+            )),
+            "{err}"
+        );
     }
 }

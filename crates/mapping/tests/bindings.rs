@@ -24,8 +24,26 @@ fn ui_types_export_to_typescript() {
     if std::env::var_os("SPOKE_PRINT_BINDINGS").is_some() {
         println!("{ts}");
     }
-    for name in ["Mapping", "FieldMapping", "Transform", "Criterion", "CriterionValue", "LocalValue", "DryRunRow", "Action", "Issue", "Severity", "Operator", "Destination", "MatchKey", "Direction"] {
-        assert!(ts.contains(&format!("export type {name} =")), "{name} missing from:\n{ts}");
+    for name in [
+        "Mapping",
+        "FieldMapping",
+        "Transform",
+        "Criterion",
+        "CriterionValue",
+        "LocalValue",
+        "DryRunRow",
+        "Action",
+        "Issue",
+        "Severity",
+        "Operator",
+        "Destination",
+        "MatchKey",
+        "Direction",
+    ] {
+        assert!(
+            ts.contains(&format!("export type {name} =")),
+            "{name} missing from:\n{ts}"
+        );
     }
     // serde's spelling, not Rust's.
     assert!(ts.contains("\"toHubSpot\""), "{ts}");
