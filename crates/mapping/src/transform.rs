@@ -196,6 +196,9 @@ impl Transform {
             }
         };
         match self {
+            // HubSpot sends every value as text, and number properties often hold `123;456`:
+            // trimming or splitting keeps the value's kind.
+            Transform::Trim | Transform::Split { .. } if input != Kind::Json => Ok(input),
             Transform::Trim | Transform::Case { .. } | Transform::Split { .. } => {
                 needs(&[Kind::Text], Kind::Text)
             }
@@ -954,10 +957,18 @@ mod tests {
 
     #[test]
     fn kind_checks_refuse_mismatched_steps() {
-        assert!(Transform::Trim
+        assert!(Transform::Case { to: Case::Upper }
             .check(Kind::Number)
             .unwrap_err()
-            .contains("trim needs text"));
+            .contains("case needs text"));
+        assert_eq!(Transform::Trim.check(Kind::Number).unwrap(), Kind::Number);
+        let split = Transform::Split {
+            separator: ";".into(),
+            index: 0,
+            rest: false,
+        };
+        assert_eq!(split.check(Kind::Number).unwrap(), Kind::Number);
+        assert!(split.check(Kind::Json).is_err());
         assert_eq!(
             Transform::ParseNumber {
                 decimal: None,

@@ -1104,6 +1104,51 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_documented_example_imports_cleanly_and_runs() {
+        let text = include_str!("../docs/example-mapping.json");
+        let imported = import_mapping(text, &contacts()).unwrap();
+        assert_eq!(imported.issues, vec![]);
+        let m = imported.mapping;
+        let record = crate::apply::HubSpotRecord {
+            id: "1".into(),
+            properties: [
+                ("email", " Ada@Example.com"),
+                ("firstname", "Ada"),
+                ("lastname", "King Lovelace"),
+                ("spoke_legacy_ids", "3000000001;3000000002"),
+                ("spoke_tier", "gold"),
+                ("spoke_last_seen_at", "2025-06-15T07:00:00.000Z"),
+                ("num_associated_deals", "2"),
+            ]
+            .map(|(k, v)| (k.to_owned(), Some(v.to_owned())))
+            .into(),
+        };
+        let row = crate::apply::apply_inbound(&m, &record).unwrap();
+        assert_eq!(
+            row["full_name"],
+            LocalValue::Text("Ada King Lovelace".into())
+        );
+        assert_eq!(row["legacy_id"], LocalValue::Integer(3_000_000_001));
+        assert_eq!(row["tier"], LocalValue::Text("Gold".into()));
+        assert_eq!(
+            row["last_login"],
+            LocalValue::Text("2025-06-15 09:00:00.000".into())
+        );
+        assert_eq!(row["score"], LocalValue::Integer(0));
+        let out = crate::apply::apply_outbound_checked(&m, &contacts(), &row).unwrap();
+        assert_eq!(out.properties["lastname"], "King Lovelace");
+        assert_eq!(out.properties["spoke_tier"], "gold");
+        assert_eq!(
+            out.properties["spoke_last_seen_at"],
+            "2025-06-15T07:00:00.000Z"
+        );
+        assert_eq!(out.properties["city"], "Berlin");
+        assert_eq!(out.id.as_deref(), Some("ada@example.com"));
+        // The file is in the canonical form the editor writes.
+        assert_eq!(Mapping::from_json_str(&m.to_json_pretty()).unwrap(), m);
+    }
+
+    #[test]
     fn import_names_the_line_of_each_problem() {
         let mut m = mapping();
         m.fields[1].property = Some("first_name".into());
