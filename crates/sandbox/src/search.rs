@@ -5,7 +5,7 @@
 use crate::auth::Caller;
 use crate::crm::{render, resolve};
 use crate::error::{ApiError, ApiResult, Json};
-use crate::model::{ObjectType, PType, Record};
+use crate::model::{Derived, ObjectType, PType, Record};
 use crate::state::AppState;
 use crate::util::parse_time_ms;
 use axum::extract::{Path, State};
@@ -174,7 +174,31 @@ fn contains_token(v: &str, needle: &str) -> bool {
     v.eq_ignore_ascii_case(&n) || tokens(v).any(|t| t == n) || v.to_lowercase().split(['@', '.', '-', '_', ' ']).any(|t| t == n)
 }
 
+/// A numeric view of a property without formatting derived timestamps to strings and back.
+fn num_value(t: &ObjectType, r: &Record, key: u16, ptype: PType) -> Option<f64> {
+    match t.props.get(key as usize).map(|p| p.derived) {
+        Some(Derived::Id) => Some(r.id as f64),
+        Some(Derived::Created) => Some(r.created as f64),
+        Some(Derived::Modified) => Some(r.updated as f64),
+        Some(Derived::Stored) => r.get(key).filter(|v| !v.is_empty()).and_then(|v| num_of(ptype, v)),
+        None => None,
+    }
+}
+
 fn matches(t: &ObjectType, r: &Record, c: &Compiled) -> bool {
+    if c.ptype.numeric() && c.num.is_some() && matches!(c.op, Op::Eq | Op::Neq | Op::Lt | Op::Lte | Op::Gt | Op::Gte | Op::Between) {
+        let x = num_value(t, r, c.key, c.ptype);
+        let b = c.num.unwrap_or_default();
+        return match c.op {
+            Op::Eq => x == Some(b),
+            Op::Neq => x != Some(b),
+            Op::Lt => x.is_some_and(|a| a < b),
+            Op::Lte => x.is_some_and(|a| a <= b),
+            Op::Gt => x.is_some_and(|a| a > b),
+            Op::Gte => x.is_some_and(|a| a >= b),
+            _ => x.is_some_and(|a| a >= b && c.high.is_some_and(|h| a <= h)),
+        };
+    }
     let v = t.value(r, c.key);
     let v = v.as_deref().filter(|s| !s.is_empty());
     let cmp_num = |x: &str| num_of(c.ptype, x);
@@ -310,40 +334,43 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
             }
         }
     }
+    let total = hits.len();
+    // Only the first `after + limit` hits are ever shown: select them, then sort that prefix.
+    let want = (after + limit).min(total);
     if let Some(((key, def), desc)) = sort {
         let numeric = def.ptype.numeric();
-        let keyed = |r: &Record| -> (Option<f64>, Option<String>) {
-            let v = t.value(r, key).filter(|v| !v.is_empty());
-            if numeric {
-                (v.as_deref().and_then(|x| num_of(def.ptype, x)), None)
-            } else {
-                (None, v.map(|x| x.to_lowercase()))
-            }
-        };
-        hits.sort_by(|a, b| {
-            let (ka, kb) = (keyed(a), keyed(b));
-            let o = if numeric {
-                match (ka.0, kb.0) {
-                    (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (None, None) => Ordering::Equal,
+        let mut keyed: Vec<(Option<f64>, Option<String>, &Record)> = hits
+            .iter()
+            .map(|r| {
+                if numeric {
+                    (num_value(t, r, key, def.ptype), None, *r)
+                } else {
+                    (None, t.value(r, key).filter(|v| !v.is_empty()).map(|v| v.to_lowercase()), *r)
                 }
-            } else {
-                match (&ka.1, &kb.1) {
-                    (Some(x), Some(y)) => x.cmp(y),
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (None, None) => Ordering::Equal,
-                }
+            })
+            .collect();
+        let cmp = |a: &(Option<f64>, Option<String>, &Record), b: &(Option<f64>, Option<String>, &Record)| -> Ordering {
+            // Missing values sort last in both directions, like HubSpot.
+            let o = match (numeric, &a.0, &b.0, &a.1, &b.1) {
+                (true, Some(x), Some(y), _, _) => { let o = x.partial_cmp(y).unwrap_or(Ordering::Equal); if desc { o.reverse() } else { o } }
+                (true, Some(_), None, _, _) => Ordering::Less,
+                (true, None, Some(_), _, _) => Ordering::Greater,
+                (false, _, _, Some(x), Some(y)) => { let o = x.cmp(y); if desc { o.reverse() } else { o } }
+                (false, _, _, Some(_), None) => Ordering::Less,
+                (false, _, _, None, Some(_)) => Ordering::Greater,
+                _ => Ordering::Equal,
             };
-            let o = if desc { o.reverse() } else { o };
-            o.then(a.id.cmp(&b.id))
-        });
-    } else {
+            o.then(a.2.id.cmp(&b.2.id))
+        };
+        if want > 0 && want < keyed.len() {
+            keyed.select_nth_unstable_by(want - 1, cmp);
+            keyed.truncate(want);
+        }
+        keyed.sort_by(cmp);
+        hits = keyed.into_iter().map(|(_, _, r)| r).collect();
+    } else if !lagged_by_type.is_empty() {
         hits.sort_by_key(|r| r.id);
     }
-    let total = hits.len();
     let props = if req.properties.is_empty() { None } else { Some(req.properties.as_slice()) };
     let mut page: Vec<serde_json::Value> = hits.iter().skip(after).take(limit).map(|r| render(&store, ti, r, props, None)).collect();
     if st.faults_snapshot().search_shuffle {
