@@ -431,7 +431,9 @@ fn write_cache<T: Serialize>(path: &Path, data: &T) -> Result<()> {
     })
     .map_err(|e| err(&e))?;
     // Write then rename, so a crash never leaves half a cache.
-    let tmp = path.with_extension("json.tmp");
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
     std::fs::write(&tmp, text).map_err(|e| err(&e))?;
     std::fs::rename(&tmp, path).map_err(|e| err(&e))?;
     Ok(())

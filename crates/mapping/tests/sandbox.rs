@@ -807,3 +807,37 @@ async fn live_previews_compare_with_what_each_side_holds() {
     assert_eq!(rows[1].reasons, ["changes firstname ↔ first_name"]);
     assert_eq!(rows[2].key.as_deref(), Some("brand.new@spoke-demo.example"));
 }
+
+#[tokio::test]
+async fn missing_scopes_keep_standard_objects_and_a_failed_refresh_keeps_the_cache() {
+    let (sb, client) = portal().await;
+    let minted: Value = client
+        .post("/_sandbox/tokens", json!({"scopes": ["crm.objects.contacts.read", "crm.schemas.contacts.read"], "kind": "private"}))
+        .await
+        .unwrap();
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let limited = Client::new(ClientConfig::new(sb.base_url()))
+        .unwrap()
+        .with_token_provider(Arc::new(StaticToken::new(Secret::from(token.as_str()))));
+    let dir = tempfile::tempdir().unwrap();
+
+    // Custom objects need crm.schemas.custom.read: the standard objects are still listed, with
+    // the reason the custom ones are not.
+    let objects = discover_objects(&limited, dir.path(), false).await.unwrap();
+    let reason = objects.custom_objects_unavailable.clone().expect("says why");
+    assert!(reason.contains("crm.schemas.custom.read"), "{reason}");
+    assert!(objects.objects.iter().all(|o| !o.custom));
+    assert!(objects.objects.iter().any(|o| o.object_type == "contacts"));
+
+    // Deals' properties need deals scopes: the scope error comes through as HubSpot's.
+    let err = discover_properties(&limited, "deals", dir.path(), false).await.unwrap_err();
+    assert_eq!(spoke_hubspot::Describe::code(&err), "hubspot.missing_scopes");
+    assert!(spoke_hubspot::Describe::hint(&err).unwrap().contains("scopes"));
+
+    // Contacts work; once the token is revoked a refresh fails and the cache still answers.
+    let catalog = discover_properties(&limited, "contacts", dir.path(), false).await.unwrap();
+    let _: Value = client.post("/_sandbox/tokens/revoke", json!({"token": token})).await.unwrap_or(Value::Null);
+    let err = discover_properties(&limited, "contacts", dir.path(), true).await.unwrap_err();
+    assert_eq!(spoke_hubspot::Describe::code(&err), "hubspot.unauthorized");
+    assert_eq!(discover_properties(&limited, "contacts", dir.path(), false).await.unwrap(), catalog);
+}
