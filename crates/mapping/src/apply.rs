@@ -312,13 +312,21 @@ pub fn dry_run(
     catalog: &ObjectCatalog,
     samples: &[DryRunSample],
 ) -> Vec<DryRunRow> {
+    // Compiled once for all samples (`None`: no criteria).
+    let criteria = (!mapping.criteria.is_empty())
+        .then(|| compile_criteria(&mapping.criteria, catalog).map_err(|e| e.to_string()));
     samples
         .iter()
         .enumerate()
         .map(|(index, sample)| match sample {
-            DryRunSample::ToLocal { record, current } => {
-                preview_inbound(index, mapping, catalog, record, current.as_ref())
-            }
+            DryRunSample::ToLocal { record, current } => preview_inbound(
+                index,
+                mapping,
+                catalog,
+                criteria.as_ref(),
+                record,
+                current.as_ref(),
+            ),
             DryRunSample::ToHubSpot { row, current } => {
                 preview_outbound(index, mapping, catalog, row, current.as_ref())
             }
@@ -410,6 +418,7 @@ fn preview_inbound(
     index: usize,
     mapping: &Mapping,
     catalog: &ObjectCatalog,
+    criteria: Option<&std::result::Result<Vec<crate::criteria::FilterGroup>, String>>,
     record: &HubSpotRecord,
     current: Option<&LocalRow>,
 ) -> DryRunRow {
@@ -425,9 +434,9 @@ fn preview_inbound(
         fields.push(preview(f, run, now));
     }
     let key = inbound_key(mapping, record, &row).and_then(|v| v.as_text());
-    if !mapping.criteria.is_empty() {
-        match compile_criteria(&mapping.criteria, catalog) {
-            Ok(groups) if !matches(&groups, catalog, &record.properties) => {
+    if let Some(compiled) = criteria {
+        match compiled {
+            Ok(groups) if !matches(groups, catalog, &record.properties) => {
                 let reason = "does not match the sync criteria".to_owned();
                 return DryRunRow {
                     index,
@@ -987,6 +996,29 @@ mod tests {
             matches!(&err, Error::WriteRefused { property, .. } if property == "num_associated_deals")
         );
         assert_eq!(spoke_hubspot::Describe::code(&err), "mapping.write_refused");
+    }
+
+    #[test]
+    fn invalid_criteria_reject_every_inbound_sample() {
+        let mut m = mapping();
+        m.criteria = vec![crate::criteria::Criterion::new(
+            "EQUALS",
+            "no_such_field",
+            Some("x".into()),
+        )];
+        let samples = vec![
+            DryRunSample::ToLocal {
+                record: record("1", &[("email", "a@b.c")]),
+                current: None
+            };
+            3
+        ];
+        let rows = dry_run(&m, &contacts(), &samples);
+        assert!(rows
+            .iter()
+            .all(|r| r.action == Action::Reject
+                && r.reasons[0].starts_with("the criteria are invalid")));
+        assert_eq!(rows.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]

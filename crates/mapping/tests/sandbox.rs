@@ -824,20 +824,42 @@ async fn missing_scopes_keep_standard_objects_and_a_failed_refresh_keeps_the_cac
     // Custom objects need crm.schemas.custom.read: the standard objects are still listed, with
     // the reason the custom ones are not.
     let objects = discover_objects(&limited, dir.path(), false).await.unwrap();
-    let reason = objects.custom_objects_unavailable.clone().expect("says why");
+    let reason = objects
+        .custom_objects_unavailable
+        .clone()
+        .expect("says why");
     assert!(reason.contains("crm.schemas.custom.read"), "{reason}");
     assert!(objects.objects.iter().all(|o| !o.custom));
     assert!(objects.objects.iter().any(|o| o.object_type == "contacts"));
 
     // Deals' properties need deals scopes: the scope error comes through as HubSpot's.
-    let err = discover_properties(&limited, "deals", dir.path(), false).await.unwrap_err();
-    assert_eq!(spoke_hubspot::Describe::code(&err), "hubspot.missing_scopes");
-    assert!(spoke_hubspot::Describe::hint(&err).unwrap().contains("scopes"));
+    let err = discover_properties(&limited, "deals", dir.path(), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        spoke_hubspot::Describe::code(&err),
+        "hubspot.missing_scopes"
+    );
+    assert!(spoke_hubspot::Describe::hint(&err)
+        .unwrap()
+        .contains("scopes"));
 
     // Contacts work; once the token is revoked a refresh fails and the cache still answers.
-    let catalog = discover_properties(&limited, "contacts", dir.path(), false).await.unwrap();
-    let _: Value = client.post("/_sandbox/tokens/revoke", json!({"token": token})).await.unwrap_or(Value::Null);
-    let err = discover_properties(&limited, "contacts", dir.path(), true).await.unwrap_err();
+    let catalog = discover_properties(&limited, "contacts", dir.path(), false)
+        .await
+        .unwrap();
+    let _: Value = client
+        .post("/_sandbox/tokens/revoke", json!({"token": token}))
+        .await
+        .unwrap_or(Value::Null);
+    let err = discover_properties(&limited, "contacts", dir.path(), true)
+        .await
+        .unwrap_err();
     assert_eq!(spoke_hubspot::Describe::code(&err), "hubspot.unauthorized");
-    assert_eq!(discover_properties(&limited, "contacts", dir.path(), false).await.unwrap(), catalog);
+    assert_eq!(
+        discover_properties(&limited, "contacts", dir.path(), false)
+            .await
+            .unwrap(),
+        catalog
+    );
 }
