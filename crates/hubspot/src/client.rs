@@ -334,11 +334,15 @@ impl Client {
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         loop {
-            if let Some(governor) = &self.governor {
-                governor.acquire(req.kind).await?;
-            }
+            let permit = match &self.governor {
+                Some(governor) => Some(governor.acquire(req.kind).await?),
+                None => None,
+            };
             let attempts = failures + rate_limited + 1;
             let outcome = self.attempt(&req, url.clone(), token.as_ref()).await;
+            if let (Some(governor), Some(permit)) = (&self.governor, permit) {
+                governor.finish(permit);
+            }
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(err) => {

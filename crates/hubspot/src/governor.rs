@@ -16,6 +16,13 @@ use tokio::time::Instant;
 
 use crate::Error;
 
+/// A counted call, from [`Governor::acquire`] to [`Governor::finish`].
+#[derive(Debug)]
+pub struct Permit {
+    kind: CallKind,
+    started: Instant,
+}
+
 /// What a call counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
@@ -189,8 +196,9 @@ impl Governor {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits until a call of `kind` fits in every budget, then counts it.
-    pub async fn acquire(&self, kind: CallKind) -> Result<(), Error> {
+    /// Waits until a call of `kind` fits in every budget, then counts it. Hand the permit back
+    /// to [`Governor::finish`] when the answer arrives.
+    pub async fn acquire(&self, kind: CallKind) -> Result<Permit, Error> {
         loop {
             let wait = {
                 let mut s = self.lock();
@@ -223,11 +231,27 @@ impl Governor {
                             CallKind::Search => s.search.starts.push_back(now),
                         }
                         s.daily_used += 1;
-                        return Ok(());
+                        return Ok(Permit { kind, started: now });
                     }
                 }
             };
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// The call of `permit` got its answer. HubSpot counted it somewhere between start and
+    /// answer, so from now on the window counts it at the answer: under load a request can sit
+    /// in queues for a while, and counting from its start would free its slot too early.
+    pub fn finish(&self, permit: Permit) {
+        let mut s = self.lock();
+        let now = Instant::now();
+        let window = match permit.kind {
+            CallKind::Standard => &mut s.burst,
+            CallKind::Search => &mut s.search,
+        };
+        if let Some(index) = window.starts.iter().position(|t| *t == permit.started) {
+            window.starts.remove(index);
+            window.starts.push_back(now);
         }
     }
 
@@ -400,6 +424,23 @@ mod tests {
         assert!(
             start.elapsed() >= Duration::from_millis(290),
             "fourth must wait for the window: {:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_finished_call_counts_from_its_answer_not_its_start() {
+        let g = Governor::new(small(2, 300, 1000));
+        let start = std::time::Instant::now();
+        let slow = g.acquire(CallKind::Standard).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        g.finish(slow);
+        let quick = g.acquire(CallKind::Standard).await.unwrap();
+        g.finish(quick);
+        g.acquire(CallKind::Standard).await.unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(490),
+            "the slot of the slow call frees 300 ms after its answer: {:?}",
             start.elapsed()
         );
     }

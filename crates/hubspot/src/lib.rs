@@ -25,7 +25,8 @@ pub use client::{
 };
 pub use error::{Error, ErrorBody};
 pub use governor::{
-    CallKind, Governor, GovernorRegistry, GovernorSnapshot, RateBudget, RateLimitHeaders, Tier,
+    CallKind, Governor, GovernorRegistry, GovernorSnapshot, Permit, RateBudget, RateLimitHeaders,
+    Tier,
 };
 pub use problem::{Describe, Problem};
 pub use secret::Secret;
