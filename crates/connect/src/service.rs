@@ -216,14 +216,17 @@ impl Connections {
     // ---- Token connections -------------------------------------------------------------------
 
     /// Adds a service key / private-app token: format check, keychain check, then HubSpot (token
-    /// info and account details) for identity and granted scopes.
+    /// info and account details) for identity and granted scopes. Nothing is stored unless all
+    /// three pass.
     pub async fn add_token(&self, req: AddToken) -> Result<Connection, Error> {
         let base = req
             .base_url
             .clone()
             .unwrap_or_else(|| HUBSPOT_API_BASE.to_owned());
-        let (token, identity) = self.validate_token(&base, &req.token).await?;
+        // Cheap checks first: the token's shape, then whether it could be stored at all.
+        check_token(&req.token)?;
         self.check_keychain().await?;
+        let (token, identity) = self.validate_token(&base, &req.token).await?;
         let id = oauth::random_token(12);
         let now = now_secs();
         let conn = Connection {
@@ -1620,6 +1623,19 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), "connect.keychain_unavailable");
         assert!(err.hint().unwrap().contains("never in a file"));
+        let counters: serde_json::Value = env
+            .http
+            .get(format!("{}/_sandbox/requests", env.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            counters["total"], 0,
+            "HubSpot is not asked before the keychain works"
+        );
         let err = env
             .service
             .begin_oauth(env.begin_request())
