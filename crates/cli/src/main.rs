@@ -1,7 +1,10 @@
 //! `spoke`: the headless twin of every screen in the Spoke app.
 
-use clap::{Parser, Subcommand};
-use spoke_hubspot::{Describe, Problem};
+mod connections;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use output::{Failure, Out};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,62 +18,75 @@ Exit codes:
   5  local problem (data folder, SQLite store, mapping file)
 
 With --json, results go to stdout as one JSON document and errors as
-{\"code\", \"message\", \"hint\"} on stdout too; the exit code is unchanged.";
+{\"code\", \"message\", \"hint\"} on stdout too; the exit code is unchanged.
+Secrets are read from standard input only, never from arguments.";
 
 #[derive(Parser, Debug)]
 #[command(name = "spoke", version, about = "Spoke: connect, map, test and sync HubSpot portals from the terminal", after_help = EXIT_CODES)]
-struct Cli {
+pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
-    json: bool,
+    pub json: bool,
     /// Spoke's data folder (defaults to the app's, so the CLI and the app share connections).
     #[arg(long, global = true, env = "SPOKE_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub enum Command {
     /// Show the version and where Spoke keeps its data and logs.
     Info,
+    /// List connections with their identity, method, scopes and status.
+    Connections,
+    /// Connect a HubSpot portal with a private-app token (stdin) or OAuth in the browser.
+    Connect(ConnectArgs),
+    /// Disconnect: revoke the sign-in (OAuth) and delete the connection's keychain entries.
+    Disconnect {
+        /// Connection id (see `spoke connections`).
+        id: String,
+    },
+    /// Show the scopes a set of objects needs, each explained; pick with --read/--write or --preset.
+    Scopes(connections::ScopeArgs),
 }
 
-/// Everything that can go wrong in the CLI itself.
-#[derive(Debug, thiserror::Error)]
-enum Error {
-    #[error("Spoke could not find a data folder for this user")]
-    NoDataDir,
-}
-
-impl Describe for Error {
-    fn code(&self) -> &'static str {
-        match self {
-            Error::NoDataDir => "cli.no_data_dir",
-        }
-    }
-    fn hint(&self) -> Option<String> {
-        match self {
-            Error::NoDataDir => Some("Pass --data-dir DIR or set SPOKE_DATA_DIR.".into()),
-        }
-    }
-}
-
-impl Error {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Error::NoDataDir => 5,
-        }
-    }
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// Read a private-app token (or service key) from standard input.
+    #[arg(long, conflicts_with = "oauth")]
+    pub token_stdin: bool,
+    /// Sign in with your own HubSpot app in the browser; the client secret is read from stdin.
+    #[arg(long, requires = "client_id")]
+    pub oauth: bool,
+    /// Your app's client ID (with --oauth).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Loopback port; `http://localhost:PORT/callback` must be a redirect URL of your app.
+    #[arg(long, default_value_t = spoke_connect::DEFAULT_CALLBACK_PORT)]
+    pub port: u16,
+    /// Name shown for the connection.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// API base URL: HubSpot by default, or a demo portal started with `spoke-sandbox`.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Do not open the browser; print the sign-in address only.
+    #[arg(long)]
+    pub no_browser: bool,
+    #[command(flatten)]
+    pub scopes: connections::ScopeArgs,
 }
 
 /// Same identifier as the app's `tauri.conf.json`, so both find the same data folder.
 const APP_IDENTIFIER: &str = "dev.spoke.desktop";
 
-fn data_dir(cli: &Cli) -> Result<PathBuf, Error> {
+fn data_dir(cli: &Cli) -> Result<PathBuf, Failure> {
     match &cli.data_dir {
         Some(dir) => Ok(dir.clone()),
-        None => dirs::data_dir().map(|d| d.join(APP_IDENTIFIER)).ok_or(Error::NoDataDir),
+        None => dirs::data_dir().map(|d| d.join(APP_IDENTIFIER)).ok_or_else(|| {
+            Failure::local("cli.no_data_dir", "Spoke could not find a data folder for this user", "Pass --data-dir DIR or set SPOKE_DATA_DIR.")
+        }),
     }
 }
 
@@ -81,40 +97,39 @@ struct Info {
     log_file: String,
 }
 
-fn run(cli: &Cli) -> Result<(), Error> {
-    match cli.command {
+async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
+    let dir = data_dir(cli)?;
+    match &cli.command {
         Command::Info => {
-            let dir = data_dir(cli)?;
             let info = Info {
                 version: env!("CARGO_PKG_VERSION"),
                 log_file: dir.join("logs").join("spoke.log").display().to_string(),
                 data_dir: dir.display().to_string(),
             };
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default());
-            } else {
-                println!("Spoke {}\nData folder: {}\nLog file:    {}", info.version, info.data_dir, info.log_file);
-            }
-            Ok(())
+            out.print(&info, || format!("Spoke {}\nData folder: {}\nLog file:    {}", info.version, info.data_dir, info.log_file))
         }
+        Command::Connections => connections::list(&dir, out).await,
+        Command::Connect(args) => connections::connect(&dir, args, out).await,
+        Command::Disconnect { id } => connections::disconnect(&dir, id, out).await,
+        Command::Scopes(args) => connections::scopes(args, out),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let out = Out { json: cli.json };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            let problem: Problem = e.problem();
-            if cli.json {
-                println!("{}", serde_json::to_string(&problem).unwrap_or_default());
-            } else {
-                eprintln!("error: {}", problem.message);
-                if let Some(hint) = &problem.hint {
-                    eprintln!("  fix: {hint}");
-                }
-            }
-            ExitCode::from(e.exit_code())
+            eprintln!("error: could not start: {e}");
+            return ExitCode::from(5);
+        }
+    };
+    match runtime.block_on(run(&cli, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            out.fail(&failure);
+            ExitCode::from(failure.exit_code)
         }
     }
 }

@@ -37,3 +37,106 @@ fn unknown_command_is_a_usage_error() {
     let out = spoke().arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+mod against_the_demo_portal {
+    //! `spoke connect | connections | disconnect` against a real demo portal and the real
+    //! keychain (run inside tests/session.sh, as `make test` does).
+
+    use super::spoke;
+    use spoke_sandbox::{Sandbox, SandboxConfig};
+    use std::io::Write;
+    use std::process::{Output, Stdio};
+
+    fn run_with_stdin(args: &[&str], dir: &std::path::Path, stdin: &str) -> Output {
+        let mut child = spoke()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn json(out: &Output) -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn token_connect_list_and_disconnect() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let base = sandbox.base_url();
+        let token = format!("{}\n", sandbox.private_app_token());
+
+        let out = run_with_stdin(&["connect", "--token-stdin", "--json", "--base-url", &base], dir.path(), &token);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let conn = json(&out);
+        assert_eq!(conn["portalId"], sandbox.portal_id());
+        assert_eq!(conn["method"], "token");
+        let id = conn["id"].as_str().unwrap().to_owned();
+
+        let out = run_with_stdin(&["connections", "--json"], dir.path(), "");
+        let list = json(&out);
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["id"], id.as_str());
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(sandbox.private_app_token().as_str()));
+
+        let out = run_with_stdin(&["disconnect", &id, "--json"], dir.path(), "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let out = run_with_stdin(&["connections", "--json"], dir.path(), "");
+        assert_eq!(json(&out).as_array().unwrap().len(), 0);
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_pasted_client_secret_is_refused_before_calling_hubspot() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let secret = format!("{}\n", sandbox.demo_app().client_secret);
+        let out = run_with_stdin(&["connect", "--token-stdin", "--json", "--base-url", &sandbox.base_url()], dir.path(), &secret);
+        assert_eq!(out.status.code(), Some(3));
+        let problem = json(&out);
+        assert_eq!(problem["code"], "connect.token_format");
+        assert!(problem["hint"].as_str().unwrap().to_lowercase().contains("private app"), "{problem}");
+        sandbox.shutdown().await;
+    }
+
+    #[test]
+    fn no_keychain_is_a_credentials_error_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = spoke()
+            .args(["connect", "--token-stdin", "--json", "--data-dir"])
+            .arg(dir.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(b"pat-na1-11111111-2222-3333-4444-555555555555\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+        let problem = json(&out);
+        assert!(problem["code"].as_str().unwrap().starts_with("connect.keychain"), "{problem}");
+        assert!(problem["hint"].as_str().is_some());
+    }
+
+    #[test]
+    fn scopes_for_a_preset_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_with_stdin(&["scopes", "--list-presets", "--json"], dir.path(), "");
+        let presets = json(&out);
+        let first = presets[0]["id"].as_str().unwrap().to_owned();
+        let out = run_with_stdin(&["scopes", "--preset", &first, "--write", "deals"], dir.path(), "");
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("crm.objects.deals.write"), "{text}");
+        let out = run_with_stdin(&["scopes", "--read", "gizmos"], dir.path(), "");
+        assert_eq!(out.status.code(), Some(2));
+    }
+}
