@@ -44,7 +44,7 @@ pub use scopes::{
 };
 pub use service::{
     AddToken, BeginOAuth, ConnectConfig, Connections, DisconnectReport, OAuthStarted,
-    DEFAULT_CALLBACK_PORT,
+    DEFAULT_CALLBACK_PORT, DEMO_CALLBACK_PORTS,
 };
 pub use store::{
     AuthMethod, Connection, ConnectionStatus, ConnectionStore, OAuthAppInfo, OAuthAppKind,

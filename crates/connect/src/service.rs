@@ -27,6 +27,9 @@ use crate::Error;
 /// The demo app's first registered loopback port (`http://localhost:53135/callback`).
 pub const DEFAULT_CALLBACK_PORT: u16 = 53135;
 
+/// Every loopback port the demo app registers (`http://localhost:53135/callback` … `53139`).
+pub const DEMO_CALLBACK_PORTS: std::ops::RangeInclusive<u16> = 53135..=53139;
+
 /// How the service is set up.
 #[derive(Debug, Clone)]
 pub struct ConnectConfig {
@@ -429,7 +432,7 @@ impl Connections {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty() && !scopes.contains(s))
             .collect();
-        let app = OAuthAppInfo {
+        let mut app = OAuthAppInfo {
             kind: req.app_kind,
             client_id: req.client_id.trim().to_owned(),
             authorize_base_url: authorize_base,
@@ -437,14 +440,33 @@ impl Connections {
             scopes,
             optional_scopes: optional,
         };
-        self.start_flow(
-            api_base,
-            app,
-            Secret::new(req.client_secret.expose().trim().to_owned()),
-            req.label,
-            None,
-        )
-        .await
+        let client_secret = Secret::new(req.client_secret.expose().trim().to_owned());
+        // The demo app registers five loopback ports; without an explicit port, a busy one is
+        // skipped. An own app has exactly the port(s) the admin registered, so no guessing.
+        let candidates: Vec<u16> = match (req.port, req.app_kind) {
+            (None, OAuthAppKind::Demo) => DEMO_CALLBACK_PORTS.collect(),
+            _ => vec![app.redirect_port],
+        };
+        let mut last = None;
+        for port in candidates {
+            app.redirect_port = port;
+            match self
+                .start_flow(
+                    api_base.clone(),
+                    app.clone(),
+                    client_secret.clone(),
+                    req.label.clone(),
+                    None,
+                )
+                .await
+            {
+                Err(e @ Error::PortInUse { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(Error::PortInUse {
+            port: app.redirect_port,
+        }))
     }
 
     /// One-click reconnect of an OAuth connection with its stored app and scopes.
@@ -1852,5 +1874,44 @@ mod tests {
             3,
             "two 429s, then the refresh"
         );
+    }
+
+    #[tokio::test]
+    async fn demo_app_skips_a_busy_registered_port() {
+        let env = env().await;
+        let mut req = env.begin_request();
+        req.port = None;
+        req.optional_scopes = vec![];
+        // Hold the first ports the way another program would (tolerate ones already taken).
+        let held: Vec<std::net::TcpListener> = DEMO_CALLBACK_PORTS
+            .take(2)
+            .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        let started = env.service.begin_oauth(req).await.unwrap();
+        let port: u16 = started
+            .redirect_uri
+            .trim_start_matches("http://localhost:")
+            .trim_end_matches("/callback")
+            .parse()
+            .unwrap();
+        assert!(DEMO_CALLBACK_PORTS.contains(&port));
+        assert!(held.iter().all(|l| l.local_addr().unwrap().port() != port));
+        let service = env.service.clone();
+        let flow = started.flow_id.clone();
+        let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        env.visit(&callback).await.unwrap();
+        waiting.await.unwrap().unwrap();
+
+        // An own app's port is exactly the registered one: busy means a clear error.
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut own = env.begin_request();
+        own.app_kind = OAuthAppKind::Own;
+        own.port = Some(busy.local_addr().unwrap().port());
+        assert_eq!(
+            env.service.begin_oauth(own).await.unwrap_err().code(),
+            "connect.port_in_use"
+        );
+        drop(held);
     }
 }
