@@ -360,13 +360,13 @@ async fn faults_put(State(st): State<Arc<AppState>>, Json(f): Json<FaultConfig>)
             return Err(ApiError::validation(format!("{name} must be between 0 and 1")));
         }
     }
-    *st.faults.lock().map_err(|_| ApiError::internal("faults poisoned"))? = f.clone();
+    st.set_faults(f.clone())?;
     tracing::info!(?f, "faults set");
     Ok(Json(f))
 }
 
 async fn faults_clear(State(st): State<Arc<AppState>>) -> ApiResult<StatusCode> {
-    *st.faults.lock().map_err(|_| ApiError::internal("faults poisoned"))? = FaultConfig::default();
+    st.set_faults(FaultConfig::default())?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -59,6 +59,9 @@ enum Action {
 }
 
 pub async fn fault_layer(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if !st.faults_active() {
+        return next.run(req).await;
+    }
     let path = req.uri().path().to_string();
     if path.starts_with("/_sandbox") {
         return next.run(req).await;

@@ -200,7 +200,19 @@ impl Record {
     }
 
     pub fn get(&self, key: u16) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        // Skip over entries by their headers; only the matching value is decoded.
+        let d = &self.data;
+        let mut pos = 0;
+        while pos + 4 <= d.len() {
+            let k = u16::from_le_bytes([d[pos], d[pos + 1]]);
+            let len = u16::from_le_bytes([d[pos + 2], d[pos + 3]]) as usize;
+            let end = (pos + 4 + len).min(d.len());
+            if k == key {
+                return Some(std::str::from_utf8(&d[pos + 4..end]).unwrap_or(""));
+            }
+            pos = end;
+        }
+        None
     }
 
     /// Applies `changes` (empty string = clear the value, as HubSpot does) and returns the

@@ -30,6 +30,8 @@ pub struct AppState {
     pub auth: Mutex<AuthState>,
     pub limiter: Mutex<Limiter>,
     pub faults: Mutex<FaultConfig>,
+    /// Fast path: false while no fault (and no configured latency) is set.
+    pub faults_on: std::sync::atomic::AtomicBool,
     pub counters: Mutex<Counters>,
     /// Search visibility lag: (type, id) → (visible at, the version search still sees).
     pub lag: Mutex<HashMap<(usize, u64), (i64, Option<Record>)>>,
@@ -106,6 +108,7 @@ impl AppState {
             },
         );
         AppState {
+            faults_on: std::sync::atomic::AtomicBool::new(cfg.faults != FaultConfig::default() || cfg.latency_ms > 0),
             faults: Mutex::new(cfg.faults.clone()),
             cfg,
             base_url,
@@ -141,7 +144,22 @@ impl AppState {
     }
 
     pub fn faults_snapshot(&self) -> FaultConfig {
+        if !self.faults_active() {
+            return FaultConfig::default();
+        }
         self.faults.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    pub fn faults_active(&self) -> bool {
+        self.faults_on.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Replaces the fault configuration (admin API).
+    pub fn set_faults(&self, f: FaultConfig) -> Result<(), ApiError> {
+        let on = f != FaultConfig::default() || self.cfg.latency_ms > 0;
+        *self.faults.lock().map_err(|_| ApiError::internal("faults poisoned"))? = f;
+        self.faults_on.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn take_token_429(&self) -> bool {
@@ -199,7 +217,12 @@ async fn count_requests(State(st): State<Arc<AppState>>, req: Request, next: Nex
     if !key.contains(" /_sandbox") {
         if let Ok(mut c) = st.counters.lock() {
             c.total += 1;
-            *c.by_route.entry(key).or_default() += 1;
+            match c.by_route.get_mut(&key) {
+                Some(n) => *n += 1,
+                None => {
+                    c.by_route.insert(key, 1);
+                }
+            }
         }
     }
     tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
