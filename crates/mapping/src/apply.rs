@@ -201,7 +201,7 @@ fn write_check(
     catalog: &ObjectCatalog,
     name: &str,
     value: &str,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<String, String> {
     match catalog.property(name) {
         None => Err(format!("HubSpot has no property {name}")),
         Some(p) if !p.is_live() => Err(format!(
@@ -216,15 +216,23 @@ fn write_check(
             if let Some(refusal) = p.write_refusal() {
                 return Err(refusal);
             }
-            if p.property_type == PropertyType::Enumeration && !p.options.is_empty() {
-                if let Some(bad) = value
-                    .split(';')
-                    .find(|part| !part.is_empty() && !p.has_option(part))
-                {
-                    return Err(format!("'{bad}' is not an option of {name}"));
+            if p.property_type != PropertyType::Enumeration || p.options.is_empty() {
+                return Ok(value.to_owned());
+            }
+            // Option values, or their labels in any case, become the internal values.
+            let mut parts = Vec::new();
+            for part in value.split(';').filter(|part| !part.is_empty()) {
+                let option = p.options.iter().find(|o| o.value == part).or_else(|| {
+                    p.options.iter().find(|o| {
+                        o.value.eq_ignore_ascii_case(part) || o.label.eq_ignore_ascii_case(part)
+                    })
+                });
+                match option {
+                    Some(o) => parts.push(o.value.clone()),
+                    None => return Err(format!("'{part}' is not an option of {name}")),
                 }
             }
-            Ok(())
+            Ok(parts.join(";"))
         }
     }
 }
@@ -236,12 +244,19 @@ pub fn apply_outbound_checked(
     catalog: &ObjectCatalog,
     row: &LocalRow,
 ) -> Result<HubSpotProperties> {
-    let out = apply_outbound(mapping, row)?;
-    for (name, value) in &out.properties {
-        write_check(catalog, name, value).map_err(|reason| Error::WriteRefused {
+    let mut out = apply_outbound(mapping, row)?;
+    for (name, value) in out.properties.iter_mut() {
+        *value = write_check(catalog, name, value).map_err(|reason| Error::WriteRefused {
             property: name.clone(),
             reason,
         })?;
+    }
+    if let (Some(p), Some(id)) = (&out.id_property, &out.id) {
+        if let Some(normalized) = out.properties.get(p) {
+            if normalized != id {
+                out.id = Some(normalized.clone());
+            }
+        }
     }
     Ok(out)
 }
@@ -483,9 +498,11 @@ fn preview_outbound(
     for f in mapping.fields.iter().filter(|f| f.direction.outbound()) {
         let mut run = outbound_field(f, row);
         if let (Some(name), Ok(value)) = (&f.property, &run.after) {
-            if let Err(reason) = write_check(catalog, name, &value.as_text().unwrap_or_default()) {
-                run.after = Err(reason);
-            }
+            run.after = match write_check(catalog, name, &value.as_text().unwrap_or_default()) {
+                Ok(_) if value.is_empty() => Ok(LocalValue::Null),
+                Ok(checked) => Ok(LocalValue::Text(checked)),
+                Err(reason) => Err(reason),
+            };
         }
         let now = current.and_then(|cur| f.property.as_ref().map(|p| cur.value(p)));
         fields.push(preview(f, run, now));
@@ -978,6 +995,13 @@ mod tests {
             PropertyType::Enumeration,
             LocalType::Text,
         ));
+        let mut gold = r.clone();
+        gold.insert("tier".into(), t("GOLD"));
+        let out = apply_outbound_checked(&m, &contacts(), &gold).unwrap();
+        assert_eq!(
+            out.properties["spoke_tier"], "gold",
+            "labels and other cases become option values"
+        );
         let err = apply_outbound_checked(&m, &contacts(), &r).unwrap_err();
         assert_eq!(
             err.to_string(),

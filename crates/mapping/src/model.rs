@@ -250,6 +250,49 @@ impl Mapping {
         m
     }
 
+    /// Records the current HubSpot type of every mapped property (conversions use the recorded
+    /// type). Returns the fields whose recorded type changed.
+    pub fn record_property_types(
+        &mut self,
+        catalog: &crate::catalog::ObjectCatalog,
+    ) -> Vec<String> {
+        let mut changed = Vec::new();
+        for f in &mut self.fields {
+            let Some(p) = f
+                .property
+                .as_deref()
+                .and_then(|name| catalog.property(name))
+            else {
+                continue;
+            };
+            if f.property_type != Some(p.property_type) {
+                f.property_type = Some(p.property_type);
+                changed.push(f.describe());
+            }
+        }
+        changed
+    }
+
+    /// Records the current local type of every mapped column of an existing table. Returns the
+    /// fields whose recorded type changed.
+    pub fn record_column_types(&mut self, columns: &[LocalColumn]) -> Vec<String> {
+        let mut changed = Vec::new();
+        for f in &mut self.fields {
+            let Some(c) = f
+                .column
+                .as_deref()
+                .and_then(|name| columns.iter().find(|c| c.name == name))
+            else {
+                continue;
+            };
+            if f.column_type != Some(c.local_type) {
+                f.column_type = Some(c.local_type);
+                changed.push(f.describe());
+            }
+        }
+        changed
+    }
+
     /// Parses a mapping file. Syntax and shape errors name the line and column; the version is
     /// checked. Semantic checks against HubSpot are [`crate::import_mapping`]'s.
     pub fn from_json_str(text: &str) -> Result<Mapping> {
@@ -526,6 +569,46 @@ mod tests {
             issues.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(),
             ["fields[4].property"]
         );
+    }
+
+    #[test]
+    fn recorded_types_follow_discovery() {
+        let mut catalog = crate::validate::tests::contacts();
+        let mut m = sample();
+        m.criteria.clear();
+        m.fields[1].property_type = None;
+        assert_eq!(m.record_property_types(&catalog), ["spoke_score ↔ score"]);
+        assert_eq!(m.fields[1].property_type, Some(PropertyType::Number));
+        assert!(m.record_property_types(&catalog).is_empty());
+        catalog
+            .properties
+            .iter_mut()
+            .find(|p| p.name == "spoke_score")
+            .unwrap()
+            .property_type = PropertyType::String;
+        let codes = |m: &Mapping| {
+            crate::validate::validate(m, &catalog)
+                .into_iter()
+                .map(|i| i.code)
+                .collect::<Vec<_>>()
+        };
+        // A number that became text no longer fits the integer column, and the change is named.
+        assert_eq!(
+            codes(&m),
+            [
+                "mapping.incompatible_types",
+                "mapping.property_type_changed"
+            ]
+        );
+        m.record_property_types(&catalog);
+        assert_eq!(codes(&m), ["mapping.incompatible_types"]);
+
+        let columns = vec![
+            LocalColumn::new("email", LocalType::Text),
+            LocalColumn::new("score", LocalType::Real),
+        ];
+        assert_eq!(m.record_column_types(&columns), ["spoke_score ↔ score"]);
+        assert_eq!(m.fields[1].column_type, Some(LocalType::Real));
     }
 
     #[test]
