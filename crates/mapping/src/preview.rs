@@ -234,8 +234,29 @@ pub async fn preview_inbound(
     Ok(dry_run(mapping, catalog, &samples))
 }
 
+/// The HubSpot records a target lookup finds for a local row (its `@column@` placeholders
+/// filled from the row); at most `limit`.
+pub async fn find_by_lookup(
+    client: &Client,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    row: &LocalRow,
+    limit: usize,
+) -> Result<Vec<HubSpotRecord>> {
+    check_object_type(&mapping.object)?;
+    let groups = crate::criteria::compile_lookup(&mapping.target_lookup, catalog, row)?;
+    let body = serde_json::json!({
+        "filterGroups": groups,
+        "properties": mapping.hubspot_properties(),
+        "limit": limit.clamp(1, 200),
+    });
+    let page = client.search_objects(&mapping.object, body).await?;
+    Ok(page.results.into_iter().map(HubSpotRecord::from).collect())
+}
+
 /// Dry run of local → HubSpot on the first `limit` rows of the local table, each compared with
-/// the HubSpot record its match key finds today.
+/// the HubSpot record its match key finds today, or else its target lookup (a lookup that finds
+/// several records, or cannot be filled from the row, rejects the row).
 pub async fn preview_outbound(
     client: &Client,
     mapping: &Mapping,
@@ -254,17 +275,40 @@ pub async fn preview_outbound(
             })
     };
     let keys: Vec<String> = rows.iter().filter_map(key_of).collect();
-    let current = if keys.is_empty() {
+    let by_key = if keys.is_empty() {
         BTreeMap::new()
     } else {
         find_hubspot_records(client, mapping, &keys).await?
     };
-    let samples: Vec<DryRunSample> = rows
-        .into_iter()
-        .map(|row| {
-            let current = key_of(&row).and_then(|k| current.get(&k).cloned());
-            DryRunSample::ToHubSpot { row, current }
-        })
-        .collect();
-    Ok(dry_run(mapping, catalog, &samples))
+    let mut samples = Vec::with_capacity(rows.len());
+    let mut lookup_problems: BTreeMap<usize, String> = BTreeMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let mut current = key_of(&row).and_then(|k| by_key.get(&k).cloned());
+        if current.is_none() && !mapping.target_lookup.is_empty() {
+            match find_by_lookup(client, mapping, catalog, &row, 2).await {
+                Ok(found) if found.len() > 1 => {
+                    lookup_problems.insert(
+                        i,
+                        "the target lookup finds more than one HubSpot record".to_owned(),
+                    );
+                }
+                Ok(found) => current = found.into_iter().next(),
+                Err(
+                    e @ (Error::LookupValueMissing { .. }
+                    | Error::Criterion { .. }
+                    | Error::FilterLimit { .. }),
+                ) => {
+                    lookup_problems.insert(i, format!("target lookup: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        samples.push(DryRunSample::ToHubSpot { row, current });
+    }
+    let mut out = dry_run(mapping, catalog, &samples);
+    for (i, reason) in lookup_problems {
+        out[i].action = crate::apply::Action::Reject;
+        out[i].reasons.push(reason);
+    }
+    Ok(out)
 }

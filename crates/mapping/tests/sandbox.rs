@@ -863,3 +863,101 @@ async fn missing_scopes_keep_standard_objects_and_a_failed_refresh_keeps_the_cac
         catalog
     );
 }
+
+#[tokio::test]
+async fn write_back_preview_finds_records_by_target_lookup() {
+    let (_sb, client) = portal().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = discover_properties(&client, "deals", dir.path(), false)
+        .await
+        .unwrap();
+    let stage = catalog.property("dealstage").unwrap().options[0]
+        .value
+        .clone();
+    let pipeline = catalog.property("pipeline").unwrap().options[0]
+        .value
+        .clone();
+    for name in [
+        "Spoke lookup: unique",
+        "Spoke lookup: twice",
+        "Spoke lookup: twice",
+    ] {
+        let _: Value = client
+            .post("/crm/v3/objects/deals", json!({"properties": {"dealname": name, "dealstage": stage, "pipeline": pipeline, "amount": "100"}}))
+            .await
+            .unwrap();
+    }
+    let mut m = Mapping::new(
+        "deals",
+        "deals",
+        Destination::Spoke {
+            table: "deals".into(),
+        },
+        MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        },
+    );
+    let col = |name: &str, t: LocalType| LocalColumn::new(name, t);
+    m.fields.push(FieldMapping::new(
+        catalog.property("dealname").unwrap(),
+        &col("deal_name", LocalType::Text),
+        Direction::Both,
+    ));
+    m.fields.push(FieldMapping::new(
+        catalog.property("amount").unwrap(),
+        &col("amount", LocalType::Real),
+        Direction::Both,
+    ));
+    m.target_lookup = serde_json::from_value(
+        json!([{"condition": "EQUALS", "field": "dealname", "value": "@deal_name@"}]),
+    )
+    .unwrap();
+    assert_eq!(validate(&m, &catalog), vec![]);
+
+    let db = dir.path().join("spoke.db");
+    ensure_table(&db, &m).unwrap();
+    let row = |name: Option<&str>, amount: f64| -> LocalRow {
+        BTreeMap::from([
+            (
+                "deal_name".to_owned(),
+                name.map(|n| LocalValue::Text(n.into()))
+                    .unwrap_or(LocalValue::Null),
+            ),
+            ("amount".to_owned(), LocalValue::Real(amount)),
+        ])
+    };
+    insert_rows(
+        &db,
+        "deals",
+        &[
+            row(Some("Spoke lookup: unique"), 250.0),
+            row(Some("Spoke lookup: twice"), 1.0),
+            row(Some("Spoke lookup: nowhere"), 1.0),
+            row(None, 1.0),
+        ],
+    );
+    let rows = preview_outbound(&client, &m, &catalog, &db, 10)
+        .await
+        .unwrap();
+    let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Update,
+            Action::Reject,
+            Action::Create,
+            Action::Reject
+        ],
+        "{rows:?}"
+    );
+    assert_eq!(rows[0].reasons, ["changes amount"]);
+    assert!(rows[0].key.is_some(), "the found record's id");
+    assert_eq!(
+        rows[1].reasons,
+        ["the target lookup finds more than one HubSpot record"]
+    );
+    assert_eq!(
+        rows[3].reasons,
+        ["target lookup: the lookup placeholder @deal_name@ has no value in this row"]
+    );
+}
