@@ -66,7 +66,7 @@ impl ConnectConfig {
 }
 
 /// Add a service key / private-app token connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct AddToken {
     pub label: Option<String>,
@@ -76,7 +76,7 @@ pub struct AddToken {
 }
 
 /// Start an OAuth sign-in.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct BeginOAuth {
     pub label: Option<String>,
