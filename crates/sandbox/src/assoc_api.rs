@@ -143,9 +143,7 @@ pub async fn delete(State(st): State<Arc<AppState>>, Extension(caller): Extensio
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn default_result(store: &Store, f: usize, a: u64, t: usize, b: u64, ty: u32) -> Value {
-    let _ = store;
-    let _ = (f, t);
+fn default_result(a: u64, b: u64, ty: u32) -> Value {
     json!({ "from": { "id": a.to_string() }, "to": { "id": b.to_string() }, "associationSpec": { "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": ty } })
 }
 
@@ -159,7 +157,7 @@ pub async fn put_default(State(st): State<Arc<AppState>>, Extension(caller): Ext
         let b = live(&store, t, &to_id)?;
         let ty = store.assoc.default_type(f, t).ok_or_else(|| ApiError::validation(format!("No default association between {} and {}", store.types[f].name, store.types[t].name)))?;
         store.assoc.link(f, a, t, b, ty);
-        default_result(&store, f, a, t, b, ty)
+        default_result(a, b, ty)
     };
     st.webhooks.emit(&st, vec![Change::Association { from: object_type, from_id: id, to: to_type, to_id, removed: false, at: started }]);
     Ok(Json(json!({ "status": "COMPLETE", "results": [result], "startedAt": iso_ms(started), "completedAt": iso_ms(st.clock.now_ms()) })))
@@ -277,7 +275,7 @@ pub async fn batch_default(State(st): State<Arc<AppState>>, Extension(caller): E
                 (Ok(a), Ok(b)) => {
                     store.assoc.link(f, a, t, b, ty);
                     changes.push(Change::Association { from: from.clone(), from_id: a.to_string(), to: to.clone(), to_id: b.to_string(), removed: false, at: started });
-                    results.push(default_result(&store, f, a, t, b, ty));
+                    results.push(default_result(a, b, ty));
                 }
                 _ => errors.push(err("OBJECT_NOT_FOUND", format!("One of {a_s} or {b_s} does not exist."), vec![a_s, b_s])),
             }

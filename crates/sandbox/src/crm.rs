@@ -114,10 +114,8 @@ fn render_assoc(store: &Store, ti: usize, id: u64, to_types: &[String]) -> Optio
     (!m.is_empty()).then_some(Value::Object(m))
 }
 
-fn not_found(store: &Store, ti: usize, id: &str) -> ApiError {
-    let _ = store;
-    let _ = ti;
-    ApiError::not_found(format!("Object not found.  objectId are usually numeric.")).with("context", json!({ "id": [id] }))
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("Object not found.  objectId are usually numeric.").with("context", json!({ "id": [id] }))
 }
 
 /// Finds a live record by id or by a unique property (`idProperty`), following merges.
@@ -125,12 +123,12 @@ pub fn find(store: &Store, ti: usize, id: &str, id_property: Option<&str>) -> Ap
     let t = &store.types[ti];
     match id_property {
         None | Some("hs_object_id") => {
-            let n = parse_id(id).ok_or_else(|| not_found(store, ti, id))?;
+            let n = parse_id(id).ok_or_else(|| not_found(id))?;
             let n = t.resolve_id(n);
             if t.records.contains_key(&n) {
                 Ok(n)
             } else {
-                Err(not_found(store, ti, id))
+                Err(not_found(id))
             }
         }
         Some(p) => {
@@ -138,13 +136,12 @@ pub fn find(store: &Store, ti: usize, id: &str, id_property: Option<&str>) -> Ap
             if !t.unique.contains_key(&k) {
                 return Err(ApiError::validation(format!("{} is not a unique property; idProperty must have unique values", def.name)));
             }
-            t.find_unique(k, id).ok_or_else(|| not_found(store, ti, id))
+            t.find_unique(k, id).ok_or_else(|| not_found(id))
         }
     }
 }
 
-fn prop_error(t_name: &str, name: &str, code: &str, message: String, portal: u64) -> Value {
-    let _ = t_name;
+fn prop_error(name: &str, code: &str, message: String, portal: u64) -> Value {
     json!({ "isValid": false, "message": message, "error": code, "name": name, "localizedErrorMessage": message, "portalId": portal })
 }
 
@@ -156,11 +153,11 @@ pub fn validate(store: &Store, ti: usize, props: &Map<String, Value>) -> Result<
     let mut errs = Vec::new();
     for (name, v) in props {
         let Some((k, def)) = t.prop(name) else {
-            errs.push(prop_error(&t.name, name, "PROPERTY_DOESNT_EXIST", format!("Property \"{name}\" does not exist"), portal));
+            errs.push(prop_error(name, "PROPERTY_DOESNT_EXIST", format!("Property \"{name}\" does not exist"), portal));
             continue;
         };
         if def.read_only || def.calculated || def.derived != Derived::Stored {
-            errs.push(prop_error(&t.name, name, "READ_ONLY_VALUE", format!("\"{name}\" is a read only property; its value cannot be set."), portal));
+            errs.push(prop_error(name, "READ_ONLY_VALUE", format!("\"{name}\" is a read only property; its value cannot be set."), portal));
             continue;
         }
         let raw = match v {
@@ -169,12 +166,12 @@ pub fn validate(store: &Store, ti: usize, props: &Map<String, Value>) -> Result<
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             _ => {
-                errs.push(prop_error(&t.name, name, "INVALID_VALUE", format!("{v} is not a valid value for {name}"), portal));
+                errs.push(prop_error(name, "INVALID_VALUE", format!("{v} is not a valid value for {name}"), portal));
                 continue;
             }
         };
         if raw.len() > 65_535 {
-            errs.push(prop_error(&t.name, name, "INVALID_LENGTH", format!("Value for {name} is longer than 65,535 characters"), portal));
+            errs.push(prop_error(name, "INVALID_LENGTH", format!("Value for {name} is longer than 65,535 characters"), portal));
             continue;
         }
         if raw.trim().is_empty() {
@@ -221,7 +218,7 @@ pub fn validate(store: &Store, ti: usize, props: &Map<String, Value>) -> Result<
         };
         match norm {
             Ok(v) => out.push((k, v)),
-            Err((code, msg)) => errs.push(prop_error(&t.name, name, code, msg, portal)),
+            Err((code, msg)) => errs.push(prop_error(name, code, msg, portal)),
         }
     }
     if errs.is_empty() {
@@ -497,11 +494,11 @@ pub async fn get(State(st): State<Arc<AppState>>, Extension(caller): Extension<C
     let props = p.list("properties");
     let history = p.list("propertiesWithHistory");
     let r = if p.flag("archived") {
-        let n = parse_id(&id).ok_or_else(|| not_found(&store, ti, &id))?;
-        t.archived.get(&n).ok_or_else(|| not_found(&store, ti, &id))?
+        let n = parse_id(&id).ok_or_else(|| not_found(&id))?;
+        t.archived.get(&n).ok_or_else(|| not_found(&id))?
     } else {
         let n = find(&store, ti, &id, p.one("idProperty"))?;
-        t.records.get(&n).ok_or_else(|| not_found(&store, ti, &id))?
+        t.records.get(&n).ok_or_else(|| not_found(&id))?
     };
     let mut o = render(&store, ti, r, props.as_deref(), history.as_deref());
     if let Some(a) = p.list("associations") {
@@ -741,7 +738,7 @@ pub async fn batch(State(st): State<Arc<AppState>>, Extension(caller): Extension
                 let mut results = Vec::new();
                 let mut errors = Vec::new();
                 let mut seen_ids = BTreeSet::new();
-                for (i, input) in inputs.iter().enumerate() {
+                for input in &inputs {
                     let id = input.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
                     let id_prop = input.get("idProperty").and_then(Value::as_str);
                     if !seen_ids.insert((id.clone(), id_prop.map(str::to_string))) {
@@ -792,7 +789,6 @@ pub async fn batch(State(st): State<Arc<AppState>>, Extension(caller): Extension
                         }
                         results.push(o);
                     }
-                    let _ = i;
                 }
                 batch_envelope(results, errors, started, now)
             }

@@ -61,8 +61,7 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let mut faults = spoke_sandbox::FaultConfig::default();
-    faults.error_rate = args.error_rate;
+    let faults = spoke_sandbox::FaultConfig { error_rate: args.error_rate, ..Default::default() };
     let config = SandboxConfig {
         port: args.port,
         seed: args.seed,

@@ -480,11 +480,14 @@ fn inverse_name(name: &str) -> String {
     }
 }
 
-/// Associations, stored in both directions: `(from type, to type)` → from id → `(to id, type id)`.
+/// Edges of one (from type, to type) pair: from id → `(to id, type id)`.
+pub type Edges = HashMap<u64, Vec<(u64, u32)>>;
+
+/// Associations, stored in both directions: `(from type, to type)` → [`Edges`].
 #[derive(Default)]
 pub struct AssocStore {
     pub labels: Vec<AssocLabel>,
-    pub edges: HashMap<(u8, u8), HashMap<u64, Vec<(u64, u32)>>>,
+    pub edges: HashMap<(u8, u8), Edges>,
     pub next_label_id: u32,
 }
 
@@ -505,6 +508,7 @@ impl AssocStore {
             .map(|l| l.type_id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn define(&mut self, from: usize, to: usize, fwd: u32, inv: u32, label: Option<&str>, category: &'static str, name: &str) {
         self.labels.push(AssocLabel {
             type_id: fwd,

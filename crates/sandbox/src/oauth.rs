@@ -86,7 +86,7 @@ pub async fn authorize_page(State(st): State<Arc<AppState>>, Query(q): Query<Has
         return error_page(StatusCode::BAD_REQUEST, "Authorization failed", "This app doesn't exist or was deleted: unknown client_id.");
     }
     let redirect_uri = q.get("redirect_uri").cloned().unwrap_or_default();
-    if !app.redirect_uris.iter().any(|u| *u == redirect_uri) {
+    if !app.redirect_uris.contains(&redirect_uri) {
         return error_page(
             StatusCode::BAD_REQUEST,
             "Authorization failed because the redirect URL doesn't match",

@@ -295,7 +295,6 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
         ))
         .with("context", json!({ "after": [after.to_string()] })));
     }
-    let lagged_by_type;
     let store = st.read()?;
     let ti = resolve(&store, &object_type)?;
     caller.require(&store.types[ti].read_scopes)?;
@@ -311,7 +310,7 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
         None => None,
     };
     let terms: Vec<String> = req.query.as_deref().map(|q| q.split_whitespace().map(str::to_lowercase).collect()).unwrap_or_default();
-    lagged_by_type = st.lagged(ti);
+    let lagged_by_type = st.lagged(ti);
     let pass = |r: &Record| -> bool {
         (groups.is_empty() || groups.iter().any(|g| g.iter().all(|c| matches(t, r, c)))) && (terms.is_empty() || query_match(t, r, &terms))
     };

@@ -22,6 +22,9 @@ pub struct Counters {
     pub faults: BTreeMap<String, u64>,
 }
 
+/// When a change becomes visible to search, and the version search sees until then.
+pub type LagEntry = (i64, Option<Record>);
+
 pub struct AppState {
     pub cfg: SandboxConfig,
     pub base_url: String,
@@ -34,7 +37,7 @@ pub struct AppState {
     pub faults_on: std::sync::atomic::AtomicBool,
     pub counters: Mutex<Counters>,
     /// Search visibility lag: (type, id) → (visible at, the version search still sees).
-    pub lag: Mutex<HashMap<(usize, u64), (i64, Option<Record>)>>,
+    pub lag: Mutex<HashMap<(usize, u64), LagEntry>>,
     pub private_token: String,
     pub private_app_id: u64,
     pub user_id: u64,

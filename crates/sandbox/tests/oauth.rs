@@ -153,7 +153,8 @@ async fn token_endpoint_errors_carry_legacy_and_rfc_fields() {
     let app = env.sb.demo_app();
     let loc = consent(&env, "", "allow").await;
     let code = query_param(&loc, "code").unwrap();
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("grant_type", "authorization_code"), ("client_id", &app.client_id), ("client_secret", "wrong"), ("redirect_uri", REDIRECT), ("code", &code)], "BAD_CLIENT_SECRET", "invalid_client"),
         (vec![("grant_type", "authorization_code"), ("client_id", "nope"), ("client_secret", &app.client_secret), ("redirect_uri", REDIRECT), ("code", &code)], "BAD_CLIENT_ID", "invalid_client"),
         (vec![("grant_type", "authorization_code"), ("client_id", &app.client_id), ("client_secret", &app.client_secret), ("redirect_uri", "http://localhost:53136/callback"), ("code", &code)], "BAD_REDIRECT_URI", "invalid_grant"),
