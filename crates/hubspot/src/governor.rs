@@ -259,7 +259,7 @@ impl Governor {
     pub fn pause_for(&self, wait: Duration) {
         let mut s = self.lock();
         let until = Instant::now() + wait;
-        if s.paused_until.map_or(true, |current| current < until) {
+        if !s.paused_until.is_some_and(|current| current >= until) {
             s.paused_until = Some(until);
         }
     }
