@@ -24,6 +24,13 @@ pub enum Error {
     #[error("the SQLite file {path} has no table named {table:?}")]
     NoSuchTable { path: String, table: String },
 
+    #[error("could not {action} the mapping file {path}: {reason}")]
+    File {
+        action: &'static str,
+        path: String,
+        reason: String,
+    },
+
     #[error("the mapping file is invalid at line {line}, column {column}: {reason}")]
     InvalidFile {
         line: usize,
@@ -90,6 +97,7 @@ impl Describe for Error {
             Error::Cache { .. } => "mapping.cache",
             Error::Sqlite { .. } => "mapping.sqlite",
             Error::NoSuchTable { .. } => "mapping.no_such_table",
+            Error::File { .. } => "mapping.file",
             Error::InvalidFile { .. } => "mapping.invalid_file",
             Error::UnsupportedVersion { .. } => "mapping.unsupported_version",
             Error::InvalidMapping { .. } => "mapping.invalid_mapping",
@@ -111,6 +119,7 @@ impl Describe for Error {
             Error::Cache { .. } => "Check that the folder exists and is writable, or refresh the properties to rebuild the cache.",
             Error::Sqlite { .. } => "Check the file path and that the file is an SQLite database Spoke may read.",
             Error::NoSuchTable { .. } => "Pick one of the tables in that file, or let Spoke create the table in its own database.",
+            Error::File { .. } => "Check the path, and that Spoke may read and write there.",
             Error::InvalidFile { .. } => "Fix the JSON at that line (a missing comma or quote, or a misspelled key), then import again.",
             Error::UnsupportedVersion { .. } => "Export the mapping again from a Spoke of the same version, or update Spoke.",
             Error::InvalidMapping { .. } => "Fix the listed fields in the mapping editor; each problem names the field and the reason.",

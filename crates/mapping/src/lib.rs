@@ -51,5 +51,6 @@ pub use preview::{
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
 pub use transform::{Case, Transform};
 pub use validate::{
-    import_mapping, validate, validate_columns, Compatibility, Imported, Issue, Severity,
+    import_mapping, import_mapping_file, validate, validate_columns, Compatibility, Imported,
+    Issue, Severity,
 };

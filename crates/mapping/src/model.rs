@@ -324,6 +324,28 @@ impl Mapping {
         })
     }
 
+    /// Reads a mapping file (see [`Mapping::from_json_str`]).
+    pub fn read_file(path: &std::path::Path) -> Result<Mapping> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+            action: "read",
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Mapping::from_json_str(&text)
+    }
+
+    /// Writes the file form (see [`Mapping::to_json_pretty`]), replacing the file whole.
+    pub fn write_file(&self, path: &std::path::Path) -> Result<()> {
+        let err = |e: std::io::Error| Error::File {
+            action: "write",
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, self.to_json_pretty()).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+
     /// The file form: pretty JSON, keys in a fixed order, ending with a newline.
     pub fn to_json_pretty(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("a mapping always serialises");
@@ -449,6 +471,23 @@ mod tests {
         let back = Mapping::from_json_str(&text).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_json_pretty(), text, "stable output");
+    }
+
+    #[test]
+    fn files_are_written_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contacts.mapping.json");
+        sample().write_file(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            sample().to_json_pretty()
+        );
+        assert_eq!(Mapping::read_file(&path).unwrap(), sample());
+        let missing = Mapping::read_file(&dir.path().join("nope.json")).unwrap_err();
+        assert_eq!(spoke_hubspot::Describe::code(&missing), "mapping.file");
+        assert!(sample()
+            .write_file(&dir.path().join("no/such/dir/x.json"))
+            .is_err());
     }
 
     #[test]

@@ -99,6 +99,15 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
             None,
         ));
     }
+    if mapping.name.trim().is_empty() {
+        out.push(Issue::new(
+            W,
+            "mapping.no_name",
+            "name",
+            "the mapping has no name",
+            Some("Name it after what it syncs, for example 'Contacts to customers'."),
+        ));
+    }
     if !catalog.names(&mapping.object) {
         out.push(Issue::new(
             E,
@@ -714,6 +723,16 @@ impl Imported {
             })
         }
     }
+}
+
+/// Reads a mapping file and validates it (see [`import_mapping`]).
+pub fn import_mapping_file(path: &std::path::Path, catalog: &ObjectCatalog) -> Result<Imported> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+        action: "read",
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    import_mapping(&text, catalog)
 }
 
 /// Parses a mapping file and validates it against the discovered properties. Syntax and shape

@@ -961,3 +961,52 @@ async fn write_back_preview_finds_records_by_target_lookup() {
         ["target lookup: the lookup placeholder @deal_name@ has no value in this row"]
     );
 }
+
+#[tokio::test]
+async fn an_exported_mapping_file_imports_against_refreshed_properties() {
+    let (_sb, client) = portal().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = discover_properties(&client, "contacts", dir.path(), false)
+        .await
+        .unwrap();
+    let m = contacts_mapping(&catalog);
+    let file = dir.path().join("contacts.mapping.json");
+    m.write_file(&file).unwrap();
+    let imported = import_mapping_file(&file, &catalog).unwrap();
+    assert_eq!(
+        (imported.mapping.clone(), imported.issues.clone()),
+        (m.clone(), vec![])
+    );
+
+    // Someone edits the file by hand: a misspelt property and write-back of a calculated one.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("\"property\": \"lastname\"", "\"property\": \"last_name\"", 1).replacen(
+        "\"property\": \"spoke_legacy_ids\",\n      \"column\": \"legacy_id\",\n      \"direction\": \"toLocal\"",
+        "\"property\": \"num_associated_deals\",\n      \"column\": \"legacy_id\",\n      \"direction\": \"both\"",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&file, &edited).unwrap();
+    let imported = import_mapping_file(&file, &catalog).unwrap();
+    let line_of = |needle: &str| edited.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    // The edited field: property, column, direction on consecutive lines.
+    let deals_line = line_of("\"property\": \"num_associated_deals\"");
+    let got: Vec<(&str, Option<usize>)> = imported
+        .issues
+        .iter()
+        .map(|i| (i.code.as_str(), i.line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("mapping.unknown_property", Some(line_of("\"last_name\","))),
+            ("mapping.read_only_property", Some(deals_line + 2)),
+        ]
+    );
+    assert!(imported.issues[0]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("Did you mean lastname?"));
+    assert!(imported.into_result().is_err());
+}
