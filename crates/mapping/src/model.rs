@@ -296,6 +296,8 @@ impl Mapping {
     /// Parses a mapping file. Syntax and shape errors name the line and column; the version is
     /// checked. Semantic checks against HubSpot are [`crate::import_mapping`]'s.
     pub fn from_json_str(text: &str) -> Result<Mapping> {
+        // Editors on Windows may save a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // The version first, so a newer file says so instead of failing on an unknown key.
         if let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(text)
         {
@@ -471,6 +473,28 @@ mod tests {
         let back = Mapping::from_json_str(&text).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_json_pretty(), text, "stable output");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let text = format!("\u{feff}{}", sample().to_json_pretty());
+        assert_eq!(Mapping::from_json_str(&text).unwrap(), sample());
+        let imported =
+            crate::validate::import_mapping(&text, &crate::validate::tests::contacts()).unwrap();
+        // Lines still count from the top of the file.
+        assert_eq!(
+            imported
+                .issues
+                .iter()
+                .find(|i| i.path == "criteria[0]")
+                .and_then(|i| i.line),
+            Some(
+                text.lines()
+                    .position(|l| l.contains("\"criteria\""))
+                    .unwrap()
+                    + 2
+            )
+        );
     }
 
     #[test]

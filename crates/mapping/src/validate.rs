@@ -739,6 +739,7 @@ pub fn import_mapping_file(path: &std::path::Path, catalog: &ObjectCatalog) -> R
 /// errors are an `Err` naming line and column; semantic problems come back as issues whose
 /// `line` points into `text`.
 pub fn import_mapping(text: &str, catalog: &ObjectCatalog) -> Result<Imported> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mapping = Mapping::from_json_str(text)?;
     let mut issues = validate(&mapping, catalog);
     if let Some(lines) = crate::locate::Lines::new(text) {
