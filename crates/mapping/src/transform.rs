@@ -103,6 +103,9 @@ pub enum Transform {
     },
 }
 
+/// More decimals than a double holds are noise.
+const MAX_DECIMALS: u32 = 17;
+
 /// What kind of value flows between transforms (for edit-time checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -212,7 +215,12 @@ impl Transform {
                 }
                 needs(&[Kind::Text, Kind::Number], Kind::Number)
             }
-            Transform::FormatNumber { decimal, .. } => {
+            Transform::FormatNumber { decimal, decimals } => {
+                if decimals.is_some_and(|d| d > MAX_DECIMALS) {
+                    return Err(format!(
+                        "formatNumber shows at most {MAX_DECIMALS} decimals"
+                    ));
+                }
                 if decimal.as_ref().is_some_and(|d| d.chars().count() != 1) {
                     return Err("formatNumber's decimal separator is a single character".to_owned());
                 }
@@ -283,7 +291,7 @@ impl Transform {
                 }
                 let n = to_f64(&value)?;
                 let mut text = match decimals {
-                    Some(d) => format!("{n:.*}", *d as usize),
+                    Some(d) => format!("{n:.*}", (*d).min(MAX_DECIMALS) as usize),
                     None => format_real(n),
                 };
                 if let Some(sep) = decimal {
@@ -991,6 +999,12 @@ mod tests {
             .unwrap(),
             Kind::Text
         );
+        assert!(Transform::FormatNumber {
+            decimals: Some(1_000_000),
+            decimal: None
+        }
+        .check(Kind::Number)
+        .is_err());
         assert!(Transform::ParseNumber {
             decimal: Some(",,".into()),
             thousands: None
