@@ -22,7 +22,7 @@ use std::time::Duration;
 use spoke_hubspot::Secret;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::Error;
 
@@ -46,6 +46,8 @@ pub enum CallbackOutcome {
 pub struct LoopbackLimits {
     pub max_request_bytes: usize,
     pub read_timeout: Duration,
+    /// Connections served at once (a browser opens a few); more are closed immediately.
+    pub max_connections: usize,
 }
 
 impl Default for LoopbackLimits {
@@ -53,6 +55,7 @@ impl Default for LoopbackLimits {
         LoopbackLimits {
             max_request_bytes: 16 * 1024,
             read_timeout: Duration::from_secs(10),
+            max_connections: 32,
         }
     }
 }
@@ -128,6 +131,7 @@ impl Loopback {
         // Browsers may resolve `localhost` to ::1 first; serve it too when the host has IPv6.
         let v6 = bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)), port).ok();
         let (shutdown, _) = watch::channel(false);
+        let in_flight = Arc::new(Semaphore::new(self.limits.max_connections));
         let listener = Arc::new(PortListener {
             flows: Mutex::new(HashMap::new()),
             shutdown,
@@ -138,6 +142,7 @@ impl Loopback {
                 listener: listener.clone(),
                 ports: self.ports.clone(),
                 limits: self.limits,
+                in_flight: in_flight.clone(),
             };
             let mut stop = listener.shutdown.subscribe();
             tokio::spawn(async move {
@@ -146,7 +151,14 @@ impl Loopback {
                         _ = stop.changed() => break,
                         accepted = socket.accept() => match accepted {
                             Ok((stream, peer)) if peer.ip().is_loopback() => {
-                                tokio::spawn(serve(stream, ctx.clone()));
+                                // Bounded work: past the cap, new connections are closed at once.
+                                if let Ok(slot) = ctx.in_flight.clone().try_acquire_owned() {
+                                    let ctx = ctx.clone();
+                                    tokio::spawn(async move {
+                                        serve(stream, ctx).await;
+                                        drop(slot);
+                                    });
+                                }
                             }
                             Ok(_) => {}
                             Err(e) => {
@@ -180,6 +192,7 @@ struct Ctx {
     listener: Arc<PortListener>,
     ports: Registry,
     limits: LoopbackLimits,
+    in_flight: Arc<Semaphore>,
 }
 
 impl Ctx {
@@ -438,7 +451,35 @@ mod tests {
         Loopback::new(LoopbackLimits {
             max_request_bytes: 16 * 1024,
             read_timeout: Duration::from_millis(300),
+            max_connections: 4,
         })
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_idle_connections_is_capped_and_the_callback_still_gets_through() {
+        let lb = quick();
+        let port = free_port();
+        let rx = lb.register(port, "s").unwrap();
+        let mut idle = Vec::new();
+        for _ in 0..20 {
+            idle.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+        }
+        // Connections past the cap are closed at once (EOF without an answer).
+        let mut closed = 0;
+        for stream in &mut idle {
+            let mut byte = [0u8; 1];
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(100), stream.read(&mut byte)).await
+            {
+                closed += 1;
+            }
+        }
+        assert!(closed >= 16, "only 4 are served at once, {closed} closed");
+        // The held ones time out; then the real callback is served.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let page = raw(port, &get(port, "/callback?code=c&state=s")).await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(matches!(rx.await.unwrap(), CallbackOutcome::Code(_)));
     }
 
     #[tokio::test]
