@@ -977,6 +977,15 @@ mod tests {
         };
         assert_eq!(split.check(Kind::Number).unwrap(), Kind::Number);
         assert!(split.check(Kind::Json).is_err());
+        let huge = Transform::FormatNumber {
+            decimals: Some(1_000_000),
+            decimal: None,
+        };
+        assert!(huge.check(Kind::Number).unwrap_err().contains("at most 17"));
+        assert_eq!(
+            run(&huge, LocalValue::Real(0.5)).unwrap(),
+            t("0.50000000000000000")
+        );
         assert_eq!(
             Transform::ParseNumber {
                 decimal: None,
