@@ -1914,4 +1914,25 @@ mod tests {
         );
         drop(held);
     }
+
+    #[tokio::test]
+    async fn the_code_is_bound_to_this_flows_pkce_verifier() {
+        let env = env().await;
+        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        // Someone who intercepted the code would not have the verifier: simulate a wrong one.
+        lock(&env.service.flows)
+            .get_mut(&started.flow_id)
+            .unwrap()
+            .verifier = oauth::pkce().verifier;
+        let callback = env.consent(&started.authorize_url, "allow").await;
+        env.visit(&callback).await.unwrap();
+        let err = env
+            .service
+            .finish_oauth(&started.flow_id)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "hubspot.invalid_grant");
+        assert!(env.service.list().await.unwrap().is_empty());
+        assert!(env.secrets.entries.lock().unwrap().is_empty());
+    }
 }
