@@ -1,5 +1,6 @@
 //! Tests of the keychain itself, against the real Secret Service. They need a session bus with an
-//! unlocked keyring, so they are ignored by default; run them with:
+//! unlocked keyring, so they are ignored by default; run them with
+//! `crates/connect/scripts/keychain-tests.sh`, which does this in a throw-away HOME:
 //!
 //! ```sh
 //! HOME=$PWD/kr-home XDG_RUNTIME_DIR=$PWD/kr-run dbus-run-session -- bash -c \
