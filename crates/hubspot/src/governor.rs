@@ -44,7 +44,8 @@ pub enum Tier {
     Enterprise,
     /// API limit increase (capacity pack): 250 calls / 10 s, 1,000,000 a day.
     CapacityPack,
-    /// A publicly distributed OAuth app: 110 calls / 10 s per installed account.
+    /// A publicly distributed OAuth app: 110 calls / 10 s per installed account; the daily
+    /// limit is the portal's (up to 1,000,000).
     OAuthApp,
 }
 
@@ -64,7 +65,10 @@ impl Tier {
             Tier::Professional => (190, 650_000),
             Tier::Enterprise => (190, 1_000_000),
             Tier::CapacityPack => (250, 1_000_000),
-            Tier::OAuthApp => (110, 250_000),
+            // An OAuth app gets no daily headers and shares the portal's daily budget with
+            // every other app, so the local cap stays at the largest tier's and HubSpot's own
+            // DAILY 429 is what stops the day.
+            Tier::OAuthApp => (110, 1_000_000),
         };
         RateBudget {
             burst,
