@@ -44,7 +44,8 @@ pub enum Error {
     #[error("the mapping has {count} problem(s): {}", summary(issues))]
     InvalidMapping { count: usize, issues: Vec<String> },
 
-    #[error("criterion {index} ({field}): {reason}")]
+    /// `index` counts from 0; the message counts from 1.
+    #[error("condition {} on {field}: {reason}", index + 1)]
     Criterion {
         index: usize,
         field: String,

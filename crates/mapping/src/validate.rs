@@ -169,6 +169,15 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
 
     for (i, c) in mapping.criteria.iter().enumerate() {
         if let Err(e) = compile_criteria(std::slice::from_ref(c), catalog) {
+            // Compiled alone, the condition is number 0: give it its place in the list.
+            let e = match e {
+                Error::Criterion { field, reason, .. } => Error::Criterion {
+                    index: i,
+                    field,
+                    reason,
+                },
+                other => other,
+            };
             out.push(Issue::new(
                 E,
                 e.code_str(),
@@ -455,16 +464,16 @@ fn check_chain(
     }
     if compat(kind, target) == Compatibility::Incompatible {
         let to = if side == "inbound" {
-            "column"
+            "the column"
         } else {
-            "property"
+            "the property"
         };
         out.push(Issue::new(
             Severity::Error,
             "mapping.incompatible_types",
             format!("fields[{i}].{side}"),
             format!(
-                "{name}: {} cannot go into a {to} of {}",
+                "{name}: {} cannot go into {to}, which holds {}",
                 kind.name(),
                 target.name()
             ),
@@ -1083,6 +1092,34 @@ pub(crate) mod tests {
             ]
         );
         assert!(issues[1].message.contains("NOT_HAS_PROPERTY"));
+    }
+
+    #[test]
+    fn criteria_issues_name_their_place_and_types_read_plainly() {
+        let mut m = mapping();
+        m.criteria = vec![
+            Criterion::new("HAS_PROPERTY", "city", None),
+            Criterion::new("GREATER_THAN", "spoke_score", Some("abc".into())),
+        ];
+        m.fields.push(field(
+            "city",
+            "city_code",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Integer,
+        ));
+        let issues = validate(&m, &contacts());
+        let texts: Vec<(&str, &str)> = issues
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("fields[3].inbound", "city ↔ city_code: text cannot go into the column, which holds a number"),
+                ("criteria[1]", "condition 2 on spoke_score: 'abc' is not a number, but spoke_score is a number property"),
+            ]
+        );
     }
 
     #[test]
