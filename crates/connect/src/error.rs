@@ -120,7 +120,9 @@ impl Describe for Error {
     fn code(&self) -> &'static str {
         match self {
             Error::KeychainUnavailable(_) => "connect.keychain_unavailable",
-            Error::KeychainLocked(_) => "connect.keychain_locked",
+            // Same code as "no keychain" (the UI and CLI treat both as "keychain not usable");
+            // the message and the hint say which one it is.
+            Error::KeychainLocked(_) => "connect.keychain_unavailable",
             Error::Keychain(_) => "connect.keychain_error",
             Error::TokenFormat(_) => "connect.token_format",
             Error::HubSpot(inner) => inner.code(),
@@ -147,7 +149,10 @@ impl Describe for Error {
                  (GNOME Keyring or KWallet) in your desktop session; on macOS and Windows, sign in to your user account normally. \
                  Then restart Spoke."
             }
-            Error::KeychainLocked(_) => "Unlock your keychain (your login keyring) and try again.",
+            Error::KeychainLocked(_) => {
+                "Unlock your keychain (on Linux your login keyring, e.g. with Seahorse; on macOS \
+                 Keychain Access) and try again. Spoke never stores tokens in a file."
+            }
             Error::Keychain(_) => "Check that your keychain works (e.g. with Seahorse or Keychain Access), then try again.",
             Error::TokenFormat(issue) => match issue {
                 TokenFormatIssue::Empty => "Paste the service key or private-app access token from HubSpot.",

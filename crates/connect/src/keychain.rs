@@ -57,8 +57,8 @@ pub trait SecretStore: Send + Sync + 'static {
     fn set(&self, connection_id: &str, kind: SecretKind, value: &Secret) -> Result<(), Error>;
     /// Deleting a missing entry is not an error.
     fn delete(&self, connection_id: &str, kind: SecretKind) -> Result<(), Error>;
-    /// Fails with [`Error::KeychainUnavailable`] / [`Error::KeychainLocked`] when secrets cannot be
-    /// written right now.
+    /// Fails with [`Error::KeychainUnavailable`] or [`Error::KeychainLocked`] (both coded
+    /// `connect.keychain_unavailable`) when secrets cannot be written right now.
     fn check(&self) -> Result<(), Error>;
 }
 
@@ -241,7 +241,8 @@ mod tests {
         let err = map_keyring_error(keyring::Error::NoStorageAccess(
             "collection is locked".into(),
         ));
-        assert_eq!(err.code(), "connect.keychain_locked");
+        assert_eq!(err.code(), "connect.keychain_unavailable");
+        assert!(err.to_string().contains("locked"));
         assert!(err.hint().unwrap().contains("Unlock"));
         let err = map_keyring_error(keyring::Error::PlatformFailure(
             "org.freedesktop.DBus.Error.ServiceUnknown".into(),

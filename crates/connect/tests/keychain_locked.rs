@@ -106,10 +106,12 @@ fn locked_keychain_is_a_clear_error_with_the_fix() {
     }
     let keychain = Keychain::new("dev.spoke.test.locked");
     let err = keychain.check().unwrap_err();
-    assert_eq!(err.code(), "connect.keychain_locked", "{err}");
+    assert_eq!(err.code(), "connect.keychain_unavailable", "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
     assert!(err.hint().unwrap().contains("Unlock"));
     let err = keychain
         .set("c1", SecretKind::Refresh, &Secret::from("rt"))
         .unwrap_err();
-    assert_eq!(err.code(), "connect.keychain_locked", "{err}");
+    assert_eq!(err.code(), "connect.keychain_unavailable", "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
 }
