@@ -142,6 +142,16 @@ impl PropertyDef {
     }
 }
 
+/// A property group (`contactinformation`: "Contact information").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PropertyGroup {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub display_order: i32,
+}
+
 /// All properties of one object type, plus what the schema says about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +166,9 @@ pub struct ObjectCatalog {
     pub required_properties: Vec<String>,
     /// Sorted by name; includes archived and removed ones (flagged).
     pub properties: Vec<PropertyDef>,
+    /// Property groups, in HubSpot's display order (properties name theirs in `groupName`).
+    #[serde(default)]
+    pub groups: Vec<PropertyGroup>,
     /// RFC 3339 time of the discovery.
     pub fetched_at: String,
 }
@@ -338,6 +351,18 @@ impl RawProperty {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    display_order: Option<i32>,
+    #[serde(default)]
+    archived: bool,
+}
+
+#[derive(Debug, Deserialize)]
 struct RawResults<T> {
     results: Vec<T>,
 }
@@ -498,6 +523,19 @@ async fn fetch_catalog(client: &Client, object_type: &str) -> Result<ObjectCatal
         let def = raw.into_def();
         properties.insert(def.name.clone(), def);
     }
+    let groups: RawResults<RawGroup> = client.get(&format!("{path}/groups"), &[]).await?;
+    let mut groups: Vec<PropertyGroup> = groups
+        .results
+        .into_iter()
+        .filter(|g| !g.archived)
+        .map(|g| PropertyGroup {
+            name: g.name,
+            label: g.label,
+            display_order: g.display_order.unwrap_or(-1),
+        })
+        .collect();
+    // HubSpot: lowest positive first, then -1.
+    groups.sort_by_key(|g| (g.display_order < 0, g.display_order, g.name.clone()));
     let standard = standard_id(object_type);
     let (object_type_id, required_properties) = match standard {
         Some(id) => (Some(id.to_owned()), Vec::new()),
@@ -515,6 +553,7 @@ async fn fetch_catalog(client: &Client, object_type: &str) -> Result<ObjectCatal
         custom: standard.is_none(),
         required_properties,
         properties: properties.into_values().collect(),
+        groups,
         fetched_at: now_rfc3339(),
     })
 }
@@ -642,6 +681,7 @@ mod tests {
             custom: false,
             required_properties: vec![],
             properties: vec![prop("a"), prop("gone")],
+            groups: vec![],
             fetched_at: String::new(),
         };
         let fresh = ObjectCatalog {

@@ -789,6 +789,7 @@ mod tests {
                 prop("description", PropertyType::String),
                 old,
             ],
+            groups: vec![],
             fetched_at: String::new(),
         }
     }

@@ -29,7 +29,7 @@ pub use apply::{
 };
 pub use catalog::{
     discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory,
-    ObjectSummary, PropertyDef, PropertyType, STANDARD_OBJECTS,
+    ObjectSummary, PropertyDef, PropertyGroup, PropertyType, STANDARD_OBJECTS,
 };
 pub use criteria::{
     compile_criteria, compile_lookup, compile_with_limits, lookup_columns, matches, resolve_lookup,

@@ -844,6 +844,7 @@ pub(crate) mod tests {
             custom: false,
             required_properties: vec![],
             properties: props,
+            groups: vec![],
             fetched_at: String::new(),
         }
     }

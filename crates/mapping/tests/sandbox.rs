@@ -91,6 +91,19 @@ async fn discovers_contact_properties_with_types_options_and_flags() {
     assert!(!tier.hubspot_defined);
     let interests = catalog.property("spoke_interests").unwrap();
     assert!(interests.is_multi());
+    // Groups, for headings in the editor: every property's group is among them.
+    assert!(catalog
+        .groups
+        .iter()
+        .any(|g| g.name == "contactinformation" && !g.label.is_empty()));
+    for p in catalog.live() {
+        assert!(
+            catalog.groups.iter().any(|g| g.name == p.group_name),
+            "{} in {}",
+            p.name,
+            p.group_name
+        );
+    }
     let deals = catalog.property("num_associated_deals").unwrap();
     assert!(deals.calculated && deals.write_refusal().is_some());
     let days = catalog.property("spoke_days_as_customer").unwrap();
