@@ -98,7 +98,11 @@ fn admin_values(store: &crate::model::Store, ti: usize, props: &Map<String, Valu
             if def.derived != Derived::Stored {
                 return Err(ApiError::validation(format!("{k} is derived from the record and can't be set")));
             }
-            Ok((key, match v { Value::String(s) => s.clone(), Value::Null => String::new(), o => o.to_string() }))
+            let value = match v { Value::String(s) => s.clone(), Value::Null => String::new(), o => o.to_string() };
+            if value.len() > 65_535 {
+                return Err(ApiError::validation(format!("Value for {k} is longer than 65,535 bytes")));
+            }
+            Ok((key, value))
         })
         .collect()
 }
@@ -129,9 +133,8 @@ async fn update(State(st): State<Arc<AppState>>, Path((object_type, id)): Path<(
         let values = admin_values(&store, ti, &body.properties, body.force)?;
         w.update(&mut store, ti, n, &values, now, "CRM_UI")?;
         // A user edit always bumps the modification time, even when values are unchanged.
-        if let Some(r) = store.types[ti].records.get_mut(&n) {
-            r.updated = now.max(r.updated);
-        }
+        let ts = store.types[ti].records.get(&n).map(|r| now.max(r.updated)).unwrap_or(now);
+        store.types[ti].set_updated(n, ts);
         let r = store.types[ti].records.get(&n).ok_or_else(|| ApiError::internal("record vanished"))?;
         let all: Vec<String> = store.types[ti].props.iter().map(|p| p.name.clone()).collect();
         render(&store, ti, r, Some(&all), None)
@@ -166,9 +169,7 @@ async fn bulk_update(State(st): State<Arc<AppState>>, Path(object_type): Path<St
         };
         for id in &ids {
             w.update(&mut store, ti, *id, &values, now, "BATCH_UPDATE")?;
-            if let Some(r) = store.types[ti].records.get_mut(id) {
-                r.updated = now;
-            }
+            store.types[ti].set_updated(*id, now);
         }
         ids.len()
     };

@@ -290,7 +290,7 @@ impl<'a> Writes<'a> {
         for (k, v) in &pairs {
             t.history.insert((id, *k), vec![crate::model::HistEntry { value: v.to_string(), ts: now, source: "API" }]);
         }
-        t.records.insert(id, r);
+        t.insert_live(r);
         t.index_record(id);
         self.st.note_write(ti, id, None);
         self.changes.push(Change::Created { ti, id, at: now });
@@ -304,11 +304,10 @@ impl<'a> Writes<'a> {
         let Some(r) = t.records.get_mut(&id) else { return Err(ApiError::not_found("Object not found.")) };
         let before = r.clone();
         let changed = r.apply(values);
-        if !changed.is_empty() {
-            r.updated = now.max(r.updated);
-        }
-        let after = r.clone();
-        let created = r.created;
+        let new_ts = if changed.is_empty() { r.updated } else { now.max(r.updated) };
+        t.set_updated(id, new_ts);
+        let Some(after) = t.records.get(&id).cloned() else { return Err(ApiError::not_found("Object not found.")) };
+        let created = after.created;
         t.record_history(id, created, &changed, &after, now, source);
         t.index_record(id);
         if !changed.is_empty() {
@@ -325,7 +324,7 @@ impl<'a> Writes<'a> {
     pub fn archive(&mut self, store: &mut Store, ti: usize, id: u64, now: i64) -> bool {
         let t = &mut store.types[ti];
         t.unindex_record(id);
-        let Some(mut r) = t.records.remove(&id) else { return false };
+        let Some(mut r) = t.remove_live(id) else { return false };
         self.st.note_write(ti, id, Some(r.clone()));
         r.archived_at = now;
         t.archived.insert(id, r);
@@ -338,7 +337,7 @@ impl<'a> Writes<'a> {
     pub fn hard_delete(&mut self, store: &mut Store, ti: usize, id: u64, now: i64) -> bool {
         let t = &mut store.types[ti];
         t.unindex_record(id);
-        let live = t.records.remove(&id);
+        let live = t.remove_live(id);
         let arch = t.archived.remove(&id);
         t.history.retain(|(rid, _), _| *rid != id);
         t.merged_into.retain(|from, to| *from != id && *to != id);
@@ -370,7 +369,7 @@ impl<'a> Writes<'a> {
         {
             let t = &mut store.types[ti];
             t.unindex_record(loser);
-            t.records.remove(&loser);
+            t.remove_live(loser);
             t.merged_into.insert(loser, primary);
         }
         self.st.note_write(ti, loser, Some(l));

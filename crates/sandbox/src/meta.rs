@@ -144,6 +144,9 @@ pub struct PropertyCreate {
     pub has_unique_value: bool,
 }
 
+/// HubSpot allows about 1,000 custom properties per object; records index properties by `u16`.
+const MAX_PROPERTIES: usize = 2_000;
+
 const FIELD_TYPES: &[(&str, &[&str])] = &[
     ("string", &["text", "textarea", "html", "phonenumber", "file"]),
     ("number", &["number", "calculation_equation"]),
@@ -161,6 +164,9 @@ fn build_prop(t: &ObjectType, c: &PropertyCreate, now: i64, default_group: &str)
     }
     if c.name.starts_with("hs_") {
         return Err(ApiError::validation("Property names starting with hs_ are reserved for HubSpot."));
+    }
+    if t.props.len() >= MAX_PROPERTIES {
+        return Err(ApiError::validation(format!("{} already has the maximum of {MAX_PROPERTIES} properties.", t.name)));
     }
     if t.prop(&c.name).is_some() {
         return Err(ApiError::conflict(format!("A property named '{}' already exists.", c.name)).with("category", json!("OBJECT_ALREADY_EXISTS")));

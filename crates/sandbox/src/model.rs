@@ -7,7 +7,7 @@
 //! Records live in a `BTreeMap` per type (id order = list order, `after` = id cursor); unique
 //! values (contact `email`, `hasUniqueValue` properties) have a hash index.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PType {
@@ -303,8 +303,15 @@ pub struct ObjectType {
     pub props: Vec<PropDef>,
     pub prop_idx: HashMap<String, u16>,
     pub groups: Vec<GroupDef>,
+    /// Live records by id. Insert, remove and re-time them through [`ObjectType::insert_live`],
+    /// [`ObjectType::remove_live`] and [`ObjectType::set_updated`] so the time indexes stay right.
     pub records: BTreeMap<u64, Record>,
     pub archived: BTreeMap<u64, Record>,
+    /// `(lastmodifieddate, id)` of live records: search's range filters on the modification
+    /// date (the sync cursor) read only the matching slice instead of scanning every record.
+    pub modified_idx: BTreeSet<(i64, u64)>,
+    /// `(createdate, id)` of live records.
+    pub created_idx: BTreeSet<(i64, u64)>,
     /// Unique-value index: property key → lower-cased value → record id.
     pub unique: HashMap<u16, HashMap<String, u64>>,
     /// Merged-away id → surviving id.
@@ -350,6 +357,35 @@ impl ObjectType {
             Some(Derived::Stored) => r.get(key).map(Cow::Borrowed),
             None => None,
         }
+    }
+
+    pub fn insert_live(&mut self, r: Record) {
+        self.modified_idx.insert((r.updated, r.id));
+        self.created_idx.insert((r.created, r.id));
+        self.records.insert(r.id, r);
+    }
+
+    pub fn remove_live(&mut self, id: u64) -> Option<Record> {
+        let r = self.records.remove(&id)?;
+        self.modified_idx.remove(&(r.updated, id));
+        self.created_idx.remove(&(r.created, id));
+        Some(r)
+    }
+
+    pub fn set_updated(&mut self, id: u64, ts: i64) {
+        if let Some(r) = self.records.get_mut(&id) {
+            if r.updated != ts {
+                self.modified_idx.remove(&(r.updated, id));
+                r.updated = ts;
+                self.modified_idx.insert((ts, id));
+            }
+        }
+    }
+
+    /// Rebuilds both time indexes from the live records (after seeding).
+    pub fn rebuild_time_index(&mut self) {
+        self.modified_idx = self.records.values().map(|r| (r.updated, r.id)).collect();
+        self.created_idx = self.records.values().map(|r| (r.created, r.id)).collect();
     }
 
     pub fn live_or_archived(&self, id: u64, archived: bool) -> Option<&Record> {

@@ -260,6 +260,40 @@ fn query_match(t: &ObjectType, r: &Record, q: &[String]) -> bool {
     })
 }
 
+/// Ids to examine when every filter group has a range filter on `createdate`/`hs_createdate` or
+/// `lastmodifieddate`/`hs_lastmodifieddate` (the sync cursor); `None` means scan everything.
+fn indexed_candidates(t: &ObjectType, groups: &[Vec<Compiled>]) -> Option<std::collections::BTreeSet<u64>> {
+    if groups.is_empty() {
+        return None;
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for g in groups {
+        let (lo, hi, idx) = g.iter().find_map(|c| {
+            let derived = t.props.get(c.key as usize).map(|p| p.derived)?;
+            let idx = match derived {
+                Derived::Modified => &t.modified_idx,
+                Derived::Created => &t.created_idx,
+                _ => return None,
+            };
+            let v = c.num?;
+            let (lo, hi) = match c.op {
+                Op::Eq => (v.ceil() as i64, v.floor() as i64),
+                Op::Gt => (v.floor() as i64 + 1, i64::MAX),
+                Op::Gte => (v.ceil() as i64, i64::MAX),
+                Op::Lt => (i64::MIN, v.ceil() as i64 - 1),
+                Op::Lte => (i64::MIN, v.floor() as i64),
+                Op::Between => (v.ceil() as i64, c.high?.floor() as i64),
+                _ => return None,
+            };
+            Some((lo, hi, idx))
+        })?;
+        if lo <= hi {
+            ids.extend(idx.range((lo, 0)..=(hi, u64::MAX)).map(|(_, id)| *id));
+        }
+    }
+    Some(ids)
+}
+
 pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(object_type): Path<String>, Json(req): Json<SearchRequest>) -> ApiResult<Response> {
     let limit = req.limit.unwrap_or(10);
     if !(1..=200).contains(&limit) {
@@ -315,14 +349,41 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
         (groups.is_empty() || groups.iter().any(|g| g.iter().all(|c| matches(t, r, c)))) && (terms.is_empty() || query_match(t, r, &terms))
     };
     let mut hits: Vec<&Record> = Vec::new();
-    for (id, r) in &t.records {
-        let r = match lagged_by_type.get(id) {
-            Some(Some(old)) => old,
-            Some(None) => continue,
-            None => r,
-        };
-        if pass(r) {
-            hits.push(r);
+    match indexed_candidates(t, &groups) {
+        // Every filter group bounds the creation or modification date: read only that slice.
+        Some(ids) => {
+            for id in ids {
+                let Some(r) = t.records.get(&id) else { continue };
+                let r = match lagged_by_type.get(&id) {
+                    Some(Some(old)) => old,
+                    Some(None) => continue,
+                    None => r,
+                };
+                if pass(r) {
+                    hits.push(r);
+                }
+            }
+            // Lagged versions whose live record moved out of the slice are still candidates.
+            for (id, old) in &lagged_by_type {
+                if let (Some(old), true) = (old, t.records.contains_key(id)) {
+                    if !hits.iter().any(|h| h.id == *id) && pass(old) {
+                        hits.push(old);
+                    }
+                }
+            }
+            hits.sort_by_key(|r| r.id);
+        }
+        None => {
+            for (id, r) in &t.records {
+                let r = match lagged_by_type.get(id) {
+                    Some(Some(old)) => old,
+                    Some(None) => continue,
+                    None => r,
+                };
+                if pass(r) {
+                    hits.push(r);
+                }
+            }
         }
     }
     // Records deleted within the lag window are still visible to search.

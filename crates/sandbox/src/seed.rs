@@ -187,6 +187,8 @@ fn new_type(type_id: &str, name: &str, singular: &str, plural: &str, custom: boo
         groups: Vec::new(),
         records: BTreeMap::new(),
         archived: BTreeMap::new(),
+        modified_idx: Default::default(),
+        created_idx: Default::default(),
         unique: HashMap::new(),
         merged_into: HashMap::new(),
         history: HashMap::new(),
@@ -775,6 +777,10 @@ pub fn build(seed: u64, portal_id: u64, sizes: SeedSizes) -> Store {
             }
             store.assoc.remove_record(ti, id);
         }
+    }
+
+    for t in store.types.iter_mut() {
+        t.rebuild_time_index();
     }
 
     // Conversations: a few inbox threads with contacts.

@@ -159,12 +159,15 @@ async fn search_lag_hides_fresh_writes_until_it_elapses() {
     env.admin(Method::POST, "/clock/advance", json!({ "ms": 5_001 })).await;
     assert_eq!(search(&env, "contacts", q.clone()).await["total"], 1);
     // Updates: search keeps returning the old version during the lag.
-    env.patch(&format!("/crm/v3/objects/contacts/{id}"), json!({ "properties": { "firstname": "Updated" } })).await;
+    let upd = json(env.patch(&format!("/crm/v3/objects/contacts/{id}"), json!({ "properties": { "firstname": "Updated" } })).await).await;
+    let since = f("lastmodifieddate", "GTE", upd["updatedAt"].clone());
+    assert!(!ids(&search(&env, "contacts", since.clone()).await).contains(&id), "the new modification time is not indexed yet");
     let v = search(&env, "contacts", json!({ "filterGroups": [{ "filters": [{ "propertyName": "email", "operator": "EQ", "value": "fresh@lag-demo.com" }] }], "properties": ["firstname"] })).await;
     assert_eq!(v["results"][0]["properties"]["firstname"], "Fresh");
     env.admin(Method::POST, "/clock/advance", json!({ "ms": 5_001 })).await;
     let v = search(&env, "contacts", json!({ "filterGroups": [{ "filters": [{ "propertyName": "email", "operator": "EQ", "value": "fresh@lag-demo.com" }] }], "properties": ["firstname"] })).await;
     assert_eq!(v["results"][0]["properties"]["firstname"], "Updated");
+    assert!(ids(&search(&env, "contacts", since).await).contains(&id));
 }
 
 #[tokio::test]
@@ -184,4 +187,40 @@ async fn shuffle_fault_disorders_pages() {
         differs |= shuffled != ordered;
     }
     assert!(differs);
+}
+
+#[tokio::test]
+async fn date_range_searches_read_the_index_and_match_a_full_scan() {
+    let env = unlimited().await;
+    // Touch a few records so modification times move after seeding.
+    let some = json(env.get("/crm/v3/objects/contacts?limit=5").await).await;
+    for r in some["results"].as_array().unwrap() {
+        env.patch(&format!("/crm/v3/objects/contacts/{}", r["id"].as_str().unwrap()), json!({ "properties": { "jobtitle": "Touched" } })).await;
+    }
+    let created = json(env.post("/crm/v3/objects/contacts", json!({ "properties": { "email": "range@acme-demo.com" } })).await).await;
+    let archived_id = some["results"][4]["id"].as_str().unwrap().to_string();
+    env.send(Method::DELETE, &format!("/crm/v3/objects/contacts/{archived_id}"), json!(null)).await;
+    for (prop, op, value, high) in [
+        ("lastmodifieddate", "GTE", "2026-06-01T00:00:00.000Z", None),
+        ("lastmodifieddate", "LT", "2026-06-01T00:00:00.000Z", None),
+        ("lastmodifieddate", "BETWEEN", "2026-01-01", Some("2026-03-01")),
+        ("createdate", "GT", "1767225600000", None),
+        ("createdate", "LTE", "2025-06-01T12:00:00Z", None),
+        ("lastmodifieddate", "EQ", created["updatedAt"].as_str().unwrap(), None),
+    ] {
+        let mut filter = json!({ "propertyName": prop, "operator": op, "value": value });
+        if let Some(h) = high {
+            filter["highValue"] = json!(h);
+        }
+        let indexed = json!({ "filterGroups": [{ "filters": [filter.clone()] }], "limit": 200, "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }] });
+        // A second group that matches nothing but is not a date range forces a full scan.
+        let scanned = json!({ "filterGroups": [{ "filters": [filter] }, { "filters": [{ "propertyName": "email", "operator": "EQ", "value": "nobody@nowhere.invalid" }] }], "limit": 200, "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }] });
+        let a = search(&env, "contacts", indexed).await;
+        let b = search(&env, "contacts", scanned).await;
+        assert_eq!(a["total"], b["total"], "{prop} {op}");
+        assert_eq!(ids(&a), ids(&b), "{prop} {op}");
+        assert!(!ids(&a).contains(&archived_id));
+    }
+    let eq = search(&env, "contacts", f("lastmodifieddate", "EQ", json!(created["updatedAt"]))).await;
+    assert!(ids(&eq).contains(&created["id"].as_str().unwrap().to_string()));
 }
