@@ -281,6 +281,12 @@ pub fn create_table_sql(mapping: &crate::model::Mapping) -> String {
 /// Creates the mapping's table in the SQLite file at `path` (Spoke's own database), or adds the
 /// columns it lacks. Returns the names of the columns added. Never drops or changes a column.
 pub fn ensure_table(path: &Path, mapping: &crate::model::Mapping) -> Result<Vec<String>> {
+    if let crate::model::Destination::Sqlite { table, .. } = &mapping.destination {
+        return Err(Error::Sqlite {
+            path: path.display().to_string(),
+            reason: format!("{table} belongs to the admin's database; Spoke only creates or changes tables in its own"),
+        });
+    }
     let sqlite_err = |e: rusqlite::Error| Error::Sqlite {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -468,6 +474,15 @@ mod tests {
         m.fields.push(f("spoke_score", "score", LocalType::Real));
         assert_eq!(ensure_table(&path, &m).unwrap(), ["score"]);
         assert_eq!(ensure_table(&path, &m).unwrap(), Vec::<String>::new());
+        // Never the admin's own tables.
+        let mut theirs = m.clone();
+        theirs.destination = Destination::Sqlite {
+            path: path.display().to_string(),
+            table: "hs contacts".into(),
+        };
+        assert!(
+            matches!(ensure_table(&path, &theirs), Err(Error::Sqlite { reason, .. }) if reason.contains("its own"))
+        );
         // The key column is unique.
         let conn = Connection::open(&path).unwrap();
         conn.execute("INSERT INTO \"hs contacts\" (hubspot_id) VALUES ('1')", [])
