@@ -45,8 +45,8 @@ pub use model::{
     natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION,
 };
 pub use preview::{
-    find_hubspot_records, find_local_rows, preview_inbound, preview_outbound, read_local_rows,
-    sample_records,
+    find_by_lookup, find_hubspot_records, find_local_rows, preview_inbound, preview_outbound,
+    read_local_rows, sample_records,
 };
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
 pub use transform::{Case, Transform};
