@@ -575,7 +575,7 @@ fn merge_removed(mut fresh: ObjectCatalog, previous: Option<&ObjectCatalog>) -> 
 
 /// The standard objects plus the portal's custom objects (schemas API), cached in
 /// `cache_dir/objects.json`. A portal whose token may not read schemas still gets the standard
-/// objects, with the reason in `custom_objects_unavailable`.
+/// objects, with the reason in `custom_objects_unavailable` (and that partial list is not cached).
 pub async fn discover_objects(
     client: &Client,
     cache_dir: &Path,
@@ -623,7 +623,10 @@ pub async fn discover_objects(
         custom_objects_unavailable,
         fetched_at: now_rfc3339(),
     };
-    write_cache(&path, &dir)?;
+    // A partial list is not cached: once the scope is granted, the next call sees everything.
+    if dir.custom_objects_unavailable.is_none() {
+        write_cache(&path, &dir)?;
+    }
     Ok(dir)
 }
 

@@ -844,6 +844,10 @@ async fn missing_scopes_keep_standard_objects_and_a_failed_refresh_keeps_the_cac
     assert!(reason.contains("crm.schemas.custom.read"), "{reason}");
     assert!(objects.objects.iter().all(|o| !o.custom));
     assert!(objects.objects.iter().any(|o| o.object_type == "contacts"));
+    assert!(
+        !dir.path().join("objects.json").exists(),
+        "a partial list is not cached"
+    );
 
     // Deals' properties need deals scopes: the scope error comes through as HubSpot's.
     let err = discover_properties(&limited, "deals", dir.path(), false)
