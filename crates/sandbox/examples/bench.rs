@@ -48,6 +48,8 @@ enum Op {
     List,
     Get,
     Search,
+    /// The sync engine's incremental query: a one-week `lastmodifieddate` window.
+    SearchWindow,
 }
 
 impl Op {
@@ -56,6 +58,7 @@ impl Op {
             Op::List => "list `GET /crm/v3/objects/contacts?limit=10`",
             Op::Get => "get `GET /crm/v3/objects/contacts/{id}`",
             Op::Search => "search `POST /crm/v3/objects/contacts/search` (1 filter, sort, limit 10)",
+            Op::SearchWindow => "search, `lastmodifieddate` 1-week window sorted by `hs_object_id`, limit 100",
         }
     }
 }
@@ -85,11 +88,21 @@ async fn run(base: &str, token: &str, ids: Arc<Vec<String>>, op: Op, secs: u64, 
         })
         .to_string(),
     );
+    let week_end = spoke_sandbox::seed_epoch_ms();
+    let window_body = axum::body::Bytes::from(
+        serde_json::json!({
+            "filterGroups": [{ "filters": [{ "propertyName": "lastmodifieddate", "operator": "BETWEEN", "value": (week_end - 7 * 86_400_000).to_string(), "highValue": week_end.to_string() }] }],
+            "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }],
+            "properties": ["email", "lastmodifieddate"],
+            "limit": 100,
+        })
+        .to_string(),
+    );
     let auth = format!("Bearer {token}");
     let mut tasks = Vec::new();
     for w in 0..conc {
         let (client, ok, errors, lat, ids) = (client.clone(), ok.clone(), errors.clone(), lat.clone(), ids.clone());
-        let (base, auth, search_body) = (base.to_string(), auth.clone(), search_body.clone());
+        let (base, auth, search_body, window_body) = (base.to_string(), auth.clone(), search_body.clone(), window_body.clone());
         let (list_url, search_url) = (format!("{base}/crm/v3/objects/contacts?limit=10"), format!("{base}/crm/v3/objects/contacts/search"));
         tasks.push(tokio::spawn(async move {
             let mut local = Vec::with_capacity(50_000);
@@ -100,6 +113,7 @@ async fn run(base: &str, token: &str, ids: Arc<Vec<String>>, op: Op, secs: u64, 
                     Op::List => client.get(&list_url),
                     Op::Get => client.get(format!("{base}/crm/v3/objects/contacts/{}", ids[i % ids.len()])),
                     Op::Search => client.post(&search_url).header("content-type", "application/json").body(search_body.clone()),
+                    Op::SearchWindow => client.post(&search_url).header("content-type", "application/json").body(window_body.clone()),
                 };
                 i += 7;
                 match req.header("authorization", &auth).send().await {
@@ -173,7 +187,7 @@ async fn main() -> std::process::ExitCode {
     let mut report = format!(
         "## Demo portal (spoke-sandbox) benchmark\n\nLoopback, no injected latency, rate limits off, client and server in one process on {cores} core(s). Target: ≥ 5,000 req/s for list/get/search.\n"
     );
-    throughput(&mut report, o.contacts, &o, &[Op::List, Op::Get, Op::Search]).await;
+    throughput(&mut report, o.contacts, &o, &[Op::List, Op::Get, Op::Search, Op::SearchWindow]).await;
     if !o.skip_memory {
         let before = rss_kib();
         let t = Instant::now();
@@ -192,7 +206,7 @@ async fn main() -> std::process::ExitCode {
             (after.saturating_sub(before)) as f64 * 1024.0 / o.million as f64,
         ));
         report.push_str(&format!("\n| operation at {} contacts | requests | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|\n", o.million));
-        for op in [Op::List, Op::Get, Op::Search] {
+        for op in [Op::List, Op::Get, Op::SearchWindow, Op::Search] {
             let secs = if matches!(op, Op::Search) { o.seconds.max(2) } else { o.seconds };
             let r = run(&base, &token, ids.clone(), op, secs, o.concurrency).await;
             report.push_str(&format!("| {} | {} | {:.0} | {:.2} | {:.2} | {} |\n", op.name(), r.ok, r.rps, r.p50, r.p99, r.errors));
