@@ -172,6 +172,8 @@ pub(crate) mod memory {
     pub struct MemoryStore {
         pub entries: Mutex<HashMap<(String, SecretKind), String>>,
         pub unavailable: AtomicBool,
+        /// Reads work, writes fail (a keychain that locks in the middle of a refresh).
+        pub fail_writes: AtomicBool,
         pub writes: AtomicUsize,
     }
 
@@ -200,6 +202,9 @@ pub(crate) mod memory {
         }
         fn set(&self, id: &str, kind: SecretKind, value: &Secret) -> Result<(), Error> {
             self.guard()?;
+            if self.fail_writes.load(Ordering::SeqCst) {
+                return Err(Error::KeychainLocked("test: locked".into()));
+            }
             self.writes.fetch_add(1, Ordering::SeqCst);
             self.entries
                 .lock()

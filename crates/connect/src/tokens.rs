@@ -286,3 +286,144 @@ impl TokenProvider for ConnectionTokens {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::keychain::memory::MemoryStore;
+    use crate::store::{refresh_fingerprint, OAuthAppInfo, OAuthAppKind};
+
+    /// A token endpoint that rotates the refresh token on every refresh: `rt-1` → `rt-2` → ….
+    fn rotating_token_endpoint() -> (String, Arc<Mutex<Vec<String>>>) {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_in = seen.clone();
+        std::thread::spawn(move || {
+            for (n, mut request) in server.incoming_requests().enumerate() {
+                let mut body = String::new();
+                let _ = request.as_reader().read_to_string(&mut body);
+                seen_in.lock().unwrap().push(body);
+                let json = format!(
+                    r#"{{"access_token":"at-{a}","refresh_token":"rt-{r}","expires_in":1800,"token_type":"bearer","token_use":"access_token","scopes":["oauth"]}}"#,
+                    a = n + 2,
+                    r = n + 2
+                );
+                let header =
+                    tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
+                        .unwrap();
+                let _ = request.respond(tiny_http::Response::from_string(json).with_header(header));
+            }
+        });
+        (base, seen)
+    }
+
+    fn setup(base: &str) -> (TokenManager, Arc<ConnectionStore>, Arc<MemoryStore>) {
+        let store = Arc::new(ConnectionStore::in_memory().unwrap());
+        let conn = Connection {
+            id: "c".into(),
+            label: "x".into(),
+            method: AuthMethod::OAuth,
+            base_url: base.to_owned(),
+            portal_id: 1,
+            hub_domain: None,
+            account_type: None,
+            data_hosting_location: None,
+            ui_domain: None,
+            time_zone: None,
+            user_id: None,
+            granted_scopes: vec![],
+            oauth_app: Some(OAuthAppInfo {
+                kind: OAuthAppKind::Own,
+                client_id: "cid".into(),
+                authorize_base_url: base.to_owned(),
+                redirect_port: 1,
+                scopes: vec!["oauth".into()],
+                optional_scopes: vec![],
+            }),
+            token_expires_at: Some(now_secs() - 1),
+            status: ConnectionStatus::Connected,
+            status_detail: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.upsert(&conn, Some(&Secret::from("rt-1"))).unwrap();
+        let secrets = Arc::new(MemoryStore::default());
+        secrets
+            .set("c", SecretKind::Refresh, &Secret::from("rt-1"))
+            .unwrap();
+        secrets
+            .set("c", SecretKind::ClientSecret, &Secret::from("cs"))
+            .unwrap();
+        let mut client = ClientConfig::new(base);
+        client.retry.base_delay = Duration::from_millis(5);
+        let settings = TokenSettings {
+            refresh_margin: Duration::from_secs(300),
+            client,
+        };
+        (
+            TokenManager::new(store.clone(), secrets.clone(), settings),
+            store,
+            secrets,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_rotated_refresh_token_is_stored_and_used_next_time() {
+        let (base, seen) = rotating_token_endpoint();
+        let (manager, store, secrets) = setup(&base);
+        assert_eq!(manager.access_token("c").await.unwrap().expose(), "at-2");
+        assert_eq!(
+            secrets.value("c", SecretKind::Refresh).as_deref(),
+            Some("rt-2")
+        );
+        assert_eq!(
+            secrets.value("c", SecretKind::Access).as_deref(),
+            Some("at-2")
+        );
+        // The fingerprint follows the rotation (shared-grant detection stays right).
+        let other = store.get("c").unwrap();
+        let mut twin = other.clone();
+        twin.id = "twin".into();
+        store.upsert(&twin, Some(&Secret::from("rt-2"))).unwrap();
+        assert_eq!(store.others_sharing_refresh_token("c").unwrap(), 1);
+        assert_ne!(
+            refresh_fingerprint(&Secret::from("rt-1")),
+            refresh_fingerprint(&Secret::from("rt-2"))
+        );
+        manager.force_refresh("c").await.unwrap();
+        let bodies = seen.lock().unwrap().clone();
+        assert!(bodies[0].contains("refresh_token=rt-1"));
+        assert!(
+            bodies[1].contains("refresh_token=rt-2"),
+            "the rotated token is the one used next"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_token_is_not_handed_out_if_the_rotated_refresh_token_cannot_be_stored() {
+        let (base, _seen) = rotating_token_endpoint();
+        let (manager, store, secrets) = setup(&base);
+        secrets.fail_writes.store(true, Ordering::SeqCst);
+        let err = manager.access_token("c").await.unwrap_err();
+        assert_eq!(
+            spoke_hubspot::Describe::code(&err),
+            "connect.keychain_unavailable"
+        );
+        assert_eq!(
+            secrets.value("c", SecretKind::Access),
+            None,
+            "no access token without its refresh token"
+        );
+        assert_eq!(
+            store
+                .get("c")
+                .unwrap()
+                .token_expires_at
+                .map(|t| t < now_secs()),
+            Some(true)
+        );
+    }
+}
