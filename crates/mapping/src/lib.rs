@@ -15,6 +15,7 @@ mod apply;
 mod catalog;
 mod criteria;
 mod error;
+mod library;
 mod local;
 mod locate;
 mod model;
@@ -37,6 +38,7 @@ pub use criteria::{
     CRITERIA_LIMITS, HUBSPOT_LIMITS,
 };
 pub use error::{Error, Result};
+pub use library::{slug, MappingEntry, MappingLibrary};
 pub use local::{
     create_table_sql, discover_sqlite_table, ensure_table, list_sqlite_tables, LocalColumn,
     LocalRow, LocalTable, LocalType, LocalValue,
