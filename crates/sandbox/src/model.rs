@@ -238,10 +238,6 @@ impl Record {
         }
         changed
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.data.len()
-    }
 }
 
 fn encode<'a>(pairs: impl Iterator<Item = (u16, &'a str)>) -> Box<[u8]> {

@@ -41,8 +41,6 @@ pub struct Limiter {
     search: HashMap<String, Window>,
     daily_day: i64,
     daily_used: u32,
-    /// Counts every request that passed, for `/account-info/v3/api-usage/daily/private-apps`.
-    pub total_today: u32,
 }
 
 pub struct Limits {
@@ -79,7 +77,6 @@ impl Limiter {
         if day != self.daily_day {
             self.daily_day = day;
             self.daily_used = 0;
-            self.total_today = 0;
         }
         if l.enforce && self.daily_used >= daily_max {
             let secs = ((day + 1) * 86_400_000 - now) / 1000 + 1;
@@ -93,7 +90,6 @@ impl Limiter {
             }
             w.hits.push_back(now);
             self.daily_used += 1;
-            self.total_today += 1;
             return Ok(Vec::new());
         }
         let w = self.burst.entry(key).or_default();
@@ -113,7 +109,6 @@ impl Limiter {
         let secondly_used = w.hits.iter().rev().take_while(|&&t| t > now - 1000).count() as u32;
         let secondly_max = burst_max / 10;
         self.daily_used += 1;
-        self.total_today += 1;
         let mut h: Headers = vec![
             ("X-HubSpot-RateLimit-Interval-Milliseconds", "10000".into()),
             ("X-HubSpot-RateLimit-Max", burst_max.to_string()),
