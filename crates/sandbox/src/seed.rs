@@ -278,7 +278,7 @@ pub fn build_types(portal: u64, owners: &[Owner]) -> Vec<ObjectType> {
     let mut tickets = new_type("0-5", "tickets", "Ticket", "Tickets", false, portal, "subject",
         &["subject", "content"],
         &["content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject"],
-        cw("tickets"), cw("tickets"), vec!["tickets"]);
+        cw("tickets"), cw("tickets"), vec!["tickets", "crm.schemas.tickets.read"]);
     tickets.add_prop(PropDef::new("createdate", "Create date", PType::DateTime, "objectinformation").derived(Derived::Created));
     {
         let g = "ticketinformation";
@@ -292,7 +292,7 @@ pub fn build_types(portal: u64, owners: &[Owner]) -> Vec<ObjectType> {
     }
     let mut notes = new_type("0-46", "notes", "Note", "Notes", false, portal, "hs_note_body",
         &["hs_note_body"], &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
-        cw("crm.objects.contacts.read"), cw("crm.objects.contacts.write"), vec!["crm.objects.contacts.read"]);
+        vec!["crm.objects.contacts.read", "crm.objects.notes.read"], cw("crm.objects.contacts.write"), vec!["crm.objects.contacts.read", "crm.objects.notes.read"]);
     notes.add_prop(PropDef::new("hs_note_body", "Note body", PType::String, "engagement").field("html").desc("The body of the note."));
     notes.add_prop(PropDef::new("hs_timestamp", "Activity date", PType::DateTime, "engagement").desc("The date the activity occurred."));
     let mut calls = new_type("0-48", "calls", "Call", "Calls", false, portal, "hs_call_title",
