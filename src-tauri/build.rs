@@ -17,6 +17,18 @@ const COMMANDS: &[&str] = &[
     "plan_scopes",
     "scope_report",
     "demo_portal",
+    "list_objects",
+    "object_properties",
+    "new_mapping",
+    "sqlite_tables",
+    "sqlite_table",
+    "suggest_fields",
+    "validate_mapping",
+    "preview_mapping",
+    "list_mappings",
+    "load_mapping",
+    "save_mapping",
+    "delete_mapping",
 ];
 
 fn main() {

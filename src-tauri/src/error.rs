@@ -62,7 +62,7 @@ macro_rules! ipc_from {
         }
     )*};
 }
-ipc_from!(Error, spoke_connect::Error);
+ipc_from!(Error, spoke_connect::Error, spoke_mapping::Error);
 
 #[cfg(test)]
 mod tests {

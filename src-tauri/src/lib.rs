@@ -6,6 +6,7 @@ pub mod connections;
 pub mod demo;
 pub mod error;
 pub mod logging;
+pub mod mapping;
 pub mod state;
 
 use tauri::Manager;
@@ -30,6 +31,18 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             connections::plan_scopes,
             connections::scope_report,
             connections::demo_portal,
+            mapping::list_objects,
+            mapping::object_properties,
+            mapping::new_mapping,
+            mapping::sqlite_tables,
+            mapping::sqlite_table,
+            mapping::suggest_fields,
+            mapping::validate_mapping,
+            mapping::preview_mapping,
+            mapping::list_mappings,
+            mapping::load_mapping,
+            mapping::save_mapping,
+            mapping::delete_mapping,
         ])
 }
 
@@ -57,7 +70,8 @@ pub fn run() {
             let connections = spoke_connect::Connections::open(spoke_connect::ConnectConfig::new(&paths.db_file))
                 .map_err(|e| format!("{e}"))?;
             let demo = tauri::async_runtime::block_on(demo::DemoPortal::start());
-            app.manage(state::AppState::new(paths, connections, demo, started));
+            let mappings = spoke_mapping::MappingLibrary::new(paths.data_dir.join("mappings"));
+            app.manage(state::AppState::new(paths, connections, demo, mappings, started));
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -10,6 +10,8 @@ pub struct Paths {
     pub data_dir: PathBuf,
     /// The app's SQLite database (connection metadata; never secrets).
     pub db_file: PathBuf,
+    /// The local store synced data lands in (Spoke's own tables).
+    pub store_file: PathBuf,
     pub log_dir: PathBuf,
     pub log_file: PathBuf,
 }
@@ -32,6 +34,7 @@ impl Paths {
         Ok(Paths {
             data_dir: data_dir.to_path_buf(),
             db_file: data_dir.join("spoke.db"),
+            store_file: data_dir.join("store.db"),
             log_file: log_dir.join(crate::logging::LOG_FILE),
             log_dir,
         })
@@ -55,6 +58,7 @@ pub struct AppState {
     pub paths: Paths,
     pub connections: spoke_connect::Connections,
     pub demo: crate::demo::DemoPortal,
+    pub mappings: spoke_mapping::MappingLibrary,
     /// When the process started, for the "UI ready" log line the start-up benchmark reads.
     pub started: std::time::Instant,
     ui_ready: std::sync::Once,
@@ -65,9 +69,10 @@ impl AppState {
         paths: Paths,
         connections: spoke_connect::Connections,
         demo: crate::demo::DemoPortal,
+        mappings: spoke_mapping::MappingLibrary,
         started: std::time::Instant,
     ) -> Self {
-        AppState { paths, connections, demo, started, ui_ready: std::sync::Once::new() }
+        AppState { paths, connections, demo, mappings, started, ui_ready: std::sync::Once::new() }
     }
 
     /// Logs, once, how long the UI took from process start to its first call.

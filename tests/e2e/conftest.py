@@ -102,9 +102,18 @@ def data_dir(tmp_path):
     return d
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.call_failed = report.failed
+
+
 @pytest.fixture
-def app(driver_url, data_dir):
-    """A fresh Spoke window with its own empty data folder."""
+def app(request, driver_url, data_dir):
+    """A fresh Spoke window with its own empty data folder. A failing test leaves a screenshot
+    of the window as it was: target/e2e/FAILED-<test>.png."""
     options = ArgOptions()
     options.set_capability("browserName", "wry")
     options.set_capability("tauri:options", {"application": app_binary(), "args": ["--data-dir", str(data_dir)]})
@@ -115,6 +124,9 @@ def app(driver_url, data_dir):
             and d.find_elements("css selector", "nav[aria-label=Main]")
         )
         yield driver
+        if getattr(request.node, "call_failed", False):
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(SHOTS / f"FAILED-{request.node.name}.png"))
     finally:
         driver.quit()
 
@@ -139,3 +151,28 @@ def wait_for(driver, css: str, timeout: float = 30.0):
         lambda d: any(e.is_displayed() for e in d.find_elements("css selector", css))
     )
     return next(e for e in driver.find_elements("css selector", css) if e.is_displayed())
+
+
+def connect_demo_with_token(driver) -> None:
+    """Adds a demo-portal connection through the wizard's private-app token path."""
+    click(driver, "button[data-nav=connections]")
+    click(driver, "button[data-action=demo]")
+    wait_for(driver, "[data-testid=add-connection][data-step=target]")
+    click(driver, "input[type=radio][value=token]")
+    click(driver, "button[data-action=next]")
+    wait_for(driver, "[data-testid=scope-plan] code")
+    click(driver, "button[data-action=next]")
+    click(driver, "button[data-action=sign-in]")
+    wait_for(driver, "[data-testid=scope-report]")
+    click(driver, "button[data-action=done]")
+    wait_for(driver, "[data-testid=connection-list] [data-connection]")
+
+
+def choose(driver, css: str, value: str) -> None:
+    """Selects an option of a <select> the way a user's pick does (WebKitWebDriver's option
+    click does not fire `change`, so the event is dispatched as the browser would)."""
+    el = wait_for(driver, f"{css} option[value='{value}']")
+    driver.execute_script(
+        "const s = arguments[0].closest('select'); s.value = arguments[1];"
+        "s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true}));",
+        el, value)

@@ -113,6 +113,110 @@ async scopeReport(id: string, picks: ObjectAccess[]) : Promise<Result<ScopeRepor
 },
 async demoPortal() : Promise<DemoPortalInfo> {
     return await TAURI_INVOKE("demo_portal");
+},
+async listObjects(connectionId: string, refresh: boolean) : Promise<Result<ObjectDirectory, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_objects", { connectionId, refresh }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async objectProperties(connectionId: string, object: string, refresh: boolean) : Promise<Result<ObjectCatalog, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("object_properties", { connectionId, object, refresh }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * A new mapping into Spoke's own table, with the given properties (match key chosen for the
+ * object: email for contacts, else the record id).
+ */
+async newMapping(connectionId: string, object: string, table: string, properties: string[]) : Promise<Result<Mapping, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("new_mapping", { connectionId, object, table, properties }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async sqliteTables(path: string) : Promise<Result<string[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sqlite_tables", { path }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async sqliteTable(path: string, table: string) : Promise<Result<LocalTable, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sqlite_table", { path, table }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async suggestFields(connectionId: string, object: string, path: string, table: string) : Promise<Result<Suggestion[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("suggest_fields", { connectionId, object, path, table }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async validateMapping(connectionId: string, mapping: Mapping) : Promise<Result<Issue[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("validate_mapping", { connectionId, mapping }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Runs sample records through the mapping without writing anything: HubSpot records inbound
+ * (`toHubSpot = false`) or local rows outbound.
+ */
+async previewMapping(connectionId: string, mapping: Mapping, toHubspot: boolean, limit: number) : Promise<Result<DryRunRow[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("preview_mapping", { connectionId, mapping, toHubspot, limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async listMappings(connectionId: string) : Promise<Result<MappingEntry[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_mappings", { connectionId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async loadMapping(connectionId: string, file: string) : Promise<Result<Mapping, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("load_mapping", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async saveMapping(connectionId: string, mapping: Mapping) : Promise<Result<MappingEntry, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_mapping", { connectionId, mapping }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async deleteMapping(connectionId: string, file: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("delete_mapping", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -135,6 +239,10 @@ export type Access = "read" |
  */
 "write"
 /**
+ * What the sync would do with a record.
+ */
+export type Action = "create" | "update" | "skip" | "reject"
+/**
  * What the About panel and the diagnostics report show about this installation.
  */
 export type AppInfo = { version: string; dataDir: string; logFile: string; os: string }
@@ -150,6 +258,50 @@ export type AuthMethod =
  * OAuth with the admin's own app or the demo portal's app.
  */
 "oauth"
+/**
+ * One property a column could map to.
+ */
+export type Candidate = { property: string; label: string; propertyType: PropertyType; compatibility: Compatibility; 
+/**
+ * 0–100.
+ */
+confidence: number; 
+/**
+ * Why it matched: `name`, `label` or `synonym`.
+ */
+matchedOn: string; 
+/**
+ * Both ways, or HubSpot → local only for read-only properties.
+ */
+direction: Direction; 
+/**
+ * Why write-back is not offered, for read-only properties.
+ */
+readOnlyReason: string | null }
+/**
+ * Letter case for [`Transform::Case`].
+ */
+export type Case = "lower" | "upper" | 
+/**
+ * First letter of each word upper, the rest lower.
+ */
+"title"
+/**
+ * How well a value kind fits a target.
+ */
+export type Compatibility = 
+/**
+ * Same kind of value.
+ */
+"exact" | 
+/**
+ * Converts safely (a number into text, a date-time into a date).
+ */
+"convertible" | 
+/**
+ * Needs an explicit transform (text into a number) or cannot work at all.
+ */
+"incompatible"
 /**
  * One connection, as the UI shows it.
  */
@@ -180,6 +332,25 @@ export type ConnectionStatus = "connected" |
  */
 "reconnectRequired"
 /**
+ * One condition, as OpsHub writes it. `value` may be a list for `IN` and `BETWEEN`;
+ * HubSpot's own `values` and `highValue` are understood too.
+ */
+export type Criterion = { 
+/**
+ * `EQUALS`, `NOT_EQUALS`, `GREATER_THAN`, `GREATER_THAN_OR_EQUALS`, `LESS_THAN`,
+ * `LESS_THAN_OR_EQUALS`, `BETWEEN`, `NOT_BETWEEN`, `IN`, `NOT_IN`, `CONTAINS`,
+ * `NOT_CONTAINS`, `HAS_PROPERTY`, `NOT_HAS_PROPERTY` (HubSpot's `EQ`, `GT`, … work too).
+ */
+condition: string; 
+/**
+ * The property's internal name.
+ */
+field: string; value?: CriterionValue | null; highValue?: CriterionValue | null; values?: CriterionValue[] | null }
+/**
+ * A value in a criterion: text, a number, a boolean, or a list (for `IN`, `BETWEEN`).
+ */
+export type CriterionValue = boolean | number | string | CriterionValue[]
+/**
  * What the UI may know about the demo portal. The demo app's client secret and the private-app
  * token stay in Rust.
  */
@@ -188,6 +359,30 @@ export type DemoPortalInfo = { available: boolean; baseUrl: string | null; porta
  * Why the demo portal is not available, with the fix.
  */
 problem: string | null }
+/**
+ * Where the local table lives.
+ */
+export type Destination = 
+/**
+ * A table in Spoke's own SQLite file; Spoke creates it and its columns from the mapping.
+ */
+{ kind: "spoke"; table: string } | 
+/**
+ * An existing table in an SQLite file the admin picked; its columns are discovered.
+ */
+{ kind: "sqlite"; path: string; table: string }
+/**
+ * Which way a field flows.
+ */
+export type Direction = 
+/**
+ * HubSpot → local.
+ */
+"toLocal" | 
+/**
+ * Local → HubSpot.
+ */
+"toHubSpot" | "both"
 /**
  * What disconnecting did.
  */
@@ -200,6 +395,80 @@ revoked: boolean;
  * Why it was not revoked, when it was not.
  */
 note: string | null }
+/**
+ * The preview of one sample.
+ */
+export type DryRunRow = { index: number; 
+/**
+ * `toLocal` or `toHubSpot`.
+ */
+direction: Direction; 
+/**
+ * The match key's value, when it has one.
+ */
+key: string | null; action: Action; 
+/**
+ * Why (rejections and skips), or what changes (updates).
+ */
+reasons: string[]; fields: FieldPreview[] }
+/**
+ * One option of an enumeration property.
+ */
+export type EnumOption = { value: string; label: string; hidden?: boolean }
+/**
+ * One field pair.
+ */
+export type FieldMapping = { 
+/**
+ * HubSpot property internal name. May be absent on a local-only field whose value comes
+ * from a `constant` or `concat` transform.
+ */
+property?: string | null; 
+/**
+ * Local column. May be absent on a HubSpot-only field fed by `constant` or `concat`.
+ */
+column?: string | null; direction: Direction; 
+/**
+ * The property's HubSpot type when the mapping was edited (conversions use it; validation
+ * flags a change).
+ */
+propertyType?: PropertyType | null; 
+/**
+ * The column's local type (default: derived from the property type).
+ */
+columnType?: LocalType | null; 
+/**
+ * Steps applied HubSpot → local, in order.
+ */
+inbound: Transform[]; 
+/**
+ * Steps applied local → HubSpot, in order.
+ */
+outbound: Transform[]; 
+/**
+ * A record whose value ends up empty is rejected.
+ */
+required: boolean }
+/**
+ * One field of one previewed record.
+ */
+export type FieldPreview = { 
+/**
+ * `email`, or `firstname ↔ first_name`.
+ */
+field: string; property: string | null; column: string | null; 
+/**
+ * The source value, before transforms.
+ */
+before: LocalValue; 
+/**
+ * The value that would be written (empty when the field failed).
+ */
+after: LocalValue; 
+/**
+ * What the target holds now, when the sample says.
+ */
+current: LocalValue | null; changed: boolean; error: string | null }
 /**
  * What the UI receives when a command fails. Built from any crate's error through
  * [`Describe`], so the code, message and hint are decided where the error is understood.
@@ -217,6 +486,97 @@ message: string;
  * How to fix it, when the user can.
  */
 hint: string | null }
+/**
+ * One problem in a mapping.
+ */
+export type Issue = { severity: Severity; 
+/**
+ * Stable code, e.g. `mapping.unknown_property`.
+ */
+code: string; 
+/**
+ * Where in the mapping: `fields[2].property`, `matchKey`, `criteria[0]`.
+ */
+path: string; 
+/**
+ * The line in the imported file, when the mapping came from one.
+ */
+line: number | null; message: string; hint: string | null }
+/**
+ * One column of a local table.
+ */
+export type LocalColumn = { name: string; 
+/**
+ * As declared in the table (`VARCHAR(255)`, `INTEGER`, empty when undeclared).
+ */
+declaredType: string; localType: LocalType; notNull: boolean; primaryKey: boolean; 
+/**
+ * The column default as SQL text, if any.
+ */
+defaultValue: string | null }
+/**
+ * An existing table in an SQLite file.
+ */
+export type LocalTable = { path: string; table: string; columns: LocalColumn[] }
+/**
+ * The local type set every column is mapped onto.
+ */
+export type LocalType = "text" | "integer" | "real" | "boolean" | 
+/**
+ * `YYYY-MM-DD`.
+ */
+"date" | 
+/**
+ * RFC 3339 text in UTC (`2025-06-15T03:00:29.864Z`).
+ */
+"datetime" | 
+/**
+ * JSON text.
+ */
+"json"
+/**
+ * A value in a local row. Serialises as a plain JSON value (`null`, `true`, `42`, `1.5`, `"x"`).
+ */
+export type LocalValue = null | boolean | number | string
+/**
+ * A mapping between one HubSpot object and one local table. Serialised as JSON with
+ * `"version": 1`; keys keep a fixed order so diffs stay readable.
+ */
+export type Mapping = { version: number; name: string; 
+/**
+ * HubSpot object type (`contacts`, `2-3508482`).
+ */
+object: string; destination: Destination; matchKey: MatchKey; fields: FieldMapping[]; 
+/**
+ * Which HubSpot records to sync (ANDed), compiled to search filters.
+ */
+criteria?: Criterion[]; 
+/**
+ * How to find the HubSpot record for a local row when the match key is not enough; values
+ * may name local columns as `@column@`.
+ */
+targetLookup?: Criterion[] }
+/**
+ * What the mapping list shows without opening the editor.
+ */
+export type MappingEntry = { name: string; 
+/**
+ * File name inside the connection's folder; the mapping's id.
+ */
+file: string; object: string; table: string; fields: number; toHubspot: boolean }
+/**
+ * How a local row finds its HubSpot record (and back).
+ */
+export type MatchKey = 
+/**
+ * The HubSpot record id, stored in `column`.
+ */
+{ kind: "recordId"; column: string } | 
+/**
+ * A property with unique values (`email` for contacts, or any `hasUniqueValue` property),
+ * matched against `column`.
+ */
+{ kind: "property"; property: string; column: string }
 /**
  * The OAuth app a connection signs in with (no secret: that one is in the keychain).
  */
@@ -254,6 +614,43 @@ authorizeUrl: string; redirectUri: string; browserOpened: boolean; expiresInSecs
  */
 export type ObjectAccess = { object: ScopeObject; access: Access }
 /**
+ * All properties of one object type, plus what the schema says about it.
+ */
+export type ObjectCatalog = { 
+/**
+ * As requested (`contacts`, `2-3508482`, `p123_projects`).
+ */
+objectType: string; 
+/**
+ * `0-1`, `2-3508482`, … when known.
+ */
+objectTypeId: string | null; custom: boolean; 
+/**
+ * Properties HubSpot requires when creating a record (custom objects' schema).
+ */
+requiredProperties?: string[]; 
+/**
+ * Sorted by name; includes archived and removed ones (flagged).
+ */
+properties: PropertyDef[]; 
+/**
+ * Property groups, in HubSpot's display order (properties name theirs in `groupName`).
+ */
+groups?: PropertyGroup[]; 
+/**
+ * RFC 3339 time of the discovery.
+ */
+fetchedAt: string }
+/**
+ * Every object type of a portal.
+ */
+export type ObjectDirectory = { objects: ObjectSummary[]; 
+/**
+ * Set when custom objects could not be listed (for example a missing schemas scope); the
+ * standard objects are still listed.
+ */
+customObjectsUnavailable: string | null; fetchedAt: string }
+/**
  * Whether one object's needs are met after consent.
  */
 export type ObjectScopeStatus = { object: ScopeObject; access: Access; satisfied: boolean; missingRequired: string[]; missingOptional: string[]; 
@@ -265,6 +662,14 @@ fix: string | null }
  * Scopes for one object in a plan.
  */
 export type ObjectScopes = { object: ScopeObject; access: Access; required: string[]; optional: string[] }
+/**
+ * An object type a mapping can target.
+ */
+export type ObjectSummary = { 
+/**
+ * The name to pass to [`discover_properties`] (`contacts`, or a custom object's `objectTypeId`).
+ */
+objectType: string; objectTypeId: string; singular: string; plural: string; custom: boolean; requiredProperties?: string[]; primaryDisplayProperty: string | null }
 /**
  * Sign-in with the admin's own HubSpot app.
  */
@@ -281,6 +686,50 @@ port: number | null; scopes: string[]; optionalScopes: string[] }
  * A starting point taken from a product's HubSpot playbook.
  */
 export type Preset = { id: string; product: string; name: string; description: string; picks: ObjectAccess[] }
+/**
+ * One HubSpot property, as discovered.
+ */
+export type PropertyDef = { 
+/**
+ * Internal name (`dealstage`).
+ */
+name: string; label: string; description?: string; groupName?: string; type: PropertyType; 
+/**
+ * How HubSpot shows it (`text`, `select`, `checkbox`, `booleancheckbox`, `date`, …).
+ */
+fieldType?: string; options?: EnumOption[]; 
+/**
+ * `modificationMetadata.readOnlyValue`: the value cannot be written through the API.
+ */
+readOnly?: boolean; 
+/**
+ * Computed by HubSpot (also never writable).
+ */
+calculated?: boolean; 
+/**
+ * `hasUniqueValue`: may serve as a match key.
+ */
+unique?: boolean; hubspotDefined?: boolean; 
+/**
+ * Archived in HubSpot (still listed with `archived=true`).
+ */
+archived?: boolean; 
+/**
+ * Known from an earlier discovery but no longer listed by HubSpot at all.
+ */
+removed?: boolean }
+/**
+ * A property group (`contactinformation`: "Contact information").
+ */
+export type PropertyGroup = { name: string; label: string; displayOrder?: number }
+/**
+ * HubSpot's property data types (`type` in the properties API).
+ */
+export type PropertyType = "string" | "number" | "date" | "datetime" | "enumeration" | "bool" | "phone_number" | "object_coordinates" | "json" | 
+/**
+ * A type this Spoke does not know; treated as text.
+ */
+"other"
 /**
  * One HubSpot scope, explained in one plain sentence.
  */
@@ -326,6 +775,85 @@ export type ScopeReport = { allSatisfied: boolean; objects: ObjectScopeStatus[];
  * Granted scopes nothing in the plan needs (fine, but worth knowing).
  */
 unused: string[] }
+export type Severity = 
+/**
+ * The mapping cannot run like this.
+ */
+"error" | 
+/**
+ * It runs, but something deserves a look.
+ */
+"warning"
+/**
+ * The suggestions for one column.
+ */
+export type Suggestion = { column: string; columnType: LocalType; 
+/**
+ * The property to map automatically (confident, compatible, and not taken by a better
+ * match), if any.
+ */
+pick: Candidate | null; 
+/**
+ * Best first: exact types before convertible ones, then by confidence.
+ */
+candidates: Candidate[] }
+/**
+ * One step of a field's transform chain. Serialised as `{"op": "trim"}`,
+ * `{"op": "parseNumber", "decimal": ","}`, …
+ */
+export type Transform = 
+/**
+ * Removes leading and trailing white space.
+ */
+{ op: "trim" } | { op: "case"; to: Case } | 
+/**
+ * Text → number. `decimal` (default `.`) and `thousands` separators; white space is ignored.
+ */
+{ op: "parseNumber"; decimal?: string | null; thousands?: string | null } | 
+/**
+ * Number → text with a fixed number of decimals (and an optional decimal separator).
+ */
+{ op: "formatNumber"; decimals?: number | null; decimal?: string | null } | 
+/**
+ * Text in a `strftime` format (`%d/%m/%Y`) → date.
+ */
+{ op: "parseDate"; format: string } | 
+/**
+ * Date (or date-time, taken in UTC) → text in a `strftime` format.
+ */
+{ op: "formatDate"; format: string } | 
+/**
+ * Text → date-time. Without `format`, RFC 3339, `YYYY-MM-DD HH:MM[:SS]`, a date, or epoch
+ * milliseconds are understood. Times without an offset are taken in `zone` (an IANA name such
+ * as `Europe/Berlin`, or `+02:00`; default UTC).
+ */
+{ op: "parseDatetime"; format?: string | null; zone?: string | null } | 
+/**
+ * Date-time → text in `zone` (default UTC), in a `strftime` format (default RFC 3339).
+ */
+{ op: "formatDatetime"; format?: string | null; zone?: string | null } | 
+/**
+ * Maps values (enum option values, usually). Lookup is exact, then case-insensitive; a
+ * `a;b` multi-value is mapped part by part. Unmapped values become `otherwise` if set, are
+ * refused if `strict`, or else pass unchanged.
+ */
+{ op: "valueMap"; values: Partial<{ [key in string]: string }>; otherwise?: string | null; strict: boolean } | 
+/**
+ * Replaces an empty value.
+ */
+{ op: "default"; value: LocalValue } | 
+/**
+ * Always this value (the source is ignored).
+ */
+{ op: "constant"; value: LocalValue } | 
+/**
+ * Joins these source fields (properties inbound, columns outbound), skipping empty ones.
+ */
+{ op: "concat"; fields: string[]; separator: string } | 
+/**
+ * Splits on `separator` and keeps part `index` (0-based), or with `rest` everything from it.
+ */
+{ op: "split"; separator: string; index: number; rest: boolean }
 
 /** tauri-specta globals **/
 

@@ -5,7 +5,10 @@ import { commands, type IpcError } from "./bindings";
 export type {
   IpcError, Connection, OAuthStarted, ScopePlan, ScopeReport, Preset, ScopeInfo, ObjectAccess,
   ScopeObject, Access, AuthMethod, DemoPortalInfo, DisconnectReport, OwnAppSignIn, AppInfo,
+  Mapping, MappingEntry, FieldMapping, ObjectCatalog, ObjectDirectory, PropertyDef, Suggestion, Issue,
+  DryRunRow, LocalTable, Criterion, Direction, Transform, LocalValue, PropertyType, LocalType,
 } from "./bindings";
+import type { Mapping } from "./bindings";
 
 export class CommandError extends Error {
   readonly code: string;
@@ -55,4 +58,20 @@ export const api = {
     commands.planScopes(picks, method),
   scopeReport: async (id: string, picks: import("./bindings").ObjectAccess[]) => unwrap(await commands.scopeReport(id, picks)),
   demoPortal: () => commands.demoPortal(),
+  listObjects: async (id: string, refresh = false) => unwrap(await commands.listObjects(id, refresh)),
+  objectProperties: async (id: string, object: string, refresh = false) =>
+    unwrap(await commands.objectProperties(id, object, refresh)),
+  newMapping: async (id: string, object: string, table: string, properties: string[]) =>
+    unwrap(await commands.newMapping(id, object, table, properties)),
+  sqliteTables: async (path: string) => unwrap(await commands.sqliteTables(path)),
+  sqliteTable: async (path: string, table: string) => unwrap(await commands.sqliteTable(path, table)),
+  suggestFields: async (id: string, object: string, path: string, table: string) =>
+    unwrap(await commands.suggestFields(id, object, path, table)),
+  validateMapping: async (id: string, mapping: Mapping) => unwrap(await commands.validateMapping(id, mapping)),
+  previewMapping: async (id: string, mapping: Mapping, toHubspot: boolean, limit: number) =>
+    unwrap(await commands.previewMapping(id, mapping, toHubspot, limit)),
+  listMappings: async (id: string) => unwrap(await commands.listMappings(id)),
+  loadMapping: async (id: string, file: string) => unwrap(await commands.loadMapping(id, file)),
+  saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),
+  deleteMapping: async (id: string, file: string) => unwrap(await commands.deleteMapping(id, file)),
 };

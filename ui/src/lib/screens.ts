@@ -1,5 +1,6 @@
 import type { Component } from "svelte";
 import ConnectionsScreen from "../connections/ConnectionsScreen.svelte";
+import MappingScreen from "../mapping/MappingScreen.svelte";
 
 /** One entry per screen that exists. The navigation is built from this list, so a screen
  * appears in the app exactly when it is implemented. */
@@ -17,6 +18,12 @@ export const screens: Screen[] = [
     label: "Connections",
     icon: "M10 13a5 5 0 0 0 7.07 0l3-3a5 5 0 0 0-7.07-7.07l-1.5 1.5M14 11a5 5 0 0 0-7.07 0l-3 3a5 5 0 0 0 7.07 7.07l1.5-1.5",
     component: ConnectionsScreen,
+  },
+  {
+    id: "mapping",
+    label: "Mapping",
+    icon: "M4 6h6M4 12h6M4 18h6M14 6h6M14 12h6M14 18h6M10 6l4 6M10 12l4 6",
+    component: MappingScreen,
   },
 ];
 

@@ -1,0 +1,149 @@
+//! Thin commands over `spoke-mapping`: discovery, suggestions, validation, previews, saved
+//! mappings. Property catalogs are cached per connection under `<data dir>/cache/<id>/`.
+
+use crate::error::IpcError;
+use crate::state::AppState;
+use spoke_mapping::{
+    DryRunRow, Issue, LocalTable, Mapping, MappingEntry, ObjectCatalog, ObjectDirectory, Suggestion,
+};
+use std::path::PathBuf;
+use tauri::State;
+
+type Res<T> = Result<T, IpcError>;
+
+impl AppState {
+    fn cache_dir(&self, connection_id: &str) -> PathBuf {
+        self.paths.data_dir.join("cache").join(spoke_mapping::slug(connection_id))
+    }
+
+    async fn catalog(&self, connection_id: &str, object: &str, refresh: bool) -> Res<ObjectCatalog> {
+        let client = self.connections.client(connection_id)?;
+        Ok(spoke_mapping::discover_properties(&client, object, &self.cache_dir(connection_id), refresh).await?)
+    }
+
+    /// The SQLite file a mapping's table lives in.
+    fn local_db(&self, mapping: &Mapping) -> PathBuf {
+        match &mapping.destination {
+            spoke_mapping::Destination::Spoke { .. } => self.paths.store_file.clone(),
+            spoke_mapping::Destination::Sqlite { path, .. } => PathBuf::from(path),
+        }
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_objects(state: State<'_, AppState>, connection_id: String, refresh: bool) -> Res<ObjectDirectory> {
+    let client = state.connections.client(&connection_id)?;
+    Ok(spoke_mapping::discover_objects(&client, &state.cache_dir(&connection_id), refresh).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn object_properties(
+    state: State<'_, AppState>,
+    connection_id: String,
+    object: String,
+    refresh: bool,
+) -> Res<ObjectCatalog> {
+    state.catalog(&connection_id, &object, refresh).await
+}
+
+/// A new mapping into Spoke's own table, with the given properties (match key chosen for the
+/// object: email for contacts, else the record id).
+#[tauri::command]
+#[specta::specta]
+pub async fn new_mapping(
+    state: State<'_, AppState>,
+    connection_id: String,
+    object: String,
+    table: String,
+    properties: Vec<String>,
+) -> Res<Mapping> {
+    let catalog = state.catalog(&connection_id, &object, false).await?;
+    let names: Vec<&str> = properties.iter().map(String::as_str).collect();
+    Ok(Mapping::for_spoke_table(&catalog, &table, &names))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn sqlite_tables(path: String) -> Res<Vec<String>> {
+    Ok(spoke_mapping::list_sqlite_tables(std::path::Path::new(&path))?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn sqlite_table(path: String, table: String) -> Res<LocalTable> {
+    Ok(spoke_mapping::discover_sqlite_table(std::path::Path::new(&path), &table)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn suggest_fields(
+    state: State<'_, AppState>,
+    connection_id: String,
+    object: String,
+    path: String,
+    table: String,
+) -> Res<Vec<Suggestion>> {
+    let catalog = state.catalog(&connection_id, &object, false).await?;
+    let local = spoke_mapping::discover_sqlite_table(std::path::Path::new(&path), &table)?;
+    Ok(spoke_mapping::suggest(&catalog, &local.columns))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn validate_mapping(state: State<'_, AppState>, connection_id: String, mapping: Mapping) -> Res<Vec<Issue>> {
+    let catalog = state.catalog(&connection_id, &mapping.object, false).await?;
+    let mut issues = spoke_mapping::validate(&mapping, &catalog);
+    if let spoke_mapping::Destination::Sqlite { path, table } = &mapping.destination {
+        let local = spoke_mapping::discover_sqlite_table(std::path::Path::new(path), table)?;
+        issues.extend(spoke_mapping::validate_columns(&mapping, &local.columns));
+    }
+    Ok(issues)
+}
+
+/// Runs sample records through the mapping without writing anything: HubSpot records inbound
+/// (`toHubSpot = false`) or local rows outbound.
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_mapping(
+    state: State<'_, AppState>,
+    connection_id: String,
+    mapping: Mapping,
+    to_hubspot: bool,
+    limit: u32,
+) -> Res<Vec<DryRunRow>> {
+    let client = state.connections.client(&connection_id)?;
+    let catalog = state.catalog(&connection_id, &mapping.object, false).await?;
+    let db = state.local_db(&mapping);
+    let rows = if to_hubspot {
+        spoke_mapping::preview_outbound(&client, &mapping, &catalog, &db, limit as usize).await?
+    } else {
+        spoke_mapping::preview_inbound(&client, &mapping, &catalog, &db, limit as usize).await?
+    };
+    Ok(rows)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn list_mappings(state: State<'_, AppState>, connection_id: String) -> Res<Vec<MappingEntry>> {
+    Ok(state.mappings.list(&connection_id)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn load_mapping(state: State<'_, AppState>, connection_id: String, file: String) -> Res<Mapping> {
+    Ok(state.mappings.load(&connection_id, &file)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn save_mapping(state: State<'_, AppState>, connection_id: String, mapping: Mapping) -> Res<MappingEntry> {
+    Ok(state.mappings.save(&connection_id, &mapping)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn delete_mapping(state: State<'_, AppState>, connection_id: String, file: String) -> Res<()> {
+    Ok(state.mappings.delete(&connection_id, &file)?)
+}
