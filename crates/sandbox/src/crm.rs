@@ -77,20 +77,93 @@ pub fn render(store: &Store, ti: usize, r: &Record, props: Option<&[String]>, hi
         o["archivedAt"] = json!(iso_ms(r.archived_at));
     }
     if let Some(h) = history {
-        let mut hm = Map::new();
-        for n in h {
-            if let Some((k, _)) = t.prop(n) {
-                let entries: Vec<Value> = t
-                    .history_for(r, k)
-                    .into_iter()
-                    .map(|e| json!({ "value": e.value, "timestamp": iso_ms(e.ts), "sourceType": e.source, "sourceId": "userId:5400000" }))
-                    .collect();
-                hm.insert(n.clone(), Value::Array(entries));
-            }
-        }
-        o["propertiesWithHistory"] = Value::Object(hm);
+        o["propertiesWithHistory"] = history_json(t, r, h);
     }
     o
+}
+
+fn history_json(t: &crate::model::ObjectType, r: &Record, names: &[String]) -> Value {
+    let mut hm = Map::new();
+    for n in names {
+        if let Some((k, _)) = t.prop(n) {
+            let entries: Vec<Value> = t
+                .history_for(r, k)
+                .into_iter()
+                .map(|e| json!({ "value": e.value, "timestamp": iso_ms(e.ts), "sourceType": e.source, "sourceId": "userId:5400000" }))
+                .collect();
+            hm.insert(n.clone(), Value::Array(entries));
+        }
+    }
+    Value::Object(hm)
+}
+
+/// A record rendered as `SimplePublicObject` straight into the response, without building an
+/// intermediate JSON tree (the hot path of list, get and search).
+pub struct View<'a> {
+    pub t: &'a crate::model::ObjectType,
+    pub r: &'a Record,
+    pub props: Option<&'a [String]>,
+    pub history: Option<Value>,
+    pub associations: Option<Value>,
+}
+
+impl<'a> View<'a> {
+    pub fn new(store: &'a Store, ti: usize, r: &'a Record, props: Option<&'a [String]>, history: Option<&[String]>) -> Self {
+        let t = &store.types[ti];
+        View { t, r, props, history: history.map(|h| history_json(t, r, h)), associations: None }
+    }
+}
+
+struct PropsView<'a>(&'a View<'a>);
+
+impl serde::Serialize for PropsView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let v = self.0;
+        let names: &[String] = v.props.unwrap_or(&v.t.default_props);
+        let mut m = s.serialize_map(None)?;
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                continue;
+            }
+            if let Some((k, _)) = v.t.prop(n) {
+                m.serialize_entry(n, &v.t.value(v.r, k).as_deref())?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl serde::Serialize for View<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &self.r.id.to_string())?;
+        m.serialize_entry("properties", &PropsView(self))?;
+        m.serialize_entry("createdAt", &iso_ms(self.r.created))?;
+        m.serialize_entry("updatedAt", &iso_ms(self.r.updated))?;
+        m.serialize_entry("archived", &(self.r.archived_at != 0))?;
+        if self.r.archived_at != 0 {
+            m.serialize_entry("archivedAt", &iso_ms(self.r.archived_at))?;
+        }
+        if let Some(h) = &self.history {
+            m.serialize_entry("propertiesWithHistory", h)?;
+        }
+        if let Some(a) = &self.associations {
+            m.serialize_entry("associations", a)?;
+        }
+        m.end()
+    }
+}
+
+/// A page of records: `{"results":[…],"paging":…,"total"?}`.
+#[derive(serde::Serialize)]
+pub struct Page<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
+    pub results: Vec<View<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Value>,
 }
 
 /// v3 `associations` block for `associations=companies,deals`.
@@ -469,19 +542,14 @@ pub async fn list(State(st): State<Arc<AppState>>, Extension(caller): Extension<
             next = Some(*id);
             break;
         }
-        let mut o = render(&store, ti, r, props.as_deref(), history.as_deref());
+        let mut v = View::new(&store, ti, r, props.as_deref(), history.as_deref());
         if let Some(a) = assoc.as_deref() {
-            if let Some(av) = render_assoc(&store, ti, r.id, a) {
-                o["associations"] = av;
-            }
+            v.associations = render_assoc(&store, ti, r.id, a);
         }
-        results.push(o);
+        results.push(v);
     }
-    let mut body = json!({ "results": results });
-    if let Some(n) = next {
-        body["paging"] = json!({ "next": { "after": n.to_string(), "link": format!("{}/crm/v3/objects/{}?after={n}", st.base_url, t.name) } });
-    }
-    Ok(axum::Json(body).into_response())
+    let paging = next.map(|n| json!({ "next": { "after": n.to_string(), "link": format!("{}/crm/v3/objects/{}?after={n}", st.base_url, t.name) } }));
+    Ok(axum::Json(Page { total: None, results, paging }).into_response())
 }
 
 pub async fn get(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path((object_type, id)): Path<(String, String)>, RawQuery(q): RawQuery) -> ApiResult<Response> {
@@ -499,13 +567,11 @@ pub async fn get(State(st): State<Arc<AppState>>, Extension(caller): Extension<C
         let n = find(&store, ti, &id, p.one("idProperty"))?;
         t.records.get(&n).ok_or_else(|| not_found(&id))?
     };
-    let mut o = render(&store, ti, r, props.as_deref(), history.as_deref());
+    let mut v = View::new(&store, ti, r, props.as_deref(), history.as_deref());
     if let Some(a) = p.list("associations") {
-        if let Some(av) = render_assoc(&store, ti, r.id, &a) {
-            o["associations"] = av;
-        }
+        v.associations = render_assoc(&store, ti, r.id, &a);
     }
-    Ok(axum::Json(o).into_response())
+    Ok(axum::Json(v).into_response())
 }
 
 pub async fn create(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(object_type): Path<String>, Json(input): Json<CreateInput>) -> ApiResult<Response> {

@@ -3,7 +3,7 @@
 //! once `after` reaches 10,000), eventual consistency (`search_lag_ms`) and optional disorder.
 
 use crate::auth::Caller;
-use crate::crm::{render, resolve};
+use crate::crm::{resolve, Page, View};
 use crate::error::{ApiError, ApiResult, Json};
 use crate::model::{Derived, ObjectType, PType, Record};
 use crate::state::AppState;
@@ -432,15 +432,12 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
         hits.sort_by_key(|r| r.id);
     }
     let props = if req.properties.is_empty() { None } else { Some(req.properties.as_slice()) };
-    let mut page: Vec<serde_json::Value> = hits.iter().skip(after).take(limit).map(|r| render(&store, ti, r, props, None)).collect();
+    let mut page: Vec<View> = hits.iter().skip(after).take(limit).map(|r| View::new(&store, ti, r, props, None)).collect();
     if st.faults_snapshot().search_shuffle {
         page.shuffle(&mut rand::rng());
     }
-    let mut body = json!({ "total": total, "results": page });
-    if after + limit < total {
-        body["paging"] = json!({ "next": { "after": (after + limit).to_string() } });
-    }
-    Ok(axum::Json(body).into_response())
+    let paging = (after + limit < total).then(|| json!({ "next": { "after": (after + limit).to_string() } }));
+    Ok(axum::Json(Page { total: Some(total), results: page, paging }).into_response())
 }
 
 #[cfg(test)]
