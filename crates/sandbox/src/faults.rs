@@ -23,6 +23,9 @@ pub struct FaultConfig {
     pub latency_ms: u64,
     /// Uniform random extra latency in `0..=latency_jitter_ms`.
     pub latency_jitter_ms: u64,
+    /// Long tail: with probability `latency_tail_rate` (0–1) add `latency_tail_ms` more.
+    pub latency_tail_rate: f64,
+    pub latency_tail_ms: u64,
     /// Probability (0–1) of answering 500/502/503 instead of handling the request.
     pub error_rate: f64,
     /// Probability of dropping the connection mid-response.
@@ -81,6 +84,9 @@ pub async fn fault_layer(State(st): State<Arc<AppState>>, req: Request, next: Ne
             delay += f.latency_ms;
             if f.latency_jitter_ms > 0 {
                 delay += rng.random_range(0..=f.latency_jitter_ms);
+            }
+            if f.latency_tail_rate > 0.0 && rng.random_bool(f.latency_tail_rate.clamp(0.0, 1.0)) {
+                delay += f.latency_tail_ms;
             }
         }
         let action = if !applies {

@@ -130,6 +130,12 @@ async fn faults_errors_resets_timeouts_latency() {
     assert_eq!(env.get("/crm/v3/objects/contacts").await.status(), 200);
     assert!(t.elapsed() < Duration::from_millis(200), "prefix limits where latency applies");
 
+    env.admin(Method::PUT, "/faults", json!({ "latencyTailRate": 1.0, "latencyTailMs": 150 })).await;
+    let t = Instant::now();
+    assert_eq!(env.get("/crm/v3/objects/contacts").await.status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(150), "tail latency");
+    hub_error(env.admin(Method::PUT, "/faults", json!({ "latencyTailRate": 1.5 })).await, 400, "VALIDATION_ERROR").await;
+
     let v = json(env.admin(Method::GET, "/requests", json!(null)).await).await;
     assert_eq!(v["faults"]["error"], 1);
     assert_eq!(v["faults"]["reset"], 1);
