@@ -25,15 +25,21 @@
 //!
 //! Errors are [`Error`], which implements [`spoke_hubspot::Describe`] (`{code, message, hint}`).
 
+pub mod check;
+pub mod diagnose;
 pub mod error;
 pub mod keychain;
 pub mod loopback;
 pub mod oauth;
+pub mod report;
 pub mod scopes;
 pub mod service;
 pub mod store;
 pub mod tokenfmt;
 pub mod tokens;
+
+pub use check::{run_checks, CheckOptions, CheckRun, CheckStep, StepStatus};
+pub use diagnose::{diagnose, Diagnosis};
 
 pub use error::{Error, TokenFormatIssue};
 pub use keychain::{Keychain, SecretKind, SecretStore};
