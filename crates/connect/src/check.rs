@@ -2115,6 +2115,134 @@ mod tests {
         assert!(run.passed);
     }
 
+    #[tokio::test]
+    async fn the_report_carries_no_secret_and_no_record_value() {
+        let env = env().await;
+        let oauth = env.connect_oauth().await;
+        let token = env.sandbox.private_app_token();
+        let full = env.add_token(&token).await;
+        let narrow_token = env.mint(&["crm.objects.contacts.read"]).await;
+        let narrow = env.add_token(&narrow_token).await;
+        let runs = vec![
+            (
+                oauth.clone(),
+                env.test(
+                    &oauth.id,
+                    CheckOptions {
+                        objects: vec![],
+                        write_probe: true,
+                    },
+                )
+                .await,
+            ),
+            (
+                full.clone(),
+                env.test(&full.id, CheckOptions::default()).await,
+            ),
+            (
+                narrow.clone(),
+                env.test(
+                    &narrow.id,
+                    CheckOptions {
+                        objects: vec![
+                            ObjectAccess::read(ScopeObject::Contacts),
+                            ObjectAccess::read(ScopeObject::Deals),
+                        ],
+                        write_probe: false,
+                    },
+                )
+                .await,
+            ),
+        ];
+        let mut secrets = vec![
+            token.clone(),
+            narrow_token,
+            env.sandbox.demo_app().client_secret,
+            env.sandbox.demo_app().developer_api_key,
+        ];
+        for kind in SecretKind::ALL {
+            secrets.extend(env.secrets.value(&oauth.id, kind));
+        }
+        assert_eq!(
+            secrets.len(),
+            7,
+            "access, refresh and client secret of the OAuth connection"
+        );
+        // What the portal's records hold.
+        let page: serde_json::Value = env
+            .http
+            .get(format!(
+                "{}/crm/v3/objects/contacts?limit=20&properties=email,firstname,lastname,jobtitle,city,phone",
+                env.sandbox.base_url()
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let values: Vec<String> = page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["properties"].as_object().unwrap().values())
+            .filter_map(|v| v.as_str())
+            .filter(|v| v.len() >= 4 && !v.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_owned)
+            .collect();
+        assert!(values.len() > 40, "the sample has values: {values:?}");
+
+        for (conn, run) in &runs {
+            let conn = env.service.get(&conn.id).await.unwrap();
+            let report = crate::report::build(run, &conn, "9.9.9");
+            let text = format!("{}\n{}", report.markdown, report.json);
+            for secret in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "a secret reached the report:\n{text}"
+                );
+            }
+            for value in &values {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "record value {value:?} reached the report:\n{text}"
+                );
+            }
+            assert!(report.markdown.contains("# Spoke connection test report"));
+            assert!(report.markdown.contains(&conn.portal_id.to_string()));
+            for step in &run.steps {
+                assert!(report.markdown.contains(&step.title), "{}", step.title);
+            }
+            assert_eq!(report.json["versions"]["app"], "9.9.9");
+            assert_eq!(report.json["connection"]["portalId"], conn.portal_id);
+            assert_eq!(
+                report.json["run"]["steps"].as_array().unwrap().len(),
+                run.steps.len()
+            );
+            assert!(report.json["system"]["os"].is_string());
+            for id in run.correlation_ids() {
+                assert!(
+                    report.markdown.contains(&id)
+                        && report.json["correlationIds"].to_string().contains(&id)
+                );
+            }
+        }
+        let failing = &runs[2].1;
+        assert!(
+            !failing.correlation_ids().is_empty(),
+            "HubSpot's correlation id of the refused read"
+        );
+        let report = crate::report::build(failing, &narrow, "9.9.9");
+        assert!(report.markdown.contains("FAILED") && report.markdown.contains("missing_scopes"));
+        let dir = tempfile::tempdir().unwrap();
+        let (md, js) = crate::report::save(&report, &dir.path().join("reports/run")).unwrap();
+        assert_eq!(std::fs::read_to_string(md).unwrap(), report.markdown);
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(js).unwrap()).unwrap();
+        assert_eq!(saved, report.json);
+    }
+
     #[test]
     fn full_sync_cost_grows_with_records_and_properties() {
         assert_eq!(full_sync_calls(0, 100), 2);
