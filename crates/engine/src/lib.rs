@@ -1,8 +1,25 @@
-//! Sync engine: reads, write-back, SQLite store, checkpoints, dead letters, progress.
+//! Sync engine: reads HubSpot into a local SQLite store according to a mapping, resumably and
+//! at the portal's rate budget.
+//!
+//! ```ignore
+//! let store = Store::open(app_data.join("spoke.db"))?;
+//! let engine = Engine::new(store.clone(), client);
+//! let summary = engine.sync(&mapping, SyncOptions::default(), CancelToken::new(), |p| send(p)).await?;
+//! let history = store.runs(50)?;
+//! ```
+//!
+//! - [`Store`]: the local store (tables, association tables, runs, errors, checkpoints).
+//! - [`Engine::sync`]: full or incremental read of one mapping, with progress and cancel.
 
-/// Everything that can go wrong in `spoke-engine`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the local store at {path} could not be opened: {reason}")]
-    Store { path: String, reason: String },
-}
+mod engine;
+mod error;
+mod store;
+mod types;
+
+pub use engine::{modified_property, Engine};
+pub use error::{Error, Result};
+pub use store::{association_table, Store, ENGINE_COLUMNS};
+pub use types::{
+    CancelToken, Failure, MergeRedirect, Phase, Progress, RateGauge, RowsPage, RunCounts,
+    RunError, RunRecord, RunStatus, RunSummary, SyncOptions,
+};

@@ -1,0 +1,831 @@
+//! The read path: full and incremental reads of one mapping into the local store.
+//!
+//! Reads use CRM search with the properties in the POST body (no 414 however many properties)
+//! and keyset paging on `hs_object_id` (`hs_object_id > last`, sorted ascending, `after` never
+//! used): no query ever pages toward the 10,000-result cap, and 10,000+ records sharing one
+//! `lastmodifieddate` millisecond are read exactly once. The next key is the largest id of a
+//! page, not its last row, so out-of-order pages lose nothing.
+//!
+//! Incremental reads filter `lastmodifieddate >= bookmark - overlap`; records seen again are
+//! deduplicated by `(id, updatedAt)` (an older version returned by a lagging index never
+//! overwrites a newer one). The bookmark is `min(scan start, max seen)`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use spoke_hubspot::{Client, Describe, Page, Request};
+use spoke_mapping::{
+    apply_inbound, Destination, Filter, FilterGroup, HubSpotRecord, LocalRow, Mapping, MatchKey,
+    Operator,
+};
+
+use crate::error::{Error, Result};
+use crate::store::{now_ms, parse_ms, Incoming, PageCtx, Scan, Store};
+use crate::types::{
+    CancelToken, Failure, MergeRedirect, Phase, Progress, RateGauge, RunCounts, RunStatus,
+    RunSummary, SyncOptions,
+};
+
+/// Records per `batch/read` and per association `batch/read` call.
+const BATCH_READ: usize = 100;
+const ASSOC_BATCH: usize = 1000;
+/// Records per page of the archived list.
+const LIST_LIMIT: usize = 100;
+
+/// The sync engine for one connection.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    store: Store,
+    client: Client,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    id: String,
+    #[serde(default)]
+    properties: BTreeMap<String, Option<String>>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    archived_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssocResults {
+    #[serde(default)]
+    results: Vec<AssocResult>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssocResult {
+    from: AssocFrom,
+    #[serde(default)]
+    to: Vec<AssocTo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssocFrom {
+    id: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssocTo {
+    to_object_id: serde_json::Value,
+    #[serde(default)]
+    association_types: Vec<AssocType>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssocType {
+    type_id: i64,
+    label: Option<String>,
+}
+
+fn id_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn id_num(id: &str) -> u64 {
+    id.trim().parse().unwrap_or(0)
+}
+
+/// `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
+pub fn modified_property(object: &str) -> &'static str {
+    if object == "contacts" || object == "0-1" {
+        "lastmodifieddate"
+    } else {
+        "hs_lastmodifieddate"
+    }
+}
+
+/// A fingerprint of what a mapping reads and how it maps it (a change means a full re-read).
+fn mapping_hash(mapping: &Mapping) -> String {
+    let text = serde_json::to_string(&(
+        &mapping.object,
+        &mapping.match_key,
+        &mapping.fields,
+        &mapping.criteria,
+    ))
+    .unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs the mapping on one record; on failure, maps field by field so that the good fields are
+/// kept, and says which failed.
+fn map_record(mapping: &Mapping, record: &HubSpotRecord) -> (LocalRow, Option<String>) {
+    match apply_inbound(mapping, record) {
+        Ok(row) => (row, None),
+        Err(first) => {
+            let mut row = LocalRow::new();
+            let mut failed = Vec::new();
+            let mut single = mapping.clone();
+            single.match_key = MatchKey::RecordId {
+                column: "_hs_id".to_owned(),
+            };
+            for f in mapping.fields.iter().filter(|f| f.direction.inbound()) {
+                single.fields = vec![f.clone()];
+                match apply_inbound(&single, record) {
+                    Ok(mut r) => {
+                        r.remove("_hs_id");
+                        row.extend(r);
+                    }
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            if let MatchKey::Property { column, property } = &mapping.match_key {
+                if !row.contains_key(column) {
+                    row.insert(column.clone(), record.value(property));
+                }
+            }
+            let message = if failed.is_empty() {
+                first.to_string()
+            } else {
+                failed.join("; ")
+            };
+            (row, Some(message))
+        }
+    }
+}
+
+struct Run<'a> {
+    mapping: &'a Mapping,
+    table: String,
+    columns: Vec<String>,
+    properties: Vec<String>,
+    mapped_properties: BTreeSet<String>,
+    modified: &'static str,
+    run_id: i64,
+    counts: RunCounts,
+    merges: Vec<MergeRedirect>,
+    deleted_ids: Vec<String>,
+    started: Instant,
+    phase: Phase,
+    scan_read: u64,
+    scan_total: Option<u64>,
+    scan_started: Option<Instant>,
+    progress: &'a (dyn Fn(Progress) + Send + Sync),
+}
+
+impl Engine {
+    pub fn new(store: Store, client: Client) -> Engine {
+        Engine { store, client }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn gauge(&self) -> Option<RateGauge> {
+        self.client.governor().map(|g| {
+            let s = g.snapshot();
+            RateGauge {
+                burst_limit: s.burst_limit,
+                burst_remaining: s.burst_remaining,
+                burst_window_ms: s.burst_window_ms,
+                search_per_second: s.search_per_second,
+                daily_limit: s.daily_limit,
+                daily_remaining: s.daily_remaining,
+            }
+        })
+    }
+
+    fn emit(&self, run: &Run<'_>) {
+        let elapsed = run.started.elapsed();
+        let eta_ms = match (run.scan_total, run.scan_started, run.phase) {
+            (Some(total), Some(at), Phase::FullRead | Phase::Incremental) if run.scan_read > 0 => {
+                let per = at.elapsed().as_secs_f64() / run.scan_read as f64;
+                Some((per * total.saturating_sub(run.scan_read) as f64 * 1000.0) as u64)
+            }
+            (_, _, Phase::Done) => Some(0),
+            _ => None,
+        };
+        (run.progress)(Progress {
+            run_id: run.run_id,
+            mapping: run.mapping.name.clone(),
+            object: run.mapping.object.clone(),
+            table: run.table.clone(),
+            phase: run.phase,
+            records_read: run.counts.read,
+            records_total: run.scan_total,
+            pages: run.counts.pages,
+            api_calls: run.counts.api_calls,
+            rate: self.gauge(),
+            elapsed_ms: elapsed.as_millis() as u64,
+            eta_ms,
+        });
+    }
+
+    /// Reads `mapping`'s object from HubSpot into the local store: a full read the first time,
+    /// when `options.full` is set, when the mapping changed or when a periodic refresh is due;
+    /// otherwise only what changed. Resumes an interrupted read from its last checkpoint.
+    pub async fn sync(
+        &self,
+        mapping: &Mapping,
+        options: SyncOptions,
+        cancel: CancelToken,
+        progress: impl Fn(Progress) + Send + Sync,
+    ) -> Result<RunSummary> {
+        let table = match &mapping.destination {
+            Destination::Spoke { table } => table.clone(),
+            Destination::Sqlite { table, .. } => {
+                return Err(Error::UnsupportedDestination {
+                    mapping: mapping.name.clone(),
+                    table: table.clone(),
+                })
+            }
+        };
+        if table.starts_with("_spoke_") || table.contains("__assoc_") {
+            return Err(Error::store(
+                &self.store.path().display().to_string(),
+                format!("{table:?} is a name the engine keeps for itself"),
+            ));
+        }
+        if !self.store.claim(&table) {
+            return Err(Error::Busy { table });
+        }
+        let result = self
+            .sync_claimed(mapping, &table, options, cancel, &progress)
+            .await;
+        self.store.release(&table);
+        result
+    }
+
+    async fn sync_claimed(
+        &self,
+        mapping: &Mapping,
+        table: &str,
+        options: SyncOptions,
+        cancel: CancelToken,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<RunSummary> {
+        let columns = self.store.ensure_table(mapping)?;
+        let modified = modified_property(&mapping.object);
+        let mapped_properties: BTreeSet<String> =
+            mapping.hubspot_properties().into_iter().collect();
+        let mut properties: BTreeSet<String> = mapped_properties.clone();
+        properties.insert(modified.to_owned());
+        properties.insert("hs_object_id".to_owned());
+        properties.insert("hs_merged_object_ids".to_owned());
+        let properties: Vec<String> = properties.into_iter().collect();
+        let stream = self.store.stream(table)?.unwrap_or_default();
+        let hash = mapping_hash(mapping);
+        let now = now_ms();
+
+        // What kind of read: resume, full, or incremental.
+        let (mode, scan, resumed) = match &stream.scan {
+            Some(scan) => (scan.kind.clone(), Some(scan.clone()), true),
+            None => {
+                let mapping_changed = stream.mapping_hash.as_deref() != Some(hash.as_str());
+                let refresh_due = options.refresh_every_ms > 0
+                    && stream
+                        .last_full_ms
+                        .is_none_or(|at| now - at >= options.refresh_every_ms as i64);
+                let full = options.full
+                    || stream.bookmark_ms.is_none()
+                    || mapping_changed
+                    || refresh_due;
+                let kind = if full { "full" } else { "incremental" };
+                (
+                    kind.to_owned(),
+                    None,
+                    false,
+                )
+            }
+        };
+        let run_id = self.store.start_run(mapping, &mode)?;
+        let mut run = Run {
+            mapping,
+            table: table.to_owned(),
+            columns,
+            properties,
+            mapped_properties,
+            modified,
+            run_id,
+            counts: RunCounts::default(),
+            merges: Vec::new(),
+            deleted_ids: Vec::new(),
+            started: Instant::now(),
+            phase: Phase::Starting,
+            scan_read: 0,
+            scan_total: None,
+            scan_started: None,
+            progress,
+        };
+        self.emit(&run);
+        let scan = match scan {
+            Some(s) => s,
+            None => {
+                let full = mode == "full";
+                let s = Scan {
+                    kind: mode.clone(),
+                    since_ms: if full {
+                        None
+                    } else {
+                        stream
+                            .bookmark_ms
+                            .map(|b| b - options.overlap_ms as i64)
+                    },
+                    cursor: None,
+                    started_ms: now,
+                    max_seen_ms: None,
+                    run: run_id,
+                    rewrite: full
+                        && stream.mapping_hash.is_some()
+                        && stream.mapping_hash.as_deref() != Some(hash.as_str()),
+                };
+                self.store.begin_scan(table, mapping, &s)?;
+                s
+            }
+        };
+        let outcome = self
+            .run_scan(&mut run, scan, &stream, &options, &hash, &cancel)
+            .await;
+        let duration_ms = run.started.elapsed().as_millis() as u64;
+        let (status, failure) = match &outcome {
+            Ok(true) if run.counts.errors > 0 => (RunStatus::SucceededWithErrors, None),
+            Ok(true) => (RunStatus::Succeeded, None),
+            Ok(false) => (RunStatus::Cancelled, None),
+            Err(e) => (RunStatus::Failed, Some(Failure::from(e.problem()))),
+        };
+        let message = summary_message(&run.counts, status, &mode, duration_ms, failure.as_ref());
+        self.store
+            .finish_run(run_id, status, &run.counts, duration_ms, failure.as_ref(), &message)?;
+        run.phase = Phase::Done;
+        self.emit(&run);
+        outcome?;
+        Ok(RunSummary {
+            run_id,
+            mapping: mapping.name.clone(),
+            object: mapping.object.clone(),
+            table: table.to_owned(),
+            mode,
+            status,
+            resumed,
+            counts: run.counts,
+            merges: run.merges,
+            deleted_ids: run.deleted_ids,
+            duration_ms,
+            message,
+        })
+    }
+
+    /// Counts one call and sends it.
+    async fn call(&self, run: &mut Run<'_>, req: Request) -> Result<spoke_hubspot::Response> {
+        run.counts.api_calls += 1;
+        Ok(self.client.send(req).await?)
+    }
+
+    /// Ok(true) when complete, Ok(false) when cancelled.
+    async fn run_scan(
+        &self,
+        run: &mut Run<'_>,
+        mut scan: Scan,
+        stream: &crate::store::Stream,
+        options: &SyncOptions,
+        hash: &str,
+        cancel: &CancelToken,
+    ) -> Result<bool> {
+        let full = scan.kind == "full";
+        let criteria = self.criteria_groups(run).await?;
+        let track_assoc = !options.associations.is_empty();
+        run.phase = if full { Phase::FullRead } else { Phase::Incremental };
+        run.scan_started = Some(Instant::now());
+        self.emit(run);
+        let limit = options.page_size.clamp(1, 200);
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(false);
+            }
+            let mut engine_filters = Vec::new();
+            if let Some(since) = scan.since_ms {
+                engine_filters.push(Filter {
+                    property_name: run.modified.to_owned(),
+                    operator: Operator::Gte,
+                    value: Some(since.max(0).to_string()),
+                    high_value: None,
+                    values: None,
+                });
+            }
+            if let Some(cursor) = &scan.cursor {
+                engine_filters.push(Filter {
+                    property_name: "hs_object_id".to_owned(),
+                    operator: Operator::Gt,
+                    value: Some(cursor.clone()),
+                    high_value: None,
+                    values: None,
+                });
+            }
+            let groups = spoke_mapping::with_engine_filters(&criteria, &engine_filters)?;
+            let body = json!({
+                "filterGroups": groups,
+                "sorts": [{ "propertyName": "hs_object_id", "direction": "ASCENDING" }],
+                "properties": run.properties,
+                "limit": limit,
+            });
+            let req = Request::post(format!("/crm/v3/objects/{}/search", run.mapping.object))
+                .json(body)
+                .search()
+                .idempotent(true);
+            let page: Page<Raw> = self.call(run, req).await?.json()?;
+            if run.scan_total.is_none() {
+                run.scan_total = page.total;
+            }
+            let last_page = page.results.is_empty() || page.next_after().is_none();
+            let records: Vec<Incoming> = page
+                .results
+                .into_iter()
+                .map(|r| self.incoming(run, r))
+                .collect();
+            if let Some(max_id) = records.iter().map(|r| id_num(&r.id)).max() {
+                let current = scan.cursor.as_deref().map(id_num).unwrap_or(0);
+                if max_id > current {
+                    scan.cursor = Some(max_id.to_string());
+                }
+            }
+            for r in &records {
+                scan.max_seen_ms = Some(scan.max_seen_ms.map_or(r.updated_ms, |m| m.max(r.updated_ms)));
+            }
+            run.scan_read += records.len() as u64;
+            let ctx = PageCtx {
+                table: &run.table,
+                columns: &run.columns,
+                run_id: run.run_id,
+                scan_run: scan.run,
+                rewrite: scan.rewrite,
+                assoc_all: full,
+                track_assoc,
+            };
+            let result = self
+                .store
+                .commit_page(&ctx, &records, Some(&scan), &mut run.counts)?;
+            self.note_merges(run, result.merges);
+            self.emit(run);
+            if last_page {
+                break;
+            }
+        }
+        // The scan is complete: reconcile what a full read did not see, move the bookmark.
+        if full {
+            run.phase = Phase::Reconcile;
+            self.emit(run);
+            self.reconcile(run, scan.run, !run.mapping.criteria.is_empty())
+                .await?;
+        }
+        let bookmark = match (full, scan.max_seen_ms) {
+            (true, seen) => seen.map_or(scan.started_ms, |m| m.min(scan.started_ms)),
+            (false, seen) => {
+                let old = stream.bookmark_ms.unwrap_or(0);
+                seen.map_or(old, |m| m.max(old)).min(scan.started_ms)
+            }
+        };
+        let props = run.properties.clone();
+        self.store.finish_scan(
+            &run.table,
+            bookmark,
+            if full {
+                Some((scan.started_ms, props.as_slice(), hash))
+            } else {
+                None
+            },
+        )?;
+        if cancel.is_cancelled() {
+            return Ok(false);
+        }
+        run.phase = Phase::Archived;
+        self.emit(run);
+        self.archived_pass(run).await?;
+        if track_assoc {
+            run.phase = Phase::Associations;
+            self.emit(run);
+            let due = full
+                || (options.associations_every_ms > 0
+                    && stream
+                        .last_assoc_ms
+                        .is_none_or(|at| now_ms() - at >= options.associations_every_ms as i64));
+            if due {
+                self.store.queue_all_assoc(&run.table)?;
+            }
+            if !self.associations(run, &options.associations, cancel).await? {
+                return Ok(false);
+            }
+            if due {
+                self.store.set_last_assoc(&run.table, now_ms())?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn note_merges(&self, run: &mut Run<'_>, merges: Vec<(String, String)>) {
+        for (loser, survivor) in merges {
+            if run.merges.len() < 100 {
+                run.merges.push(MergeRedirect {
+                    loser_id: loser,
+                    survivor_id: survivor,
+                });
+            }
+        }
+    }
+
+    fn incoming(&self, run: &Run<'_>, r: Raw) -> Incoming {
+        let updated_ms = r
+            .updated_at
+            .as_deref()
+            .and_then(parse_ms)
+            .or_else(|| {
+                r.properties
+                    .get(run.modified)
+                    .cloned()
+                    .flatten()
+                    .as_deref()
+                    .and_then(parse_ms)
+            })
+            .unwrap_or(0);
+        let merged_ids: Vec<String> = r
+            .properties
+            .get("hs_merged_object_ids")
+            .cloned()
+            .flatten()
+            .map(|v| {
+                v.split(';')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let raw_props: BTreeMap<&String, &Option<String>> = r
+            .properties
+            .iter()
+            .filter(|(k, _)| run.mapped_properties.contains(*k))
+            .collect();
+        let raw = serde_json::to_string(&raw_props).unwrap_or_default();
+        let record = HubSpotRecord {
+            id: r.id.clone(),
+            properties: r.properties,
+        };
+        let (row, error) = map_record(run.mapping, &record);
+        Incoming {
+            id: r.id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            updated_ms,
+            raw,
+            row,
+            error,
+            merged_ids,
+        }
+    }
+
+    async fn criteria_groups(&self, run: &mut Run<'_>) -> Result<Vec<FilterGroup>> {
+        if run.mapping.criteria.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cache = self
+            .store
+            .path()
+            .parent()
+            .map(|p| p.join("catalog"))
+            .unwrap_or_else(|| std::path::PathBuf::from("catalog"));
+        run.counts.api_calls += 1;
+        let catalog =
+            spoke_mapping::discover_properties(&self.client, &run.mapping.object, &cache, false)
+                .await?;
+        Ok(spoke_mapping::compile_criteria(&run.mapping.criteria, &catalog)?)
+    }
+
+    /// After a full read: local records the read did not see were merged away, archived,
+    /// hard-deleted, or (with criteria) no longer match. Finds out which with batch reads.
+    async fn reconcile(&self, run: &mut Run<'_>, scan_run: i64, has_criteria: bool) -> Result<()> {
+        let unseen = self.store.unseen_ids(&run.table, scan_run)?;
+        for chunk in unseen.chunks(BATCH_READ) {
+            let requested: BTreeSet<&String> = chunk.iter().collect();
+            // Live records (a merged-away id answers with its survivor).
+            let body = json!({
+                "inputs": chunk.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+                "properties": run.properties,
+            });
+            let req = Request::post(format!("/crm/v3/objects/{}/batch/read", run.mapping.object))
+                .json(body)
+                .idempotent(true);
+            let live: Page<Raw> = self.call(run, req).await?.json()?;
+            let mut accounted: BTreeSet<String> = BTreeSet::new();
+            let mut upserts = Vec::new();
+            let mut out_of_criteria = Vec::new();
+            for r in live.results {
+                let inc = self.incoming(run, r);
+                if requested.contains(&inc.id) {
+                    accounted.insert(inc.id.clone());
+                    if has_criteria {
+                        out_of_criteria.push(inc.id.clone());
+                        continue;
+                    }
+                }
+                for m in &inc.merged_ids {
+                    accounted.insert(m.clone());
+                }
+                upserts.push(inc);
+            }
+            if !upserts.is_empty() {
+                let ctx = PageCtx {
+                    table: &run.table,
+                    columns: &run.columns,
+                    run_id: run.run_id,
+                    scan_run,
+                    rewrite: false,
+                    assoc_all: false,
+                    track_assoc: false,
+                };
+                if has_criteria {
+                    // A survivor outside the criteria: only its merges matter here.
+                    for u in &mut upserts {
+                        u.merged_ids.retain(|m| requested.contains(m));
+                    }
+                    let losers: Vec<(String, String)> = upserts
+                        .iter()
+                        .flat_map(|u| u.merged_ids.iter().map(|m| (m.clone(), u.id.clone())))
+                        .collect();
+                    self.store
+                        .apply_merges(&run.table, run.run_id, &losers, &mut run.counts)?;
+                    self.note_merges(run, losers);
+                } else {
+                    let result = self
+                        .store
+                        .commit_page(&ctx, &upserts, None, &mut run.counts)?;
+                    self.note_merges(run, result.merges);
+                }
+            }
+            if !out_of_criteria.is_empty() {
+                self.record_deleted(run, &out_of_criteria)?;
+            }
+            let rest: Vec<&String> = chunk.iter().filter(|id| !accounted.contains(*id)).collect();
+            if rest.is_empty() {
+                continue;
+            }
+            // In the recycle bin?
+            let body = json!({
+                "inputs": rest.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+                "properties": ["hs_object_id"],
+                "archived": true,
+            });
+            let req = Request::post(format!("/crm/v3/objects/{}/batch/read", run.mapping.object))
+                .json(body)
+                .idempotent(true);
+            let archived: Page<Raw> = self.call(run, req).await?.json()?;
+            let flagged: Vec<(String, Option<String>)> = archived
+                .results
+                .into_iter()
+                .filter(|r| rest.contains(&&r.id))
+                .map(|r| (r.id, r.archived_at))
+                .collect();
+            let flagged_ids: BTreeSet<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
+            self.store
+                .mark_archived(&run.table, run.run_id, &flagged, &mut run.counts)?;
+            // Gone everywhere: hard-deleted (GDPR) or purged from the recycle bin.
+            let gone: Vec<String> = rest
+                .into_iter()
+                .filter(|id| !flagged_ids.contains(*id))
+                .cloned()
+                .collect();
+            if !gone.is_empty() {
+                self.record_deleted(run, &gone)?;
+            }
+            self.emit(run);
+        }
+        Ok(())
+    }
+
+    fn record_deleted(&self, run: &mut Run<'_>, ids: &[String]) -> Result<()> {
+        self.store
+            .delete_records(&run.table, run.run_id, ids, &mut run.counts)?;
+        for id in ids {
+            if run.deleted_ids.len() < 100 {
+                run.deleted_ids.push(id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Flags local records that HubSpot lists as archived (`archived=true`).
+    async fn archived_pass(&self, run: &mut Run<'_>) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = Request::get(format!("/crm/v3/objects/{}", run.mapping.object))
+                .query("limit", LIST_LIMIT.to_string())
+                .query("archived", "true")
+                .query("properties", "hs_object_id");
+            if let Some(a) = &after {
+                req = req.query("after", a.clone());
+            }
+            let page: Page<Raw> = self.call(run, req).await?.json()?;
+            let next = page.next_after().map(str::to_owned);
+            let items: Vec<(String, Option<String>)> = page
+                .results
+                .into_iter()
+                .map(|r| (r.id, r.archived_at))
+                .collect();
+            self.store
+                .mark_archived(&run.table, run.run_id, &items, &mut run.counts)?;
+            match next {
+                Some(n) if Some(&n) != after.as_ref() => after = Some(n),
+                _ => break,
+            }
+        }
+        self.emit(run);
+        Ok(())
+    }
+
+    /// Reads the associations of queued records (v4 `batch/read`, 1,000 ids a call per object
+    /// pair) and replaces their association rows. Ok(false) when cancelled.
+    async fn associations(
+        &self,
+        run: &mut Run<'_>,
+        to_objects: &[String],
+        cancel: &CancelToken,
+    ) -> Result<bool> {
+        let mut tables = Vec::new();
+        for to in to_objects {
+            tables.push((to.clone(), self.store.ensure_assoc_table(&run.table, to)?));
+        }
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(false);
+            }
+            let ids = self.store.pending_assoc(&run.table, ASSOC_BATCH)?;
+            if ids.is_empty() {
+                return Ok(true);
+            }
+            let mut per_table = Vec::new();
+            for (to, assoc_table) in &tables {
+                let body = json!({
+                    "inputs": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+                });
+                let req = Request::post(format!(
+                    "/crm/v4/associations/{}/{}/batch/read",
+                    run.mapping.object, to
+                ))
+                .json(body)
+                .idempotent(true);
+                let found: AssocResults = self.call(run, req).await?.json()?;
+                let mut map: BTreeMap<String, Vec<(String, Vec<i64>, Vec<String>)>> =
+                    BTreeMap::new();
+                for r in found.results {
+                    let from = id_text(&r.from.id);
+                    let list = map.entry(from).or_default();
+                    for t in r.to {
+                        list.push((
+                            id_text(&t.to_object_id),
+                            t.association_types.iter().map(|a| a.type_id).collect(),
+                            t.association_types
+                                .iter()
+                                .filter_map(|a| a.label.clone())
+                                .collect(),
+                        ));
+                    }
+                }
+                per_table.push((assoc_table.clone(), map));
+            }
+            self.store.commit_associations(
+                &run.table,
+                run.run_id,
+                &ids,
+                &per_table,
+                &mut run.counts,
+            )?;
+            self.emit(run);
+        }
+    }
+}
+
+fn summary_message(
+    c: &RunCounts,
+    status: RunStatus,
+    mode: &str,
+    duration_ms: u64,
+    failure: Option<&Failure>,
+) -> String {
+    let secs = duration_ms as f64 / 1000.0;
+    let what = format!(
+        "{mode} read: {} read, {} new, {} updated, {} unchanged, {} archived, {} restored, {} deleted, {} merged, {} association changes, {} errors; {} API calls in {secs:.1}s",
+        c.read, c.created, c.updated, c.unchanged, c.archived, c.restored, c.deleted, c.merged,
+        c.associations_changed, c.errors, c.api_calls
+    );
+    match (status, failure) {
+        (RunStatus::Failed, Some(f)) => format!("Failed: {} ({what})", f.message),
+        (RunStatus::Cancelled, _) => format!("Cancelled; the next sync resumes here ({what})"),
+        _ => what,
+    }
+}
+

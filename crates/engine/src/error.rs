@@ -1,0 +1,83 @@
+//! The one error type of `spoke-engine`.
+
+use spoke_hubspot::Describe;
+
+/// Everything that can go wrong in `spoke-engine`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the local store at {path} could not be used: {reason}")]
+    Store { path: String, reason: String },
+
+    #[error("{0}")]
+    HubSpot(#[from] spoke_hubspot::Error),
+
+    #[error("{0}")]
+    Mapping(#[from] spoke_mapping::Error),
+
+    #[error("the mapping {mapping:?} writes to the admin's own table {table:?}; the sync engine reads into Spoke's own store only")]
+    UnsupportedDestination { mapping: String, table: String },
+
+    #[error("the local store has no table {table:?}")]
+    NoSuchTable { table: String },
+
+    #[error("a sync into {table:?} is already running")]
+    Busy { table: String },
+
+    #[error("HubSpot sent an answer the sync engine could not use: {0}")]
+    Unexpected(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn store(path: &str, e: impl std::fmt::Display) -> Error {
+        Error::Store {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl Describe for Error {
+    fn code(&self) -> &'static str {
+        match self {
+            Error::Store { .. } => "engine.store",
+            Error::HubSpot(inner) => inner.code(),
+            Error::Mapping(inner) => inner.code(),
+            Error::UnsupportedDestination { .. } => "engine.unsupported_destination",
+            Error::NoSuchTable { .. } => "engine.no_such_table",
+            Error::Busy { .. } => "engine.busy",
+            Error::Unexpected(_) => "engine.unexpected_response",
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
+        let text = match self {
+            Error::Store { .. } => "Check that the app data folder is writable and the disk is not full; if the file is damaged, move it aside and run a full sync.",
+            Error::HubSpot(inner) => return inner.hint(),
+            Error::Mapping(inner) => return inner.hint(),
+            Error::UnsupportedDestination { .. } => "Edit the mapping to write into a Spoke table; reading into your own database is done by a write step after the sync.",
+            Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
+            Error::Busy { .. } => "Wait for the running sync to finish, or cancel it.",
+            Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",
+        };
+        Some(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_namespaced_and_hub_errors_keep_theirs() {
+        let e = Error::store("/x.db", "disk full");
+        assert_eq!(e.code(), "engine.store");
+        assert!(e.hint().unwrap().contains("writable"));
+        let h = Error::from(spoke_hubspot::Error::DailyLimitReached);
+        assert_eq!(h.code(), "hubspot.daily_limit_reached");
+        assert!(h.hint().unwrap().contains("midnight"));
+        let p = Error::Busy { table: "t".into() }.problem();
+        assert_eq!(p.code, "engine.busy");
+    }
+}
