@@ -2,6 +2,7 @@
 
 mod connections;
 mod output;
+mod test;
 
 use clap::{Args, Parser, Subcommand};
 use output::{Failure, Out};
@@ -49,6 +50,8 @@ pub enum Command {
     },
     /// Show the scopes a set of objects needs, each explained; pick with --read/--write or --preset.
     Scopes(connections::ScopeArgs),
+    /// Test a connection live: reach, token, identity, scopes, reads, webhooks, rate budget.
+    Test(test::TestArgs),
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +115,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Connect(args) => connections::connect(&dir, args, out).await,
         Command::Disconnect { id } => connections::disconnect(&dir, id, out).await,
         Command::Scopes(args) => connections::scopes(args, out),
+        Command::Test(args) => test::run(&dir, args, out).await,
     }
 }
 
@@ -127,6 +131,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(&cli, &out)) {
         Ok(()) => ExitCode::SUCCESS,
+        // With --json the run itself (`passed: false`) is the one document on stdout.
+        Err(failure) if cli.json && failure.problem.code == test::CHECKS_FAILED => ExitCode::from(failure.exit_code),
         Err(failure) => {
             out.fail(&failure);
             ExitCode::from(failure.exit_code)
