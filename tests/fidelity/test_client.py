@@ -255,3 +255,22 @@ def test_rate_limit_errors(free_portal):
     with pytest.raises(ApiException) as e:
         bad.crm.contacts.basic_api.get_page(limit=1)
     assert e.value.status == 401
+
+
+def test_webhooks_settings_and_subscriptions(portal):
+    from hubspot import HubSpot
+    from hubspot.webhooks import SettingsChangeRequest, SubscriptionCreateRequest, SubscriptionPatchRequest, ThrottlingSettings
+
+    dev = HubSpot(api_key=portal.info["developerApiKey"], host=portal.base_url)
+    app_id = portal.info["appId"]
+    settings = dev.webhooks.settings_api.configure(app_id, SettingsChangeRequest(target_url="http://127.0.0.1:9/hooks", throttling=ThrottlingSettings(max_concurrent_requests=10)))
+    assert settings.target_url == "http://127.0.0.1:9/hooks"
+    assert dev.webhooks.settings_api.get_all(app_id).throttling.max_concurrent_requests == 10
+    sub = dev.webhooks.subscriptions_api.create(app_id, SubscriptionCreateRequest(event_type="contact.propertyChange", property_name="email", active=True))
+    assert sub.event_type == "contact.propertyChange" and sub.active
+    listed = dev.webhooks.subscriptions_api.get_all(app_id)
+    assert any(s.id == sub.id for s in listed.results)
+    patched = dev.webhooks.subscriptions_api.update(int(sub.id), app_id, SubscriptionPatchRequest(active=False))
+    assert patched.active is False
+    dev.webhooks.subscriptions_api.archive(int(sub.id), app_id)
+    dev.webhooks.settings_api.clear(app_id)

@@ -28,6 +28,8 @@ REQUIRED = {
     ("GET", "/crm/v3/owners"),
     ("GET", "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}"),
     ("POST", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"),
+    ("PUT", "/webhooks/v3/{appId}/settings"),
+    ("POST", "/webhooks/v3/{appId}/subscriptions"),
 }
 
 
