@@ -221,6 +221,8 @@ pub fn build_types(portal: u64, owners: &[Owner]) -> Vec<ObjectType> {
         &["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
         cw("crm.objects.contacts.read"), cw("crm.objects.contacts.write"), vec!["crm.schemas.contacts.read", "crm.objects.contacts.read"]);
     contacts.secondary_display = vec!["firstname".into(), "lastname".into()];
+    // Contacts answer to both modification-date names.
+    contacts.add_prop(PropDef::new("hs_lastmodifieddate", "Object last modified date/time", PType::DateTime, "objectinformation").derived(Derived::Modified));
     {
         let g = "contactinformation";
         let t = &mut contacts;

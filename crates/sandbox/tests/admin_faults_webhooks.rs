@@ -52,6 +52,8 @@ async fn bulk_update_twelve_thousand_in_one_millisecond() {
     let ts = v["timestampIso"].as_str().unwrap().to_string();
     let s = json(env.post("/crm/v3/objects/contacts/search", json!({ "filterGroups": [{ "filters": [{ "propertyName": "lastmodifieddate", "operator": "EQ", "value": ts }] }], "limit": 1 })).await).await;
     assert_eq!(s["total"], 12_000, "every record carries the same millisecond");
+    let s = json(env.post("/crm/v3/objects/contacts/search", json!({ "filterGroups": [{ "filters": [{ "propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": v["timestamp"] }] }], "limit": 1 })).await).await;
+    assert_eq!(s["total"], 12_000, "hs_lastmodifieddate is the same clock on contacts");
 }
 
 #[tokio::test]
