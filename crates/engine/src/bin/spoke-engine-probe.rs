@@ -1,0 +1,46 @@
+//! A minimal sync runner for the kill-9 test: runs one sync and prints its summary as JSON.
+//!
+//! `spoke-engine-probe BASE_URL TOKEN STORE_PATH MAPPING_JSON [--full] [--page-size N]`
+
+use std::sync::Arc;
+
+use spoke_engine::{CancelToken, Engine, Store, SyncOptions};
+use spoke_hubspot::{Client, ClientConfig, GovernorRegistry, Secret, StaticToken, Tier};
+use spoke_mapping::Mapping;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 5 {
+        eprintln!("usage: spoke-engine-probe BASE_URL TOKEN STORE_PATH MAPPING_JSON [--full] [--page-size N]");
+        std::process::exit(2);
+    }
+    let (base, token, store_path, mapping_path) = (&args[1], &args[2], &args[3], &args[4]);
+    let mut options = SyncOptions {
+        full: args.iter().any(|a| a == "--full"),
+        ..SyncOptions::default()
+    };
+    if let Some(i) = args.iter().position(|a| a == "--page-size") {
+        options.page_size = args[i + 1].parse().expect("page size");
+    }
+    let mapping = Mapping::read_file(std::path::Path::new(mapping_path)).expect("mapping");
+    let governor = GovernorRegistry::shared().for_portal(base, 0, Tier::Professional.budget());
+    let client = Client::new(ClientConfig::new(base.clone()))
+        .expect("client")
+        .with_token_provider(Arc::new(StaticToken::new(Secret::from(token.as_str()))))
+        .with_governor(governor);
+    let store = Store::open(store_path).expect("store");
+    let engine = Engine::new(store, client);
+    match engine
+        .sync(&mapping, options, CancelToken::new(), |p| {
+            eprintln!("{} {:?} {} read", p.run_id, p.phase, p.records_read)
+        })
+        .await
+    {
+        Ok(summary) => println!("{}", serde_json::to_string(&summary).expect("json")),
+        Err(e) => {
+            eprintln!("sync failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
