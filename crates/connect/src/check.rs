@@ -681,7 +681,12 @@ async fn reach_step(client: &Client, base_url: &str) -> CheckStep {
         "/account-info/{}/details",
         client.config().account_info_version
     );
-    let answer = client.send(Request::get(path).without_auth()).await;
+    // Unauthenticated and outside the portal's governor: reaching HubSpot is not a call against
+    // the portal's budget, and a budget the governor holds back must not read as "unreachable".
+    let answer = match Client::new(client.config().clone()) {
+        Ok(plain) => plain.send(Request::get(path).without_auth()).await,
+        Err(e) => Err(e),
+    };
     let http_ms = ms(http_started);
     let reached = match &answer {
         Ok(_) => true,
@@ -2025,6 +2030,10 @@ mod tests {
         .await;
         let run = env.test(&conn.id, CheckOptions::default()).await;
         assert_only_failure(&run, "identity", "rate_limit_daily");
+        // Tested again while the governor holds calls back: HubSpot is still reachable.
+        let again = env.test(&conn.id, CheckOptions::default()).await;
+        assert_eq!(status(&again, "reach"), StepStatus::Pass, "{again:#?}");
+        assert_only_failure(&again, "identity", "rate_limit_daily");
         let d = diagnosis(&run, "identity");
         assert!(
             d.fix.contains("midnight") && d.fix.contains("US/Eastern"),
