@@ -963,6 +963,72 @@ mod tests {
         );
     }
 
+    /// The sync engine's write failures, as the demo portal really answers them.
+    #[tokio::test]
+    async fn write_failures_from_the_demo_portal_map_to_the_guides_rows() {
+        use spoke_hubspot::{Client, ClientConfig, Request, StaticToken};
+        let sandbox = spoke_sandbox::Sandbox::start(spoke_sandbox::SandboxConfig {
+            contacts: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let client = Client::new(ClientConfig::new(sandbox.base_url()))
+            .unwrap()
+            .with_token_provider(std::sync::Arc::new(StaticToken::new(
+                spoke_hubspot::Secret::new(sandbox.private_app_token()),
+            )));
+        let create = |properties: serde_json::Value| {
+            let client = client.clone();
+            async move {
+                client
+                    .send(
+                        Request::post("/crm/v3/objects/contacts")
+                            .json(serde_json::json!({ "properties": properties })),
+                    )
+                    .await
+            }
+        };
+        let err = create(serde_json::json!({ "email": "not an email" }))
+            .await
+            .unwrap_err();
+        let d = diagnose(&err);
+        assert_eq!(d.code, "validation_error", "{err:?}");
+        assert!(d.correlation_id.is_some());
+        assert!(
+            !d.cause.contains("not an email"),
+            "no record value in the cause"
+        );
+        let err = create(serde_json::json!({ "favourite_colour": "teal" }))
+            .await
+            .unwrap_err();
+        assert_eq!(diagnose(&err).code, "property_missing", "{err:?}");
+        create(serde_json::json!({ "email": "twice@example.com" }))
+            .await
+            .unwrap();
+        let err = create(serde_json::json!({ "email": "twice@example.com" }))
+            .await
+            .unwrap_err();
+        assert_eq!(diagnose(&err).code, "duplicate_record", "{err:?}");
+        let inputs: Vec<serde_json::Value> = (0..101)
+            .map(|i| serde_json::json!({ "properties": { "email": format!("b{i}@example.com") } }))
+            .collect();
+        let err = client
+            .send(
+                Request::post("/crm/v3/objects/contacts/batch/create")
+                    .json(serde_json::json!({ "inputs": inputs })),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(diagnose(&err).code, "batch_too_large", "{err:?}");
+        let err = client
+            .send(Request::get("/crm/v3/objects/gizmos"))
+            .await
+            .unwrap_err();
+        assert_eq!(diagnose(&err).code, "object_not_found", "{err:?}");
+        sandbox.shutdown().await;
+    }
+
     #[test]
     fn install_permission_is_told_apart_from_a_plain_denial() {
         let denied = crate::Error::ConsentDenied {
