@@ -504,14 +504,9 @@ fn daily_limit(ctx: &Context) -> Diagnosis {
         .as_deref()
         .map(|z| format!(" ({z})"))
         .unwrap_or_default();
-    let budget = ctx
-        .rate
-        .as_ref()
-        .map(|r| format!(" of {} calls", r.daily_limit))
-        .unwrap_or_default();
     make(
         Code::RateLimitDaily,
-        format!("The portal has used its whole daily API budget{budget}; HubSpot refuses calls until it resets."),
+        "The portal has used its whole daily API budget; HubSpot refuses calls until it resets.",
         format!(
             "The daily budget resets at midnight in the portal's time zone{zone}. Until then, pause syncs or lower their \
              frequency; for more headroom, HubSpot sells an API limit increase (capacity pack). Other apps on the portal \
