@@ -677,6 +677,20 @@ async fn reach_step(client: &Client, base_url: &str) -> CheckStep {
             Err(_) => tcp_error = Some("no answer within 10 seconds".to_owned()),
         }
     }
+    // Without a proxy, a name that does not resolve or a port that does not answer will not
+    // work for HTTP either: say so now instead of waiting out the client's retries.
+    if !proxy_configured() {
+        let early = match (&dns_error, &tcp_error) {
+            (Some(e), _) => Some(Diagnosis::dns_failed(&host, e)),
+            (None, Some(e)) => Some(Diagnosis::unreachable(&host, e)),
+            _ => None,
+        };
+        if let Some(diagnosis) = early {
+            let mut s = failed("reach", TITLE_REACH, started, diagnosis);
+            s.facts = facts;
+            return s;
+        }
+    }
     let http_started = Instant::now();
     let path = format!(
         "/account-info/{}/details",
@@ -744,12 +758,6 @@ async fn reach_step(client: &Client, base_url: &str) -> CheckStep {
     let error = answer.err();
     let diagnosis = match (&dns_error, &tcp_error, &error) {
         (Some(e), _, _) => Diagnosis::dns_failed(&host, e),
-        (None, Some(_), Some(spoke_hubspot::Error::Timeout { .. })) => diagnose_in(
-            error
-                .as_ref()
-                .unwrap_or(&spoke_hubspot::Error::Timeout { attempts: 1 }),
-            &Context::default(),
-        ),
         (None, Some(e), _) => Diagnosis::unreachable(&host, e),
         (None, None, Some(spoke_hubspot::Error::Network { detail, .. })) if tls => {
             Diagnosis::tls_failed(&host, detail)
@@ -760,6 +768,20 @@ async fn reach_step(client: &Client, base_url: &str) -> CheckStep {
     let mut s = failed("reach", TITLE_REACH, started, diagnosis);
     s.facts = facts;
     s
+}
+
+/// Whether requests go through a proxy (reqwest honours these variables).
+fn proxy_configured() -> bool {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|x| !x.trim().is_empty()))
 }
 
 // ---- 2. token, 3. identity ----------------------------------------------------------------------
