@@ -22,7 +22,7 @@ run: deps ui app
 
 ## test: cargo tests (nextest), UI unit tests (Vitest), then the end-to-end suite under Xvfb
 test: deps test-deps ui app
-	$(SESSION) cargo nextest run --workspace --no-fail-fast --run-ignored all
+	$(SESSION) env -u DISPLAY cargo nextest run --workspace --no-fail-fast --run-ignored all
 	cd ui && npx vitest run
 	$(MAKE) --no-print-directory e2e-only
 
