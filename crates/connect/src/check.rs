@@ -2292,6 +2292,47 @@ mod tests {
     }
 
     #[test]
+    fn a_regional_api_host_of_another_region_is_a_warning() {
+        let mut conn = Connection {
+            id: "c1".into(),
+            label: "Acme".into(),
+            method: AuthMethod::Token,
+            base_url: String::new(),
+            portal_id: 42,
+            hub_domain: None,
+            account_type: Some("STANDARD".into()),
+            data_hosting_location: None,
+            ui_domain: None,
+            time_zone: None,
+            user_id: None,
+            granted_scopes: vec![],
+            oauth_app: None,
+            token_expires_at: None,
+            status: crate::store::ConnectionStatus::Connected,
+            status_detail: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        conn.base_url = "https://api-eu1.hubapi.com".into();
+        conn.data_hosting_location = Some("na1".into());
+        let s = identity_step(&conn, Some("na1"), Instant::now());
+        assert_eq!(s.status, StepStatus::Warn);
+        let d = s.diagnosis.unwrap();
+        assert_eq!(d.code, "wrong_region");
+        assert!(
+            d.cause.contains("api-eu1.hubapi.com") && d.fix.contains("https://api-na1.hubapi.com"),
+            "{d:?}"
+        );
+        conn.base_url = "https://api.hubapi.com".into();
+        let s = identity_step(&conn, Some("na1"), Instant::now());
+        assert_eq!(
+            s.status,
+            StepStatus::Pass,
+            "the global host routes every region"
+        );
+    }
+
+    #[test]
     fn the_default_plan_follows_the_granted_scopes() {
         let granted: Vec<String> = [
             "crm.objects.contacts.read",

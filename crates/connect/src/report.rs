@@ -201,6 +201,24 @@ fn markdown(run: &CheckRun, c: &Connection, app_version: &str) -> String {
         md += &format!("| {k} | {} |\n", cell(&v));
     }
 
+    if !run.plan.is_empty() {
+        let plan: Vec<String> = run
+            .plan
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    p.object.label(),
+                    match p.access {
+                        crate::scopes::Access::Read => "read",
+                        crate::scopes::Access::Write => "read + write",
+                    }
+                )
+            })
+            .collect();
+        md += &format!("\n**Plan tested:** {}\n", plan.join(", "));
+    }
+
     md += "\n## Checks\n\n| Step | Status | Time | Detail |\n|---|---|---|---|\n";
     for s in &run.steps {
         md += &format!(
