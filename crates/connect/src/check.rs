@@ -2332,6 +2332,17 @@ mod tests {
         );
     }
 
+    /// The app awaits `run_checks` inside a Tauri command, which needs a `Send` future.
+    #[allow(dead_code)]
+    fn run_checks_is_send(connections: &Connections) {
+        fn send<T: Send>(_: &T) {}
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let future = run_checks(connections, "id", CheckOptions::default(), |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        send(&future);
+    }
+
     #[test]
     fn the_default_plan_follows_the_granted_scopes() {
         let granted: Vec<String> = [
