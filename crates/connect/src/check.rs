@@ -1868,6 +1868,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_playbook_preset_passes_on_a_token_with_every_scope() {
+        let env = env().await;
+        let conn = env.add_token(&env.sandbox.private_app_token()).await;
+        for preset in crate::scopes::presets() {
+            let run = env
+                .test(
+                    &conn.id,
+                    CheckOptions {
+                        objects: preset.picks.clone(),
+                        write_probe: false,
+                    },
+                )
+                .await;
+            assert!(run.passed, "{}: {run:#?}", preset.id);
+            let reads = run
+                .steps
+                .iter()
+                .filter(|s| s.id.starts_with("read."))
+                .count();
+            assert_eq!(reads, preset.picks.len(), "{}", preset.id);
+        }
+    }
+
+    #[tokio::test]
     async fn a_revoked_token_is_diagnosed_with_replace_token() {
         let env = env().await;
         let token = env.mint(&["crm.objects.contacts.read"]).await;
