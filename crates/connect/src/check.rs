@@ -2072,6 +2072,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_search_429_names_the_search_budget() {
+        let env = env_with(|_| {}, |c| c.client.retry.max_rate_limit_retries = 0).await;
+        let token = env.sandbox.private_app_token();
+        let conn = env.add_token(&token).await;
+        // Another integration with the same key searches flat out (5 searches per second),
+        // for as long as the test runs.
+        let flood = {
+            let http = env.http.clone();
+            let url = format!("{}/crm/v3/objects/contacts/search", env.sandbox.base_url());
+            let token = token.clone();
+            tokio::spawn(async move {
+                let mut limited = 0u32;
+                loop {
+                    let status = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "limit": 1 }))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    if status == 429 {
+                        limited += 1;
+                    }
+                    if limited > 3 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let run = env
+            .test(
+                &conn.id,
+                CheckOptions {
+                    objects: vec![ObjectAccess::read(ScopeObject::Contacts)],
+                    write_probe: false,
+                },
+            )
+            .await;
+        flood.abort();
+        assert_only_failure(&run, "read.contacts", "rate_limit_search");
+        assert!(diagnosis(&run, "read.contacts")
+            .fix
+            .contains("within a second"));
+    }
+
+    #[tokio::test]
     async fn a_used_up_daily_budget_says_it_resets_at_the_portals_midnight() {
         let env = env().await;
         let conn = env.add_token(&env.sandbox.private_app_token()).await;
