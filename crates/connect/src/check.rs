@@ -489,10 +489,9 @@ pub async fn run_checks(
         return Ok(finish(recorder, id, started, started_at, plan, None));
     };
 
-    // 4. Scopes: granted (as HubSpot just said) versus the plan.
-    if options.objects.is_empty() {
-        plan = plan_from_scopes(&fresh.granted_scopes, fresh.method);
-    }
+    // 4. Scopes: granted (as HubSpot just said) versus the plan. Without an explicit plan the
+    // plan is what the connection was granted when it was made, so scopes taken away since
+    // (a private app edited in HubSpot) show up here as missing.
     recorder.emit(ORDER_SCOPES, scopes_step(&fresh, &plan));
     recorder.emit(ORDER_WEBHOOKS, webhooks);
 
@@ -1901,6 +1900,27 @@ mod tests {
                 .count();
             assert_eq!(reads, preset.picks.len(), "{}", preset.id);
         }
+    }
+
+    #[tokio::test]
+    async fn a_keychain_that_cannot_be_read_is_a_local_problem_with_its_fix() {
+        let env = env().await;
+        let conn = env.add_token(&env.sandbox.private_app_token()).await;
+        // The app starts again (nothing cached) and the keychain is not available.
+        let mut config = ConnectConfig::new(&env.db);
+        config.open_browser = false;
+        let restarted = Connections::with_parts(
+            config,
+            ConnectionStore::open(&env.db).unwrap(),
+            env.secrets.clone(),
+        );
+        env.secrets.unavailable.store(true, Ordering::SeqCst);
+        let run = run_checks(&restarted, &conn.id, CheckOptions::default(), |_| {})
+            .await
+            .unwrap();
+        assert_only_failure(&run, "token", "keychain_unavailable");
+        assert!(diagnosis(&run, "token").fix.contains("keychain"));
+        assert_eq!(status(&run, "reach"), StepStatus::Pass);
     }
 
     #[tokio::test]
