@@ -8,6 +8,7 @@ pub mod error;
 pub mod logging;
 pub mod mapping;
 pub mod state;
+pub mod testing;
 
 use tauri::Manager;
 
@@ -43,6 +44,9 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             mapping::load_mapping,
             mapping::save_mapping,
             mapping::delete_mapping,
+            testing::test_connection,
+            testing::diagnostics_report,
+            testing::save_diagnostics_report,
         ])
 }
 

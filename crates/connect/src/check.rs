@@ -361,7 +361,7 @@ pub async fn run_checks(
     let reached = reach.status != StepStatus::Fail;
     recorder.emit(ORDER_REACH, reach);
 
-    let mut plan = if options.objects.is_empty() {
+    let plan = if options.objects.is_empty() {
         plan_from_scopes(&conn.granted_scopes, conn.method)
     } else {
         options.objects.clone()

@@ -217,6 +217,33 @@ async deleteMapping(connectionId: string, file: string) : Promise<Result<null, I
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async testConnection(id: string, options: CheckOptions, onStep: TAURI_CHANNEL<CheckStep>) : Promise<Result<CheckRun, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_connection", { id, options, onStep }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async diagnosticsReport(run: CheckRun) : Promise<Result<Report, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("diagnostics_report", { run }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Saves the report as Markdown + JSON under `<data dir>/reports/`; returns both paths.
+ */
+async saveDiagnosticsReport(run: CheckRun) : Promise<Result<string[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_diagnostics_report", { run }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -259,6 +286,26 @@ export type AuthMethod =
  */
 "oauth"
 /**
+ * The rate budget as HubSpot reported it, and what a full sync would take out of it.
+ */
+export type BudgetReport = { burstLimit: number; burstRemaining: number; burstWindowMs: number; 
+/**
+ * `None` when HubSpot does not report it (OAuth apps get no daily headers).
+ */
+dailyLimit: number | null; dailyRemaining: number | null; 
+/**
+ * When the daily budget resets (ISO 8601), if HubSpot said.
+ */
+dailyResetsAt: string | null; 
+/**
+ * The numbers came from `X-HubSpot-RateLimit-*` headers (not the tier's defaults).
+ */
+fromHeaders: boolean; objects: ObjectCost[]; fullSyncCalls: number; 
+/**
+ * How long a full sync takes at the burst budget alone, in seconds.
+ */
+fullSyncSecsAtBurst: number }
+/**
  * One property a column could map to.
  */
 export type Candidate = { property: string; label: string; propertyType: PropertyType; compatibility: Compatibility; 
@@ -286,6 +333,47 @@ export type Case = "lower" | "upper" |
  * First letter of each word upper, the rest lower.
  */
 "title"
+/**
+ * What to test.
+ */
+export type CheckOptions = { 
+/**
+ * The plan (objects × access). Empty: derived from the granted scopes (the CRM record
+ * objects, custom objects and owners the connection may read or write).
+ */
+objects?: ObjectAccess[]; 
+/**
+ * Create a test record in HubSpot and archive it again. Off by default.
+ */
+writeProbe?: boolean }
+/**
+ * The outcome of a test.
+ */
+export type CheckRun = { connectionId: string; 
+/**
+ * Unix milliseconds.
+ */
+startedAt: number; durationMs: number; 
+/**
+ * Every required step passed (no step is `fail`; warnings and skips do not fail a test).
+ */
+passed: boolean; steps: CheckStep[]; 
+/**
+ * The plan the test used (given, or derived from the granted scopes).
+ */
+plan: ObjectAccess[]; budget: BudgetReport | null }
+/**
+ * One step of the checklist.
+ */
+export type CheckStep = { 
+/**
+ * `reach`, `token`, `identity`, `scopes`, `read.contacts`, `write_probe`, `webhooks`, `rate_budget`.
+ */
+id: string; title: string; status: StepStatus; durationMs: number; 
+/**
+ * One or two plain sentences on what was found.
+ */
+detail: string; facts?: Fact[]; diagnosis: Diagnosis | null }
 /**
  * How well a value kind fits a target.
  */
@@ -372,6 +460,26 @@ export type Destination =
  */
 { kind: "sqlite"; path: string; table: string }
 /**
+ * A failure, explained: what happened and what to do about it.
+ */
+export type Diagnosis = { 
+/**
+ * Stable code from the catalog ([`Code::as_str`]), e.g. `missing_scopes`.
+ */
+code: string; 
+/**
+ * What went wrong, in plain words.
+ */
+cause: string; 
+/**
+ * How to fix it, in plain words (where to click in HubSpot or in Spoke).
+ */
+fix: string; 
+/**
+ * HubSpot's `correlationId` of the failed call, for HubSpot support.
+ */
+correlationId: string | null }
+/**
  * Which way a field flows.
  */
 export type Direction = 
@@ -415,6 +523,10 @@ reasons: string[]; fields: FieldPreview[] }
  * One option of an enumeration property.
  */
 export type EnumOption = { value: string; label: string; hidden?: boolean }
+/**
+ * One labelled value shown under a step (portal id, latency, counts).
+ */
+export type Fact = { label: string; value: string }
 /**
  * One field pair.
  */
@@ -642,6 +754,10 @@ groups?: PropertyGroup[];
  */
 fetchedAt: string }
 /**
+ * What a full sync of one object would cost.
+ */
+export type ObjectCost = { object: ScopeObject; records: number; properties: number; calls: number }
+/**
  * Every object type of a portal.
  */
 export type ObjectDirectory = { objects: ObjectSummary[]; 
@@ -731,6 +847,10 @@ export type PropertyType = "string" | "number" | "date" | "datetime" | "enumerat
  */
 "other"
 /**
+ * A redacted diagnostics report.
+ */
+export type Report = { markdown: string; json: unknown }
+/**
  * One HubSpot scope, explained in one plain sentence.
  */
 export type ScopeInfo = { scope: string; explanation: string }
@@ -784,6 +904,15 @@ export type Severity =
  * It runs, but something deserves a look.
  */
 "warning"
+export type StepStatus = "pass" | 
+/**
+ * Works, but something deserves attention (a region mismatch, no webhooks, a low budget).
+ */
+"warn" | "fail" | 
+/**
+ * Not run (an earlier step failed, or it was not asked for).
+ */
+"skipped"
 /**
  * The suggestions for one column.
  */
@@ -797,6 +926,7 @@ pick: Candidate | null;
  * Best first: exact types before convertible ones, then by confidence.
  */
 candidates: Candidate[] }
+export type TAURI_CHANNEL<TSend> = null
 /**
  * One step of a field's transform chain. Serialised as `{"op": "trim"}`,
  * `{"op": "parseNumber", "decimal": ","}`, …

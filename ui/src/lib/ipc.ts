@@ -74,4 +74,11 @@ export const api = {
   loadMapping: async (id: string, file: string) => unwrap(await commands.loadMapping(id, file)),
   saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),
   deleteMapping: async (id: string, file: string) => unwrap(await commands.deleteMapping(id, file)),
+  testConnection: async (
+    id: string,
+    options: import("./bindings").CheckOptions,
+    onStep: import("@tauri-apps/api/core").Channel<import("./bindings").CheckStep>,
+  ) => unwrap(await commands.testConnection(id, options, onStep)),
+  diagnosticsReport: async (run: import("./bindings").CheckRun) => unwrap(await commands.diagnosticsReport(run)),
+  saveDiagnosticsReport: async (run: import("./bindings").CheckRun) => unwrap(await commands.saveDiagnosticsReport(run)),
 };

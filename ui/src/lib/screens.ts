@@ -1,6 +1,7 @@
 import type { Component } from "svelte";
 import ConnectionsScreen from "../connections/ConnectionsScreen.svelte";
 import MappingScreen from "../mapping/MappingScreen.svelte";
+import TestScreen from "../test/TestScreen.svelte";
 
 /** One entry per screen that exists. The navigation is built from this list, so a screen
  * appears in the app exactly when it is implemented. */
@@ -24,6 +25,12 @@ export const screens: Screen[] = [
     label: "Mapping",
     icon: "M4 6h6M4 12h6M4 18h6M14 6h6M14 12h6M14 18h6M10 6l4 6M10 12l4 6",
     component: MappingScreen,
+  },
+  {
+    id: "test",
+    label: "Test",
+    icon: "M9 12l2 2 4-4M12 3l7 3v6c0 4.5-3 7.7-7 9-4-1.3-7-4.5-7-9V6z",
+    component: TestScreen,
   },
 ];
 
