@@ -2020,6 +2020,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_scope_taken_away_in_hubspot_shows_up_as_missing() {
+        let env = env().await;
+        let token = env
+            .mint(&["crm.objects.contacts.read", "crm.objects.deals.read"])
+            .await;
+        let conn = env.add_token(&token).await;
+        env.put(
+            "private-app/scopes",
+            serde_json::json!({ "token": token, "scopes": ["crm.objects.contacts.read"] }),
+        )
+        .await;
+        let run = env.test(&conn.id, CheckOptions::default()).await;
+        assert!(!run.passed);
+        let d = diagnosis(&run, "scopes");
+        assert_eq!(d.code, "missing_scopes");
+        assert!(d.cause.contains("crm.objects.deals.read"), "{d:?}");
+        assert_eq!(diagnosis(&run, "read.deals").code, "missing_scopes");
+    }
+
+    #[tokio::test]
     async fn a_wrong_client_secret_is_diagnosed_at_refresh() {
         let env = env_with(|s| s.access_token_ttl_secs = 60, |_| {}).await;
         let conn = env.connect_oauth().await;
