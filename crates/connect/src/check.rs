@@ -31,8 +31,9 @@ use crate::Error;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckOptions {
-    /// The plan (objects × access). Empty: derived from the granted scopes (the CRM record
-    /// objects, custom objects and owners the connection may read or write).
+    /// The plan (objects × access). Empty: derived from the scopes recorded for the connection
+    /// before this test (the CRM record objects, custom objects and owners they allow), so a
+    /// scope taken away in HubSpot since shows up as missing.
     #[serde(default)]
     pub objects: Vec<ObjectAccess>,
     /// Create a test record in HubSpot and archive it again. Off by default.
