@@ -141,7 +141,7 @@ pub async fn authorize_page(State(st): State<Arc<AppState>>, Query(q): Query<Has
         format!("<li><span class=\"{class}\">{mark}</span><span>{}<code>{}</code></span></li>", html_escape(explain(s)), html_escape(s))
     };
     let req_items: String = requested.iter().map(|s| li(s, "tick", "✓")).collect();
-    let opt_items: String = optional.iter().filter(|s| !requested.contains(s)).map(|s| li(s, "opt", "＋")).collect();
+    let opt_items: String = optional.iter().filter(|s| !requested.contains(s)).map(|s| li(s, "opt", "+")).collect();
     let opt_block = if opt_items.is_empty() {
         String::new()
     } else {
