@@ -1,0 +1,250 @@
+//! Read-path benchmark against the demo portal with HubSpot's Pro limits and network latency.
+//!
+//! `cargo run --release -p spoke-engine --example bench -- [--contacts N] [--latency-ms M]`
+//!
+//! The portal runs in this process; each sync runs in a child process (this binary again,
+//! `--engine ...`) so that its peak RSS is the engine's alone. Prints a Markdown table.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use spoke_engine::{CancelToken, Engine, RunSummary, Store, SyncOptions};
+use spoke_hubspot::{Client, ClientConfig, GovernorRegistry, Secret, StaticToken, Tier};
+use spoke_mapping::{Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey};
+use spoke_sandbox::{Sandbox, SandboxConfig};
+
+/// The incremental overlap (search-lag cover) used here. The bench fills its custom properties
+/// with one bulk update, so every record shares one recent timestamp; it then waits longer than
+/// the overlap and changes one record, so that the incremental measures the 1 % changes and not
+/// a re-read of the fill (records changed within the overlap before the bookmark are re-read).
+const OVERLAP_MS: u64 = 20_000;
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child: one sync, then `{summary, elapsedMs, peakRssKb}` on stdout.
+async fn engine_child(args: &[String]) {
+    let (base, token, store, mapping) = (&args[2], &args[3], &args[4], &args[5]);
+    let overlap_ms: u64 = args[6].parse().unwrap();
+    let mapping = Mapping::read_file(std::path::Path::new(mapping)).unwrap();
+    let governor = GovernorRegistry::shared().for_portal(base, 1, Tier::Professional.budget());
+    let client = Client::new(ClientConfig::new(base.clone()))
+        .unwrap()
+        .with_token_provider(Arc::new(StaticToken::new(Secret::from(token.as_str()))))
+        .with_governor(governor);
+    let engine = Engine::new(Store::open(store).unwrap(), client);
+    let started = Instant::now();
+    let summary = engine
+        .sync(
+            &mapping,
+            SyncOptions { overlap_ms, ..SyncOptions::default() },
+            CancelToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    let out = json!({
+        "summary": summary,
+        "elapsedMs": started.elapsed().as_millis() as u64,
+        "peakRssKb": peak_rss_kb(),
+    });
+    println!("{out}");
+}
+
+async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let r = http
+        .request(method, if path.is_empty() { format!("{base}/_sandbox") } else { format!("{base}/_sandbox/{path}") })
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+fn run_child(base: &str, token: &str, store: &std::path::Path, mapping: &std::path::Path) -> (RunSummary, u64, u64) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--engine", base, token])
+        .arg(store)
+        .arg(mapping)
+        .arg(OVERLAP_MS.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        serde_json::from_value(v["summary"].clone()).unwrap(),
+        v["elapsedMs"].as_u64().unwrap(),
+        v["peakRssKb"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--engine") {
+        engine_child(&args).await;
+        return;
+    }
+    let contacts = arg(&args, "--contacts", 20_000) as usize;
+    let latency = arg(&args, "--latency-ms", 50);
+    let sb = Sandbox::start(SandboxConfig {
+        contacts,
+        latency_ms: latency,
+        tier: spoke_sandbox::Tier::Pro,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let base = sb.base_url();
+    let token = sb.private_app_token();
+    let http = reqwest::Client::new();
+
+    // 50 properties: the portal's own, topped up with custom ones, all holding values.
+    let props: Value = http
+        .get(format!("{base}/crm/v3/properties/contacts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = props["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .filter(|n| n != "hs_object_id")
+        .take(50)
+        .collect();
+    let extra: Vec<String> = (names.len()..50).map(|i| format!("bench_prop_{i:02}")).collect();
+    if !extra.is_empty() {
+        let inputs: Vec<Value> = extra
+            .iter()
+            .map(|n| json!({ "name": n, "label": n, "type": "string", "fieldType": "text", "groupName": "contactinformation" }))
+            .collect();
+        let r = http
+            .post(format!("{base}/crm/v3/properties/contacts/batch/create"))
+            .bearer_auth(&token)
+            .json(&json!({ "inputs": inputs }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let values: serde_json::Map<String, Value> = extra
+            .iter()
+            .map(|n| (n.clone(), json!(format!("value of {n} for the bench"))))
+            .collect();
+        admin(&http, &base, reqwest::Method::POST, "objects/contacts/bulk-update", json!({ "properties": values, "count": contacts })).await;
+        names.extend(extra);
+    }
+    let mut mapping = Mapping::new(
+        "Bench contacts",
+        "contacts",
+        Destination::Spoke { table: "contacts".into() },
+        MatchKey::RecordId { column: "hubspot_id".into() },
+    );
+    mapping.fields = names
+        .iter()
+        .map(|n| FieldMapping {
+            property: Some(n.clone()),
+            column: Some(n.clone()),
+            direction: Direction::ToLocal,
+            property_type: None,
+            column_type: Some(LocalType::Text),
+            inbound: vec![],
+            outbound: vec![],
+            required: false,
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mapping_path = dir.path().join("mapping.json");
+    mapping.write_file(&mapping_path).unwrap();
+    let store = dir.path().join("spoke.db");
+
+    let sandbox_state = admin(&http, &base, reqwest::Method::GET, "", Value::Null).await;
+    let live = sandbox_state["objects"]["contacts"]["live"].as_u64().unwrap();
+    let archived = sandbox_state["objects"]["contacts"]["archived"].as_u64().unwrap();
+
+    tokio::time::sleep(Duration::from_millis(OVERLAP_MS + 1000)).await;
+    let marker: Value = http
+        .get(format!("{base}/crm/v3/objects/contacts?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let marker = marker["results"][0]["id"].as_str().unwrap().to_owned();
+    admin(&http, &base, reqwest::Method::POST, &format!("objects/contacts/{marker}/update"), json!({ "properties": { "lastname": "Marker" } })).await;
+    // Full read.
+    admin(&http, &base, reqwest::Method::DELETE, "requests", Value::Null).await;
+    tokio::time::sleep(Duration::from_secs(10)).await; // a fresh burst window
+    let (full, full_ms, full_rss) = tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    let served_full = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
+
+    // Incremental after 1 % changes (in a fresh search second: the child's governor is new).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changes = (contacts / 100).max(1);
+    let ids: Vec<String> = {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        let mut stmt = conn.prepare("SELECT _hs_id FROM contacts ORDER BY random() LIMIT ?1").unwrap();
+        stmt.query_map([changes as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    for id in &ids {
+        admin(&http, &base, reqwest::Method::POST, &format!("objects/contacts/{id}/update"), json!({ "properties": { "firstname": "Bench" } })).await;
+    }
+    admin(&http, &base, reqwest::Method::DELETE, "requests", Value::Null).await;
+    let (inc, inc_ms, inc_rss) = tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    let served_inc = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
+
+    let secs = full_ms as f64 / 1000.0;
+    let searches = served_full["byRoute"]["POST /crm/v3/objects/{object_type}/search"].as_u64().unwrap_or(0);
+    let served = served_full["total"].as_u64().unwrap();
+    let rec_per_s = full.counts.read as f64 / secs;
+    let ceiling = Tier::Professional.budget().search_per_second as f64 * 200.0;
+    let search_rate = searches as f64 / secs;
+    let min_inc = (changes as u64).div_ceil(200) + archived.div_ceil(100).max(1);
+    let served_inc_total = served_inc["total"].as_u64().unwrap();
+
+    println!("## spoke-engine read path: {contacts} contacts × {} properties, Pro limits, {latency} ms latency\n", names.len());
+    println!("| metric | value |");
+    println!("|---|---|");
+    println!("| records read (full) | {} of {live} live |", full.counts.read);
+    println!("| full read time | {secs:.1} s |");
+    println!("| records/s | {rec_per_s:.0} |");
+    println!("| search calls/s | {search_rate:.2} (budget 5/s) |");
+    println!("| % of the rate-limit ceiling (search 5/s × 200 records) | {:.0} % |", 100.0 * rec_per_s / ceiling);
+    println!("| API calls (full) | {} engine calls, {served} answered by the portal |", full.counts.api_calls);
+    println!("| 429s and retries (full) | {} |", served.saturating_sub(full.counts.api_calls));
+    println!("| incremental: changes | {changes} (overlap window {} s) |", OVERLAP_MS / 1000);
+    println!("| incremental: API calls | {} (minimum {min_inc}: {} search + {} archived-list pages) |", inc.counts.api_calls, (changes as u64).div_ceil(200), archived.div_ceil(100).max(1));
+    println!("| incremental: updated / read | {} / {} |", inc.counts.updated, inc.counts.read);
+    println!("| incremental: 429s and retries | {} |", served_inc_total.saturating_sub(inc.counts.api_calls));
+    println!("| incremental time | {:.2} s |", inc_ms as f64 / 1000.0);
+    println!("| engine peak RSS (full / incremental) | {:.1} MB / {:.1} MB |", full_rss as f64 / 1024.0, inc_rss as f64 / 1024.0);
+    assert_eq!(full.counts.read as u64, live, "full read must read every live record");
+    assert_eq!(inc.counts.updated as usize, changes);
+    sb.shutdown().await;
+}
