@@ -32,6 +32,11 @@ const COMMANDS: &[&str] = &[
     "test_connection",
     "diagnostics_report",
     "save_diagnostics_report",
+    "start_sync",
+    "cancel_sync",
+    "list_runs",
+    "run_errors",
+    "table_rows",
 ];
 
 fn main() {

@@ -62,7 +62,7 @@ macro_rules! ipc_from {
         }
     )*};
 }
-ipc_from!(Error, spoke_connect::Error, spoke_mapping::Error);
+ipc_from!(Error, spoke_connect::Error, spoke_mapping::Error, spoke_engine::Error);
 
 #[cfg(test)]
 mod tests {

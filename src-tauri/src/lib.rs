@@ -8,6 +8,7 @@ pub mod error;
 pub mod logging;
 pub mod mapping;
 pub mod state;
+pub mod sync;
 pub mod testing;
 
 use tauri::Manager;
@@ -47,6 +48,11 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             testing::test_connection,
             testing::diagnostics_report,
             testing::save_diagnostics_report,
+            sync::start_sync,
+            sync::cancel_sync,
+            sync::list_runs,
+            sync::run_errors,
+            sync::table_rows,
         ])
 }
 
@@ -75,7 +81,8 @@ pub fn run() {
                 .map_err(|e| format!("{e}"))?;
             let demo = tauri::async_runtime::block_on(demo::DemoPortal::start());
             let mappings = spoke_mapping::MappingLibrary::new(paths.data_dir.join("mappings"));
-            app.manage(state::AppState::new(paths, connections, demo, mappings, started));
+            let store = spoke_engine::Store::open(&paths.store_file).map_err(|e| format!("{e}"))?;
+            app.manage(state::AppState::new(paths, connections, demo, mappings, store, started));
             Ok(())
         })
         .run(tauri::generate_context!())

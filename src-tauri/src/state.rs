@@ -53,12 +53,42 @@ fn data_dir_arg(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<Pa
     None
 }
 
+/// Syncs in progress, by connection and mapping file, so the UI can cancel them.
+#[derive(Default)]
+pub struct RunningSyncs(std::sync::Mutex<std::collections::HashMap<(String, String), spoke_engine::CancelToken>>);
+
+impl RunningSyncs {
+    fn key(connection_id: &str, file: &str) -> (String, String) {
+        (connection_id.to_owned(), file.to_owned())
+    }
+
+    pub fn begin(&self, connection_id: &str, file: &str) -> spoke_engine::CancelToken {
+        let token = spoke_engine::CancelToken::new();
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(Self::key(connection_id, file), token.clone());
+        token
+    }
+
+    pub fn end(&self, connection_id: &str, file: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&Self::key(connection_id, file));
+    }
+
+    /// Asks a running sync to stop at its next checkpoint; false when none is running.
+    pub fn cancel(&self, connection_id: &str, file: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&Self::key(connection_id, file)).map(|t| t.cancel()).is_some()
+    }
+}
+
 /// Managed Tauri state.
 pub struct AppState {
     pub paths: Paths,
     pub connections: spoke_connect::Connections,
     pub demo: crate::demo::DemoPortal,
     pub mappings: spoke_mapping::MappingLibrary,
+    /// The local store synced data lands in.
+    pub store: spoke_engine::Store,
+    pub syncs: RunningSyncs,
     /// When the process started, for the "UI ready" log line the start-up benchmark reads.
     pub started: std::time::Instant,
     ui_ready: std::sync::Once,
@@ -70,9 +100,11 @@ impl AppState {
         connections: spoke_connect::Connections,
         demo: crate::demo::DemoPortal,
         mappings: spoke_mapping::MappingLibrary,
+        store: spoke_engine::Store,
         started: std::time::Instant,
     ) -> Self {
-        AppState { paths, connections, demo, mappings, started, ui_ready: std::sync::Once::new() }
+        let syncs = RunningSyncs::default();
+        AppState { paths, connections, demo, mappings, store, syncs, started, ui_ready: std::sync::Once::new() }
     }
 
     /// Logs, once, how long the UI took from process start to its first call.

@@ -176,3 +176,13 @@ def choose(driver, css: str, value: str) -> None:
         "const s = arguments[0].closest('select'); s.value = arguments[1];"
         "s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true}));",
         el, value)
+
+
+def create_contacts_mapping(driver) -> None:
+    """Saves a contacts mapping (the editor's defaults) on the Mapping screen."""
+    click(driver, "button[data-nav=mapping]")
+    click(driver, "button[data-action=new-mapping]")
+    choose(driver, "select[data-field=object]", "contacts")
+    wait_for(driver, "tr.mapped[data-property=email]")
+    click(driver, "button[data-action=save-mapping]")
+    wait_for(driver, ".actions .ok")

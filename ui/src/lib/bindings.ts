@@ -244,6 +244,41 @@ async saveDiagnosticsReport(run: CheckRun) : Promise<Result<string[], IpcError>>
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async startSync(connectionId: string, file: string, full: boolean, onProgress: TAURI_CHANNEL<Progress>) : Promise<Result<RunSummary, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("start_sync", { connectionId, file, full, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async cancelSync(connectionId: string, file: string) : Promise<boolean> {
+    return await TAURI_INVOKE("cancel_sync", { connectionId, file });
+},
+async listRuns(limit: number) : Promise<Result<RunRecord[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_runs", { limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async runErrors(runId: number) : Promise<Result<RunError[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("run_errors", { runId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async tableRows(table: string, limit: number, offset: number) : Promise<Result<RowsPage, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("table_rows", { table, limit, offset }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -338,8 +373,9 @@ export type Case = "lower" | "upper" |
  */
 export type CheckOptions = { 
 /**
- * The plan (objects × access). Empty: derived from the granted scopes (the CRM record
- * objects, custom objects and owners the connection may read or write).
+ * The plan (objects × access). Empty: derived from the scopes recorded for the connection
+ * before this test (the CRM record objects, custom objects and owners they allow), so a
+ * scope taken away in HubSpot since shows up as missing.
  */
 objects?: ObjectAccess[]; 
 /**
@@ -528,6 +564,10 @@ export type EnumOption = { value: string; label: string; hidden?: boolean }
  */
 export type Fact = { label: string; value: string }
 /**
+ * Why a run failed, as the UI shows errors: `{code, message, hint}`.
+ */
+export type Failure = { code: string; message: string; hint: string | null }
+/**
  * One field pair.
  */
 export type FieldMapping = { 
@@ -690,6 +730,10 @@ export type MatchKey =
  */
 { kind: "property"; property: string; column: string }
 /**
+ * A merge seen by a run: the losing id now redirects to the survivor.
+ */
+export type MergeRedirect = { loserId: string; survivorId: string }
+/**
  * The OAuth app a connection signs in with (no secret: that one is in the keychain).
  */
 export type OAuthAppInfo = { kind: OAuthAppKind; clientId: string; 
@@ -799,9 +843,41 @@ baseUrl: string | null; clientId: string; clientSecret: string;
  */
 port: number | null; scopes: string[]; optionalScopes: string[] }
 /**
+ * What a sync is doing right now.
+ */
+export type Phase = "starting" | 
+/**
+ * Reading every record.
+ */
+"fullRead" | 
+/**
+ * Reading records changed since the bookmark.
+ */
+"incremental" | 
+/**
+ * Finding archived records.
+ */
+"archived" | 
+/**
+ * Finding hard-deleted and merged records that a full read did not see.
+ */
+"reconcile" | "associations" | "done"
+/**
  * A starting point taken from a product's HubSpot playbook.
  */
 export type Preset = { id: string; product: string; name: string; description: string; picks: ObjectAccess[] }
+/**
+ * Live progress of one sync (sent after every page and phase change).
+ */
+export type Progress = { runId: number; mapping: string; object: string; table: string; phase: Phase; recordsRead: number; 
+/**
+ * Records HubSpot says match the current read (from the search total), when known.
+ */
+recordsTotal: number | null; pages: number; apiCalls: number; 
+/**
+ * `None` until the rate budget is known (no governor).
+ */
+rate: RateGauge | null; elapsedMs: number; etaMs: number | null }
 /**
  * One HubSpot property, as discovered.
  */
@@ -847,9 +923,101 @@ export type PropertyType = "string" | "number" | "date" | "datetime" | "enumerat
  */
 "other"
 /**
+ * The rate budget as the portal's governor sees it.
+ */
+export type RateGauge = { burstLimit: number; burstRemaining: number; burstWindowMs: number; searchPerSecond: number; dailyLimit: number; dailyRemaining: number }
+/**
  * A redacted diagnostics report.
  */
 export type Report = { markdown: string; json: unknown }
+/**
+ * A page of a local table, for data previews.
+ */
+export type RowsPage = { columns: string[]; rows: LocalValue[][]; total: number }
+/**
+ * Counts of one run ("what changed").
+ */
+export type RunCounts = { 
+/**
+ * Records HubSpot returned (including ones seen again in the overlap window).
+ */
+read: number; created: number; updated: number; 
+/**
+ * Returned again with nothing new (overlap, refresh).
+ */
+unchanged: number; 
+/**
+ * Moved to HubSpot's recycle bin (kept locally, flagged archived).
+ */
+archived: number; 
+/**
+ * Came back from the recycle bin.
+ */
+restored: number; 
+/**
+ * Gone from HubSpot (hard/GDPR delete) or no longer matching the criteria: removed locally.
+ */
+deleted: number; merged: number; 
+/**
+ * Records whose association rows changed.
+ */
+associationsChanged: number; 
+/**
+ * Records that could not be mapped (stored raw, listed in the run's errors).
+ */
+errors: number; pages: number; apiCalls: number }
+/**
+ * A record a run could not map, or a step that failed for some records.
+ */
+export type RunError = { runId: number; recordId: string | null; code: string; message: string; at: string }
+/**
+ * One row of the run history.
+ */
+export type RunRecord = { id: number; mapping: string; object: string; table: string; mode: string; status: RunStatus; 
+/**
+ * RFC 3339.
+ */
+startedAt: string; finishedAt: string | null; durationMs: number | null; counts: RunCounts; 
+/**
+ * The failure, when the run failed.
+ */
+problem: Failure | null; summary: string | null }
+/**
+ * How a run ended.
+ */
+export type RunStatus = "running" | "succeeded" | 
+/**
+ * Finished, but some records could not be mapped (see the run's errors).
+ */
+"succeededWithErrors" | "cancelled" | "failed" | 
+/**
+ * The process stopped mid-run; the next sync resumed from its last checkpoint.
+ */
+"interrupted"
+/**
+ * What a sync did.
+ */
+export type RunSummary = { runId: number; mapping: string; object: string; table: string; 
+/**
+ * `full` or `incremental` (a full refresh due by `refresh_every_ms` reports `full`).
+ */
+mode: string; status: RunStatus; 
+/**
+ * True when this run continued a read that an earlier run left unfinished.
+ */
+resumed: boolean; counts: RunCounts; 
+/**
+ * Up to 100 merges (loser → survivor).
+ */
+merges: MergeRedirect[]; 
+/**
+ * Up to 100 ids removed locally.
+ */
+deletedIds: string[]; durationMs: number; 
+/**
+ * Plain sentence for the Runs screen and the CLI.
+ */
+message: string }
 /**
  * One HubSpot scope, explained in one plain sentence.
  */

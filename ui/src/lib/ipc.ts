@@ -81,4 +81,14 @@ export const api = {
   ) => unwrap(await commands.testConnection(id, options, onStep)),
   diagnosticsReport: async (run: import("./bindings").CheckRun) => unwrap(await commands.diagnosticsReport(run)),
   saveDiagnosticsReport: async (run: import("./bindings").CheckRun) => unwrap(await commands.saveDiagnosticsReport(run)),
+  startSync: async (
+    id: string,
+    file: string,
+    full: boolean,
+    onProgress: import("@tauri-apps/api/core").Channel<import("./bindings").Progress>,
+  ) => unwrap(await commands.startSync(id, file, full, onProgress)),
+  cancelSync: (id: string, file: string) => commands.cancelSync(id, file),
+  listRuns: async (limit: number) => unwrap(await commands.listRuns(limit)),
+  runErrors: async (runId: number) => unwrap(await commands.runErrors(runId)),
+  tableRows: async (table: string, limit: number, offset: number) => unwrap(await commands.tableRows(table, limit, offset)),
 };

@@ -2,6 +2,8 @@ import type { Component } from "svelte";
 import ConnectionsScreen from "../connections/ConnectionsScreen.svelte";
 import MappingScreen from "../mapping/MappingScreen.svelte";
 import TestScreen from "../test/TestScreen.svelte";
+import SyncScreen from "../sync/SyncScreen.svelte";
+import RunsScreen from "../runs/RunsScreen.svelte";
 
 /** One entry per screen that exists. The navigation is built from this list, so a screen
  * appears in the app exactly when it is implemented. */
@@ -31,6 +33,18 @@ export const screens: Screen[] = [
     label: "Test",
     icon: "M9 12l2 2 4-4M12 3l7 3v6c0 4.5-3 7.7-7 9-4-1.3-7-4.5-7-9V6z",
     component: TestScreen,
+  },
+  {
+    id: "sync",
+    label: "Sync",
+    icon: "M21 12a9 9 0 0 1-15.5 6.2M3 12A9 9 0 0 1 18.5 5.8M18 2v4h-4M6 22v-4h4",
+    component: SyncScreen,
+  },
+  {
+    id: "runs",
+    label: "Runs",
+    icon: "M3 3v18h18M7 15l4-4 3 3 5-6",
+    component: RunsScreen,
   },
 ];
 
