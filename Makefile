@@ -20,10 +20,12 @@ APT_PACKAGES := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev 
 run: deps ui app
 	$(APP_BIN)
 
-## test: cargo tests (nextest), UI unit tests (Vitest), then the end-to-end suite under Xvfb
+## test: cargo tests (nextest), UI unit tests (Vitest), the demo portal's fidelity suite (HubSpot's
+## own Python client + OpenAPI validation), then the end-to-end suite under Xvfb
 test: deps test-deps ui app
 	$(SESSION) env -u DISPLAY cargo nextest run --workspace --no-fail-fast --run-ignored all
 	cd ui && npx vitest run
+	tests/fidelity/run.sh $(TARGET)/debug/spoke-sandbox
 	$(MAKE) --no-print-directory e2e-only
 
 ## e2e: the real app under Xvfb through tauri-driver + WebKitWebDriver; screenshots in target/e2e/
@@ -33,8 +35,13 @@ e2e-only:
 	rm -rf target/e2e && mkdir -p target/e2e
 	SPOKE_APP_BIN=$(APP_BIN) $(SESSION) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
-## bench: benchmarks; writes target/bench/report.md
+## bench: benchmarks (app start, release size, demo portal throughput, Test connection at 150 ms
+## latency, sync engine at the rate limit); writes target/bench/report.md
 bench: deps test-deps ui app
+	mkdir -p target/bench/sections
+	cargo run -q --release -p spoke-sandbox --example bench -- --out target/bench/sections/20-sandbox.md
+	{ echo "## Test connection"; echo; cargo run -q --release -p spoke-connect --example check_bench; } > target/bench/sections/30-test-connection.md
+	{ echo "## Sync engine (read path)"; echo; cargo run -q --release -p spoke-engine --example bench; } > target/bench/sections/40-sync.md
 	$(SESSION) $(PY) tests/bench/run.py --app $(APP_BIN) --out target/bench/report.md
 
 ## bindings: regenerate ui/src/lib/bindings.ts from the Rust commands
@@ -62,4 +69,4 @@ ui:
 	cd ui && npx vite build --logLevel warn
 
 app:
-	cargo build -p spoke-app -p spoke-cli
+	cargo build -p spoke-app -p spoke-cli -p spoke-sandbox
