@@ -2,6 +2,7 @@
 
 mod connections;
 mod output;
+mod sync;
 mod test;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +53,17 @@ pub enum Command {
     Scopes(connections::ScopeArgs),
     /// Test a connection live: reach, token, identity, scopes, reads, webhooks, rate budget.
     Test(test::TestArgs),
+    /// Read HubSpot into the local store through a saved mapping (progress on stderr).
+    Sync(sync::SyncArgs),
+    /// Sync history: counts, API calls and errors per run.
+    Runs {
+        /// How many runs to show, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// List, export and import mappings.
+    #[command(subcommand)]
+    Mapping(sync::MappingCommand),
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +128,9 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Disconnect { id } => connections::disconnect(&dir, id, out).await,
         Command::Scopes(args) => connections::scopes(args, out),
         Command::Test(args) => test::run(&dir, args, out).await,
+        Command::Sync(args) => sync::sync(&dir, args, out).await,
+        Command::Runs { limit } => sync::runs(&dir, *limit, out).await,
+        Command::Mapping(cmd) => sync::mapping(&dir, cmd, out).await,
     }
 }
 

@@ -33,14 +33,14 @@ pub struct TestArgs {
     pub report: Option<PathBuf>,
 }
 
-fn service(dir: &Path) -> Result<Connections, Failure> {
+pub(crate) fn service(dir: &Path) -> Result<Connections, Failure> {
     let mut config = ConnectConfig::new(dir.join("spoke.db"));
     config.open_browser = false;
     Ok(Connections::open(config)?)
 }
 
 /// The connection named by id, else by label (case-insensitive), else by portal id.
-fn find(list: &[Connection], name: &str) -> Result<String, Failure> {
+pub(crate) fn find(list: &[Connection], name: &str) -> Result<String, Failure> {
     if let Some(c) = list.iter().find(|c| c.id == name) {
         return Ok(c.id.clone());
     }

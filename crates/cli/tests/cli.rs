@@ -140,3 +140,92 @@ mod against_the_demo_portal {
         assert_eq!(out.status.code(), Some(2));
     }
 }
+
+mod sync_against_the_demo_portal {
+    //! `spoke mapping import`, `spoke sync`, `spoke runs` against a real demo portal.
+
+    use super::against_the_demo_portal_helpers::*;
+    use spoke_sandbox::{Sandbox, SandboxConfig};
+
+    const MAPPING: &str = r#"{
+  "version": 1,
+  "name": "Contacts",
+  "object": "contacts",
+  "destination": { "kind": "spoke", "table": "contacts" },
+  "matchKey": { "kind": "property", "property": "email", "column": "email" },
+  "fields": [
+    { "property": "email", "column": "email", "direction": "toLocal" },
+    { "property": "firstname", "column": "first_name", "direction": "toLocal" }
+  ]
+}
+"#;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn import_sync_and_history() {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let token = format!("{}\n", sandbox.private_app_token());
+        let out = run(&["connect", "--token-stdin", "--json", "--base-url", &sandbox.base_url()], dir.path(), &token);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let portal = sandbox.portal_id().to_string();
+
+        // a mapping with a property the portal does not have is refused, naming line and field
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, MAPPING.replace("\"firstname\"", "\"first_nme\"")).unwrap();
+        let out = run(&["mapping", "import", &portal, bad.to_str().unwrap(), "--json"], dir.path(), "");
+        assert_ne!(out.status.code(), Some(0));
+        let problem = json(&out);
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.contains("first_nme") && message.contains("line 9"), "{problem}");
+
+        let good = dir.path().join("good.json");
+        std::fs::write(&good, MAPPING).unwrap();
+        let out = run(&["mapping", "import", &portal, good.to_str().unwrap(), "--json"], dir.path(), "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        let file = json(&out)["file"].as_str().unwrap().to_owned();
+
+        let out = run(&["sync", &portal, &file, "--json"], dir.path(), "");
+        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let summary = json(&out);
+        let read = summary["counts"]["read"].as_u64().unwrap();
+        assert!(read > 400, "{summary}");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "progress goes to stderr");
+
+        let out = run(&["runs", "--json"], dir.path(), "");
+        let runs = json(&out);
+        assert_eq!(runs.as_array().unwrap().len(), 1);
+        assert_eq!(runs[0]["counts"]["read"].as_u64(), Some(read));
+
+        let out = run(&["mapping", "export", &portal, "Contacts"], dir.path(), "");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), spoke_mapping_roundtrip(MAPPING));
+        sandbox.shutdown().await;
+    }
+
+    fn spoke_mapping_roundtrip(text: &str) -> String {
+        spoke_mapping::Mapping::from_json_str(text).unwrap().to_json_pretty()
+    }
+}
+
+mod against_the_demo_portal_helpers {
+    use super::spoke;
+    use std::io::Write;
+    use std::process::{Output, Stdio};
+
+    pub fn run(args: &[&str], dir: &std::path::Path, stdin: &str) -> Output {
+        let mut child = spoke()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn json(out: &Output) -> serde_json::Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}

@@ -1,0 +1,133 @@
+//! `spoke sync | runs | mapping`: the Sync, Runs and Mapping screens, headless. Same files as
+//! the app: mappings under `<data dir>/mappings/`, synced data in `<data dir>/store.db`.
+
+use crate::output::{Failure, Out};
+use crate::test::{find, service};
+use clap::{Args, Subcommand};
+use spoke_engine::{CancelToken, Engine, Progress, Store, SyncOptions};
+use spoke_mapping::{Mapping, MappingLibrary};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Connection id, label or portal id.
+    pub connection: String,
+    /// Mapping name or file (see `spoke mapping list CONNECTION`).
+    pub mapping: String,
+    /// Read every record again instead of only what changed.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MappingCommand {
+    /// List the saved mappings of a connection.
+    List { connection: String },
+    /// Print a saved mapping's file (JSON, stable order) or write it to --out.
+    Export {
+        connection: String,
+        mapping: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a mapping file against the portal's properties and save it; problems name the
+    /// line and the field.
+    Import { connection: String, file: PathBuf },
+}
+
+fn library(dir: &Path) -> MappingLibrary {
+    MappingLibrary::new(dir.join("mappings"))
+}
+
+/// A saved mapping by file name or by its name.
+fn load(dir: &Path, connection_id: &str, name: &str) -> Result<Mapping, Failure> {
+    let lib = library(dir);
+    let entries = lib.list(connection_id)?;
+    let file = entries
+        .iter()
+        .find(|e| e.file == name || e.name.eq_ignore_ascii_case(name) || e.file.trim_end_matches(".json") == name)
+        .map(|e| e.file.clone())
+        .ok_or_else(|| {
+            Failure::usage("cli.mapping_not_found", format!("no mapping is called {name:?}"), "List them with `spoke mapping list CONNECTION`.")
+        })?;
+    Ok(lib.load(connection_id, &file)?)
+}
+
+fn render_progress(p: &Progress) -> String {
+    let total = p.records_total.map(|t| format!(" of {t}")).unwrap_or_default();
+    format!("{:?}: {}{total} records, {} pages, {} API calls", p.phase, p.records_read, p.pages, p.api_calls)
+}
+
+pub async fn sync(dir: &Path, args: &SyncArgs, out: &Out) -> Result<(), Failure> {
+    let connections = service(dir)?;
+    let id = find(&connections.list().await?, &args.connection)?;
+    let mapping = load(dir, &id, &args.mapping)?;
+    let store = Store::open(dir.join("store.db"))?;
+    let engine = Engine::new(store, connections.client(&id)?);
+    let cancel = CancelToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling at the next checkpoint…");
+            on_ctrl_c.cancel();
+        }
+    });
+    let options = SyncOptions { full: args.full, ..SyncOptions::default() };
+    let summary = engine.sync(&mapping, options, cancel, |p| eprintln!("{}", render_progress(&p))).await?;
+    out.print(&summary, || summary.message.clone())
+}
+
+pub async fn runs(dir: &Path, limit: usize, out: &Out) -> Result<(), Failure> {
+    let runs = Store::open(dir.join("store.db"))?.runs(limit)?;
+    out.print(&runs, || {
+        if runs.is_empty() {
+            return "No syncs have run yet.".to_owned();
+        }
+        runs.iter()
+            .map(|r| {
+                format!(
+                    "#{:<4} {}  {:<28} {:<11} {:?}  {} read, {} new, {} updated, {} archived, {} deleted, {} merged, {} API calls, {} errors",
+                    r.id, r.started_at, r.mapping, r.mode, r.status, r.counts.read, r.counts.created, r.counts.updated,
+                    r.counts.archived, r.counts.deleted, r.counts.merged, r.counts.api_calls, r.counts.errors
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+pub async fn mapping(dir: &Path, cmd: &MappingCommand, out: &Out) -> Result<(), Failure> {
+    let connections = service(dir)?;
+    let list = connections.list().await?;
+    match cmd {
+        MappingCommand::List { connection } => {
+            let entries = library(dir).list(&find(&list, connection)?)?;
+            out.print(&entries, || {
+                entries.iter().map(|e| format!("{:<32} {} → {} ({} fields)", e.file, e.object, e.table, e.fields)).collect::<Vec<_>>().join("\n")
+            })
+        }
+        MappingCommand::Export { connection, mapping, out: file } => {
+            let text = load(dir, &find(&list, connection)?, mapping)?.to_json_pretty();
+            match file {
+                Some(path) => std::fs::write(path, &text).map_err(|e| {
+                    Failure::local("cli.write", format!("could not write {}: {e}", path.display()), "Choose a writable path.")
+                }),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        MappingCommand::Import { connection, file } => {
+            let id = find(&list, connection)?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Failure::usage("cli.read", format!("could not read {}: {e}", file.display()), "Check the path.")
+            })?;
+            let object = Mapping::from_json_str(&text)?.object;
+            let catalog = spoke_mapping::discover_properties(&connections.client(&id)?, &object, &dir.join("cache").join(spoke_mapping::slug(&id)), false).await?;
+            let mapping = spoke_mapping::import_mapping(&text, &catalog)?.into_result()?;
+            let entry = library(dir).save(&id, &mapping)?;
+            out.print(&entry, || format!("Imported {} as {}.", entry.name, entry.file))
+        }
+    }
+}
