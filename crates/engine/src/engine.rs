@@ -23,7 +23,7 @@ use spoke_mapping::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::{now_ms, parse_ms, Incoming, PageCtx, Scan, Store};
+use crate::store::{now_ms, parse_ms, Checkpoint, Incoming, PageCtx, Scan, Store};
 use crate::types::{
     CancelToken, Failure, MergeRedirect, Phase, Progress, RateGauge, RunCounts, RunStatus,
     RunSummary, SyncOptions,
@@ -345,6 +345,10 @@ impl Engine {
                     rewrite: full
                         && stream.mapping_hash.is_some()
                         && stream.mapping_hash.as_deref() != Some(hash.as_str()),
+                    // List + batch read cannot apply criteria: with criteria, search only.
+                    dual: full && options.list_and_batch && mapping.criteria.is_empty(),
+                    list_after: None,
+                    list_max: None,
                 };
                 self.store.begin_scan(table, mapping, &s)?;
                 s
@@ -405,7 +409,12 @@ impl Engine {
         run.scan_started = Some(Instant::now());
         self.emit(run);
         let limit = options.page_size.clamp(1, 200);
-        loop {
+        if scan.dual {
+            if !self.full_dual(run, &mut scan, track_assoc, limit, cancel).await? {
+                return Ok(false);
+            }
+        }
+        while !scan.dual {
             if cancel.is_cancelled() {
                 return Ok(false);
             }
@@ -470,7 +479,15 @@ impl Engine {
             };
             let result = self
                 .store
-                .commit_page(&ctx, &records, Some(&scan), &mut run.counts)?;
+                .commit_page(
+                    &ctx,
+                    &records,
+                    Checkpoint::Search {
+                        cursor: scan.cursor.clone(),
+                        max_seen_ms: scan.max_seen_ms,
+                    },
+                    &mut run.counts,
+                )?;
             self.note_merges(run, result.merges);
             self.emit(run);
             if last_page {
@@ -526,6 +543,258 @@ impl Engine {
             }
         }
         Ok(true)
+    }
+
+    /// A full read by two paths at once, each on its own rate budget: search (properties in the
+    /// body, 200 a page) from the highest id down, and list (ids only) + `batch/read` (100, the
+    /// properties in the body) from the lowest id up. They stop where they meet. Each path
+    /// checkpoints its own cursor with its pages. Ok(false) when cancelled.
+    async fn full_dual(
+        &self,
+        run: &mut Run<'_>,
+        scan: &mut Scan,
+        track_assoc: bool,
+        limit: u32,
+        cancel: &CancelToken,
+    ) -> Result<bool> {
+        struct Shared {
+            counts: RunCounts,
+            merges: Vec<(String, String)>,
+            /// Lowest id the search path has read (`0` = it reached the bottom).
+            search_min: Option<u64>,
+            /// Highest id the list path has read (`u64::MAX` = it reached the top).
+            list_max: u64,
+            max_seen: Option<i64>,
+            read: u64,
+            total: Option<u64>,
+        }
+        let list_done_at_start = scan.list_after.as_deref() == Some("");
+        let shared = std::sync::Mutex::new(Shared {
+            counts: std::mem::take(&mut run.counts),
+            merges: Vec::new(),
+            search_min: scan.cursor.as_deref().map(id_num),
+            list_max: if list_done_at_start {
+                u64::MAX
+            } else {
+                scan.list_max.as_deref().map(id_num).unwrap_or(0)
+            },
+            max_seen: scan.max_seen_ms,
+            read: 0,
+            total: None,
+        });
+        let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+        let view: &Run<'_> = run;
+        let ctx = PageCtx {
+            table: &view.table,
+            columns: &view.columns,
+            run_id: view.run_id,
+            scan_run: scan.run,
+            rewrite: scan.rewrite,
+            assoc_all: true,
+            track_assoc,
+        };
+        let progress = |s: &Shared| {
+            let mut p = Run {
+                counts: s.counts.clone(),
+                merges: Vec::new(),
+                deleted_ids: Vec::new(),
+                scan_read: s.read,
+                scan_total: s.total,
+                mapping: view.mapping,
+                table: view.table.clone(),
+                columns: Vec::new(),
+                properties: Vec::new(),
+                mapped_properties: BTreeSet::new(),
+                modified: view.modified,
+                run_id: view.run_id,
+                started: view.started,
+                phase: view.phase,
+                scan_started: view.scan_started,
+                progress: view.progress,
+            };
+            p.counts.api_calls = s.counts.api_calls;
+            self.emit(&p);
+        };
+        let object = view.mapping.object.clone();
+        let start_cursor = scan.cursor.clone();
+        let search = async {
+            let mut cursor = start_cursor;
+            loop {
+                if cancel.is_cancelled() {
+                    return Ok::<bool, Error>(false);
+                }
+                let below = cursor.as_deref().map(id_num);
+                let list_max = lock().list_max;
+                if list_max == u64::MAX || below.is_some_and(|b| b <= list_max.saturating_add(1)) {
+                    return Ok(true);
+                }
+                // Between what the list has read and what this path has read.
+                let low = lock().list_max.saturating_add(1);
+                let filters = match (below, low) {
+                    (None, 1) => Vec::new(),
+                    (None, low) => vec![Filter {
+                        property_name: "hs_object_id".to_owned(),
+                        operator: Operator::Gte,
+                        value: Some(low.to_string()),
+                        high_value: None,
+                        values: None,
+                    }],
+                    (Some(b), low) => vec![Filter {
+                        property_name: "hs_object_id".to_owned(),
+                        operator: Operator::Between,
+                        value: Some(low.min(b - 1).to_string()),
+                        high_value: Some((b - 1).to_string()),
+                        values: None,
+                    }],
+                };
+                let groups = spoke_mapping::with_engine_filters(&[], &filters)?;
+                let body = json!({
+                    "filterGroups": groups,
+                    "sorts": [{ "propertyName": "hs_object_id", "direction": "DESCENDING" }],
+                    "properties": view.properties,
+                    "limit": limit,
+                });
+                let req = Request::post(format!("/crm/v3/objects/{object}/search"))
+                    .json(body)
+                    .search()
+                    .idempotent(true);
+                lock().counts.api_calls += 1;
+                let page: Page<Raw> = self.client.send(req).await?.json()?;
+                let exhausted = page.results.is_empty() || page.next_after().is_none();
+                let mut records: Vec<Incoming> =
+                    page.results.into_iter().map(|r| self.incoming(view, r)).collect();
+                let page_min = records.iter().map(|r| id_num(&r.id)).min();
+                let mut s = lock();
+                // Ids the list path has claimed are its to write.
+                let claimed = s.list_max;
+                records.retain(|r| id_num(&r.id) > claimed);
+                let covered_to = if exhausted {
+                    claimed.saturating_add(1)
+                } else {
+                    page_min.unwrap_or(0).max(claimed.saturating_add(1))
+                };
+                if below.is_none_or(|b| covered_to < b) {
+                    cursor = Some(covered_to.to_string());
+                }
+                let seen = records.iter().map(|r| r.updated_ms).max();
+                if s.total.is_none() {
+                    s.total = page.total;
+                }
+                s.read += records.len() as u64;
+                let result = self.store.commit_page(
+                    &ctx,
+                    &records,
+                    Checkpoint::Search { cursor: cursor.clone(), max_seen_ms: seen },
+                    &mut s.counts,
+                )?;
+                s.merges.extend(result.merges);
+                s.search_min = cursor.as_deref().map(id_num);
+                if let Some(m) = seen {
+                    s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+                }
+                progress(&s);
+                drop(s);
+                if exhausted {
+                    return Ok(true);
+                }
+            }
+        };
+        let start_after = scan.list_after.clone();
+        let list = async {
+            let mut after = start_after;
+            if after.as_deref() == Some("") {
+                return Ok::<bool, Error>(true);
+            }
+            loop {
+                if cancel.is_cancelled() {
+                    return Ok(false);
+                }
+                {
+                    let s = lock();
+                    if s.search_min.is_some_and(|m| s.list_max.saturating_add(1) >= m) {
+                        return Ok(true);
+                    }
+                }
+                let mut req = Request::get(format!("/crm/v3/objects/{object}"))
+                    .query("limit", LIST_LIMIT.to_string())
+                    .query("properties", "hs_object_id");
+                if let Some(a) = &after {
+                    req = req.query("after", a.clone());
+                }
+                lock().counts.api_calls += 1;
+                let ids_page: Page<Raw> = self.client.send(req).await?.json()?;
+                let next = ids_page.next_after().map(str::to_owned);
+                let done = next.is_none();
+                let page_max = ids_page.results.iter().map(|r| id_num(&r.id)).max();
+                // Claim this page's ids before reading them; leave the search path's alone.
+                let (ids, claimed): (Vec<String>, u64) = {
+                    let mut s = lock();
+                    let search_min = s.search_min;
+                    let ids = ids_page
+                        .results
+                        .iter()
+                        .map(|r| r.id.clone())
+                        .filter(|id| search_min.is_none_or(|m| id_num(id) < m))
+                        .collect();
+                    s.list_max = if done {
+                        u64::MAX
+                    } else {
+                        s.list_max.max(page_max.unwrap_or(0))
+                    };
+                    (ids, s.list_max)
+                };
+                let mut records = Vec::new();
+                if !ids.is_empty() {
+                    let body = json!({
+                        "inputs": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+                        "properties": view.properties,
+                    });
+                    let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
+                        .json(body)
+                        .idempotent(true);
+                    lock().counts.api_calls += 1;
+                    let found: Page<Raw> = self.client.send(req).await?.json()?;
+                    records = found.results.into_iter().map(|r| self.incoming(view, r)).collect();
+                }
+                let mut s = lock();
+                // Written meanwhile by the search path: not again.
+                if let Some(m) = s.search_min {
+                    records.retain(|r| id_num(&r.id) < m);
+                }
+                let seen = records.iter().map(|r| r.updated_ms).max();
+                s.read += records.len() as u64;
+                let result = self.store.commit_page(
+                    &ctx,
+                    &records,
+                    Checkpoint::List {
+                        after: if done { String::new() } else { next.clone().unwrap_or_default() },
+                        max: Some(claimed.to_string()),
+                        max_seen_ms: seen,
+                    },
+                    &mut s.counts,
+                )?;
+                s.merges.extend(result.merges);
+                if let Some(m) = seen {
+                    s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+                }
+                progress(&s);
+                drop(s);
+                if done {
+                    return Ok(true);
+                }
+                after = next;
+            }
+        };
+        let (a, b) = tokio::join!(search, list);
+        let s = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+        run.counts = s.counts;
+        run.scan_read += s.read;
+        if run.scan_total.is_none() {
+            run.scan_total = s.total;
+        }
+        scan.max_seen_ms = s.max_seen;
+        self.note_merges(run, s.merges);
+        Ok(a? && b?)
     }
 
     fn note_merges(&self, run: &mut Run<'_>, merges: Vec<(String, String)>) {
@@ -663,7 +932,7 @@ impl Engine {
                 } else {
                     let result = self
                         .store
-                        .commit_page(&ctx, &upserts, None, &mut run.counts)?;
+                        .commit_page(&ctx, &upserts, Checkpoint::None, &mut run.counts)?;
                     self.note_merges(run, result.merges);
                 }
             }

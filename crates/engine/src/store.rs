@@ -265,6 +265,23 @@ pub(crate) struct Scan {
     pub run: i64,
     /// Rewrite every record even if unchanged (the mapping changed).
     pub rewrite: bool,
+    /// A full read by two paths at once: search from the top id down (`cursor` = lowest id
+    /// read) and list + `batch/read` from the bottom up (`list_after`, `list_max`).
+    pub dual: bool,
+    /// The list's paging cursor; `Some("")` once the list is exhausted.
+    pub list_after: Option<String>,
+    /// Highest id the list path has read.
+    pub list_max: Option<String>,
+}
+
+/// What a committed page moves forward.
+#[derive(Debug, Clone)]
+pub(crate) enum Checkpoint {
+    None,
+    /// The search path: its keyset cursor.
+    Search { cursor: Option<String>, max_seen_ms: Option<i64> },
+    /// The list path: its paging cursor and the highest id read.
+    List { after: String, max: Option<String>, max_seen_ms: Option<i64> },
 }
 
 /// A stream: what the engine knows about one table.
@@ -311,6 +328,20 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::store(&p, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| Error::store(&p, e))?;
+        // Engine-table migrations: columns added after the first release of a table.
+        for (column, decl) in [("scan_list_after", "TEXT"), ("scan_list_max", "TEXT"), ("scan_dual", "INTEGER NOT NULL DEFAULT 0")] {
+            let has: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('_spoke_streams') WHERE name = ?1",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(|e| Error::store(&p, e))?;
+            if has == 0 {
+                conn.execute_batch(&format!("ALTER TABLE _spoke_streams ADD COLUMN {column} {decl}"))
+                    .map_err(|e| Error::store(&p, e))?;
+            }
+        }
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
@@ -429,7 +460,7 @@ impl Store {
     pub(crate) fn stream(&self, table: &str) -> Result<Option<Stream>> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT mapping_hash, properties, bookmark_ms, last_full_ms, last_assoc_ms, scan_kind, scan_since_ms, scan_cursor, scan_started_ms, scan_max_seen_ms, scan_run, scan_rewrite FROM _spoke_streams WHERE tbl = ?1",
+            "SELECT mapping_hash, properties, bookmark_ms, last_full_ms, last_assoc_ms, scan_kind, scan_since_ms, scan_cursor, scan_started_ms, scan_max_seen_ms, scan_run, scan_rewrite, scan_dual, scan_list_after, scan_list_max FROM _spoke_streams WHERE tbl = ?1",
             [table],
             |r| {
                 let kind: Option<String> = r.get(5)?;
@@ -447,6 +478,9 @@ impl Store {
                             max_seen_ms: r.get(9)?,
                             run: r.get::<_, Option<i64>>(10)?.unwrap_or(0),
                             rewrite: r.get::<_, i64>(11)? != 0,
+                            dual: r.get::<_, i64>(12)? != 0,
+                            list_after: r.get(13)?,
+                            list_max: r.get(14)?,
                         }),
                         None => None,
                     },
@@ -466,8 +500,8 @@ impl Store {
         )
         .map_err(|e| self.err(e))?;
         conn.execute(
-            "UPDATE _spoke_streams SET scan_kind = ?2, scan_since_ms = ?3, scan_cursor = ?4, scan_started_ms = ?5, scan_max_seen_ms = ?6, scan_run = ?7, scan_rewrite = ?8 WHERE tbl = ?1",
-            params![table, scan.kind, scan.since_ms, scan.cursor, scan.started_ms, scan.max_seen_ms, scan.run, scan.rewrite as i64],
+            "UPDATE _spoke_streams SET scan_kind = ?2, scan_since_ms = ?3, scan_cursor = ?4, scan_started_ms = ?5, scan_max_seen_ms = ?6, scan_run = ?7, scan_rewrite = ?8, scan_dual = ?9, scan_list_after = ?10, scan_list_max = ?11 WHERE tbl = ?1",
+            params![table, scan.kind, scan.since_ms, scan.cursor, scan.started_ms, scan.max_seen_ms, scan.run, scan.rewrite as i64, scan.dual as i64, scan.list_after, scan.list_max],
         )
         .map_err(|e| self.err(e))?;
         Ok(())
@@ -482,7 +516,7 @@ impl Store {
     ) -> Result<()> {
         let conn = self.conn();
         conn.execute(
-            "UPDATE _spoke_streams SET bookmark_ms = ?2, scan_kind = NULL, scan_since_ms = NULL, scan_cursor = NULL, scan_started_ms = NULL, scan_max_seen_ms = NULL, scan_run = NULL, scan_rewrite = 0 WHERE tbl = ?1",
+            "UPDATE _spoke_streams SET bookmark_ms = ?2, scan_kind = NULL, scan_since_ms = NULL, scan_cursor = NULL, scan_started_ms = NULL, scan_max_seen_ms = NULL, scan_run = NULL, scan_rewrite = 0, scan_dual = 0, scan_list_after = NULL, scan_list_max = NULL WHERE tbl = ?1",
             params![table, bookmark_ms],
         )
         .map_err(|e| self.err(e))?;
@@ -512,7 +546,7 @@ impl Store {
         &self,
         ctx: &PageCtx<'_>,
         records: &[Incoming],
-        scan: Option<&Scan>,
+        checkpoint: Checkpoint,
         counts: &mut RunCounts,
     ) -> Result<PageResult> {
         let mut conn = self.conn();
@@ -640,12 +674,22 @@ impl Store {
                 }
             }
         }
-        if let Some(scan) = scan {
-            tx.execute(
-                "UPDATE _spoke_streams SET scan_cursor = ?2, scan_max_seen_ms = ?3 WHERE tbl = ?1",
-                params![table, scan.cursor, scan.max_seen_ms],
-            )
-            .map_err(|e| self.err(e))?;
+        match checkpoint {
+            Checkpoint::None => {}
+            Checkpoint::Search { cursor, max_seen_ms } => {
+                tx.execute(
+                    "UPDATE _spoke_streams SET scan_cursor = ?2, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?3), coalesce(?3, scan_max_seen_ms)) WHERE tbl = ?1",
+                    params![table, cursor, max_seen_ms],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+            Checkpoint::List { after, max, max_seen_ms } => {
+                tx.execute(
+                    "UPDATE _spoke_streams SET scan_list_after = ?2, scan_list_max = ?3, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?4), coalesce(?4, scan_max_seen_ms)) WHERE tbl = ?1",
+                    params![table, after, max, max_seen_ms],
+                )
+                .map_err(|e| self.err(e))?;
+            }
         }
         counts.pages += 1;
         save_counts(&tx, ctx.run_id, counts).map_err(|e| self.err(e))?;

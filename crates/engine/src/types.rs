@@ -30,6 +30,9 @@ pub struct SyncOptions {
     pub associations: Vec<String>,
     /// Records per search page (HubSpot: at most 200).
     pub page_size: u32,
+    /// Full reads without criteria also read by list + `batch/read` from the lowest id up,
+    /// on the burst budget, while search reads from the highest id down on its own budget.
+    pub list_and_batch: bool,
 }
 
 impl Default for SyncOptions {
@@ -41,6 +44,7 @@ impl Default for SyncOptions {
             associations_every_ms: 3600 * 1000,
             associations: Vec::new(),
             page_size: 200,
+            list_and_batch: true,
         }
     }
 }

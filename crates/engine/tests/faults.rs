@@ -125,12 +125,14 @@ async fn rate_limited_with_and_without_retry_after() {
     assert!(served > calls, "{served} served for {calls} calls");
 }
 
-/// An OAuth token that refreshes when HubSpot rejects it.
+/// An OAuth token that refreshes when HubSpot rejects it (single flight: a caller whose
+/// rejected token was already replaced gets the replacement).
 struct Refreshing {
     client: Client,
     app: OAuthClient,
     refresh: Secret,
     current: Mutex<Secret>,
+    flight: tokio::sync::Mutex<()>,
     refreshes: AtomicU32,
 }
 
@@ -141,9 +143,14 @@ impl TokenProvider for Refreshing {
     }
     fn token_rejected<'a>(
         &'a self,
-        _rejected: &'a Secret,
+        rejected: &'a Secret,
     ) -> BoxFuture<'a, Result<Option<Secret>, spoke_hubspot::Error>> {
         Box::pin(async move {
+            let _flight = self.flight.lock().await;
+            let current = self.current.lock().unwrap().clone();
+            if current.expose() != rejected.expose() {
+                return Ok(Some(current));
+            }
             let fresh = self.client.refresh_access_token(&self.app, &self.refresh).await?;
             self.refreshes.fetch_add(1, Ordering::SeqCst);
             *self.current.lock().unwrap() = fresh.access_token.clone();
@@ -218,6 +225,7 @@ async fn unauthorized_mid_run_refreshes_through_a_rate_limited_token_endpoint() 
         },
         refresh: Secret::from(refresh.as_str()),
         current: Mutex::new(Secret::from(access.as_str())),
+        flight: tokio::sync::Mutex::new(()),
         refreshes: AtomicU32::new(0),
     });
     let client = Client::new(config)

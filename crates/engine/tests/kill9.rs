@@ -48,7 +48,7 @@ fn run_with_kills(env: &Env, mapping_path: &std::path::Path, max_kill_ms: u64, k
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let env = env(SandboxConfig {
-        contacts: 2500,
+        contacts: 5000,
         ..SandboxConfig::default()
     })
     .await;
@@ -57,7 +57,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     m.write_file(&mapping_path).unwrap();
 
     // Full read, killed several times.
-    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 2500, 6));
+    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 700, 6));
     assert!(killed >= 3, "only {killed} kills landed");
     assert_eq!(last.mode, "full");
     let portal = env.portal(&m).await;
@@ -66,12 +66,13 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let created: u64 = runs.iter().map(|r| r.counts.created).sum();
     let unchanged: u64 = runs.iter().map(|r| r.counts.unchanged).sum();
     assert_eq!(created, portal.len() as u64, "{runs:?}");
+    // The two read paths claim ids before reading them: nothing is read twice, even across kills.
     assert_eq!(unchanged, 0);
     assert!(runs.iter().skip(1).all(|r| r.status == spoke_engine::RunStatus::Interrupted));
 
     // Incremental over 1,200 changes (1,000 in one millisecond), killed several times.
     let ids: Vec<String> = portal.keys().cloned().collect();
-    for id in ids.iter().step_by(12) {
+    for id in ids.iter().step_by(25) {
         env.update("contacts", id, serde_json::json!({ "firstname": "Kill9" })).await;
     }
     let bulk_ids: Vec<String> = ids.iter().rev().take(1000).cloned().collect();
@@ -82,7 +83,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     )
     .await;
     let before = runs.len();
-    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 1200, 5));
+    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 400, 5));
     assert_eq!(last.mode, "incremental");
     assert!(killed >= 1);
     let portal = env.portal(&m).await;
@@ -90,6 +91,6 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let runs = env.store.runs(100).unwrap();
     let updated: u64 = runs[..runs.len() - before].iter().map(|r| r.counts.updated).sum();
     let changed: std::collections::BTreeSet<&String> =
-        ids.iter().step_by(12).chain(bulk_ids.iter()).collect();
+        ids.iter().step_by(25).chain(bulk_ids.iter()).collect();
     assert_eq!(updated, changed.len() as u64, "{:?}", &runs[..runs.len() - before]);
 }
