@@ -700,29 +700,55 @@ impl Engine {
             }
         };
         let start_after = scan.list_after.clone();
+        let fetch_ids = |after: Option<String>| {
+            let object = object.clone();
+            async move {
+                let mut req = Request::get(format!("/crm/v3/objects/{object}"))
+                    .query("limit", LIST_LIMIT.to_string())
+                    .query("properties", "hs_object_id");
+                if let Some(a) = after {
+                    req = req.query("after", a);
+                }
+                lock().counts.api_calls += 1;
+                let page: Page<Raw> = self.client.send(req).await?.json()?;
+                Ok::<Page<Raw>, Error>(page)
+            }
+        };
+        let read_batch = |ids: Vec<String>| {
+            let object = object.clone();
+            async move {
+                if ids.is_empty() {
+                    return Ok::<Vec<Incoming>, Error>(Vec::new());
+                }
+                let body = json!({
+                    "inputs": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+                    "properties": view.properties,
+                });
+                let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
+                    .json(body)
+                    .idempotent(true);
+                lock().counts.api_calls += 1;
+                let found: Page<Raw> = self.client.send(req).await?.json()?;
+                Ok(found.results.into_iter().map(|r| self.incoming(view, r)).collect())
+            }
+        };
+        // Pipelined: the next page of ids is listed while this page's records are read.
         let list = async {
-            let mut after = start_after;
-            if after.as_deref() == Some("") {
+            if start_after.as_deref() == Some("") {
                 return Ok::<bool, Error>(true);
             }
+            let met = || {
+                let s = lock();
+                s.search_min.is_some_and(|m| s.list_max.saturating_add(1) >= m)
+            };
+            if met() {
+                return Ok(true);
+            }
+            let mut ids_page = fetch_ids(start_after).await?;
             loop {
                 if cancel.is_cancelled() {
                     return Ok(false);
                 }
-                {
-                    let s = lock();
-                    if s.search_min.is_some_and(|m| s.list_max.saturating_add(1) >= m) {
-                        return Ok(true);
-                    }
-                }
-                let mut req = Request::get(format!("/crm/v3/objects/{object}"))
-                    .query("limit", LIST_LIMIT.to_string())
-                    .query("properties", "hs_object_id");
-                if let Some(a) = &after {
-                    req = req.query("after", a.clone());
-                }
-                lock().counts.api_calls += 1;
-                let ids_page: Page<Raw> = self.client.send(req).await?.json()?;
                 let next = ids_page.next_after().map(str::to_owned);
                 let done = next.is_none();
                 let page_max = ids_page.results.iter().map(|r| id_num(&r.id)).max();
@@ -743,19 +769,16 @@ impl Engine {
                     };
                     (ids, s.list_max)
                 };
-                let mut records = Vec::new();
-                if !ids.is_empty() {
-                    let body = json!({
-                        "inputs": ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
-                        "properties": view.properties,
-                    });
-                    let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
-                        .json(body)
-                        .idempotent(true);
-                    lock().counts.api_calls += 1;
-                    let found: Page<Raw> = self.client.send(req).await?.json()?;
-                    records = found.results.into_iter().map(|r| self.incoming(view, r)).collect();
-                }
+                let go_on = !done && !met();
+                let prefetch = async {
+                    if go_on {
+                        fetch_ids(next.clone()).await.map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                };
+                let (records, following) = tokio::join!(read_batch(ids), prefetch);
+                let mut records = records?;
                 let mut s = lock();
                 // Written meanwhile by the search path: not again.
                 if let Some(m) = s.search_min {
@@ -779,10 +802,10 @@ impl Engine {
                 }
                 progress(&s);
                 drop(s);
-                if done {
-                    return Ok(true);
+                match following? {
+                    Some(page) => ids_page = page,
+                    None => return Ok(true),
                 }
-                after = next;
             }
         };
         let (a, b) = tokio::join!(search, list);
