@@ -56,7 +56,10 @@ async fn engine_child(args: &[String]) {
     let summary = engine
         .sync(
             &mapping,
-            SyncOptions { overlap_ms, ..SyncOptions::default() },
+            SyncOptions {
+                overlap_ms,
+                ..SyncOptions::default()
+            },
             CancelToken::new(),
             |_| {},
         )
@@ -70,9 +73,22 @@ async fn engine_child(args: &[String]) {
     println!("{out}");
 }
 
-async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
+async fn admin(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> Value {
     let r = http
-        .request(method, if path.is_empty() { format!("{base}/_sandbox") } else { format!("{base}/_sandbox/{path}") })
+        .request(
+            method,
+            if path.is_empty() {
+                format!("{base}/_sandbox")
+            } else {
+                format!("{base}/_sandbox/{path}")
+            },
+        )
         .json(&body)
         .send()
         .await
@@ -81,7 +97,12 @@ async fn admin(http: &reqwest::Client, base: &str, method: reqwest::Method, path
     r.json().await.unwrap_or(Value::Null)
 }
 
-fn run_child(base: &str, token: &str, store: &std::path::Path, mapping: &std::path::Path) -> (RunSummary, u64, u64) {
+fn run_child(
+    base: &str,
+    token: &str,
+    store: &std::path::Path,
+    mapping: &std::path::Path,
+) -> (RunSummary, u64, u64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--engine", base, token])
         .arg(store)
@@ -89,7 +110,11 @@ fn run_child(base: &str, token: &str, store: &std::path::Path, mapping: &std::pa
         .arg(OVERLAP_MS.to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     (
         serde_json::from_value(v["summary"].clone()).unwrap(),
@@ -137,7 +162,9 @@ async fn main() {
         .filter(|n| n != "hs_object_id")
         .take(50)
         .collect();
-    let extra: Vec<String> = (names.len()..50).map(|i| format!("bench_prop_{i:02}")).collect();
+    let extra: Vec<String> = (names.len()..50)
+        .map(|i| format!("bench_prop_{i:02}"))
+        .collect();
     if !extra.is_empty() {
         let inputs: Vec<Value> = extra
             .iter()
@@ -155,14 +182,25 @@ async fn main() {
             .iter()
             .map(|n| (n.clone(), json!(format!("value of {n} for the bench"))))
             .collect();
-        admin(&http, &base, reqwest::Method::POST, "objects/contacts/bulk-update", json!({ "properties": values, "count": contacts })).await;
+        admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            "objects/contacts/bulk-update",
+            json!({ "properties": values, "count": contacts }),
+        )
+        .await;
         names.extend(extra);
     }
     let mut mapping = Mapping::new(
         "Bench contacts",
         "contacts",
-        Destination::Spoke { table: "contacts".into() },
-        MatchKey::RecordId { column: "hubspot_id".into() },
+        Destination::Spoke {
+            table: "contacts".into(),
+        },
+        MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        },
     );
     mapping.fields = names
         .iter()
@@ -183,8 +221,12 @@ async fn main() {
     let store = dir.path().join("spoke.db");
 
     let sandbox_state = admin(&http, &base, reqwest::Method::GET, "", Value::Null).await;
-    let live = sandbox_state["objects"]["contacts"]["live"].as_u64().unwrap();
-    let archived = sandbox_state["objects"]["contacts"]["archived"].as_u64().unwrap();
+    let live = sandbox_state["objects"]["contacts"]["live"]
+        .as_u64()
+        .unwrap();
+    let archived = sandbox_state["objects"]["contacts"]["archived"]
+        .as_u64()
+        .unwrap();
 
     tokio::time::sleep(Duration::from_millis(OVERLAP_MS + 1000)).await;
     let marker: Value = http
@@ -197,11 +239,26 @@ async fn main() {
         .await
         .unwrap();
     let marker = marker["results"][0]["id"].as_str().unwrap().to_owned();
-    admin(&http, &base, reqwest::Method::POST, &format!("objects/contacts/{marker}/update"), json!({ "properties": { "lastname": "Marker" } })).await;
+    admin(
+        &http,
+        &base,
+        reqwest::Method::POST,
+        &format!("objects/contacts/{marker}/update"),
+        json!({ "properties": { "lastname": "Marker" } }),
+    )
+    .await;
     // Full read.
-    admin(&http, &base, reqwest::Method::DELETE, "requests", Value::Null).await;
+    admin(
+        &http,
+        &base,
+        reqwest::Method::DELETE,
+        "requests",
+        Value::Null,
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(10)).await; // a fresh burst window
-    let (full, full_ms, full_rss) = tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    let (full, full_ms, full_rss) =
+        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
     let served_full = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
 
     // Incremental after 1 % changes (in a fresh search second: the child's governor is new).
@@ -209,14 +266,34 @@ async fn main() {
     let changes = (contacts / 100).max(1);
     let ids: Vec<String> = {
         let conn = rusqlite::Connection::open(&store).unwrap();
-        let mut stmt = conn.prepare("SELECT _hs_id FROM contacts ORDER BY random() LIMIT ?1").unwrap();
-        stmt.query_map([changes as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        let mut stmt = conn
+            .prepare("SELECT _hs_id FROM contacts ORDER BY random() LIMIT ?1")
+            .unwrap();
+        stmt.query_map([changes as i64], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     for id in &ids {
-        admin(&http, &base, reqwest::Method::POST, &format!("objects/contacts/{id}/update"), json!({ "properties": { "firstname": "Bench" } })).await;
+        admin(
+            &http,
+            &base,
+            reqwest::Method::POST,
+            &format!("objects/contacts/{id}/update"),
+            json!({ "properties": { "firstname": "Bench" } }),
+        )
+        .await;
     }
-    admin(&http, &base, reqwest::Method::DELETE, "requests", Value::Null).await;
-    let (inc, inc_ms, inc_rss) = tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    admin(
+        &http,
+        &base,
+        reqwest::Method::DELETE,
+        "requests",
+        Value::Null,
+    )
+    .await;
+    let (inc, inc_ms, inc_rss) =
+        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
     let served_inc = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
 
     let secs = full_ms as f64 / 1000.0;
@@ -242,22 +319,55 @@ async fn main() {
     println!("## spoke-engine read path: {contacts} contacts × {} properties, Pro limits, {latency} ms latency\n", names.len());
     println!("| metric | value |");
     println!("|---|---|");
-    println!("| records read (full) | {} of {live} live |", full.counts.read);
+    println!(
+        "| records read (full) | {} of {live} live |",
+        full.counts.read
+    );
     println!("| full read time | {secs:.1} s |");
     println!("| records/s | {rec_per_s:.0} |");
     println!("| rate-limit ceiling | {ceiling:.0} records/s (search {search_ceiling:.0} + list/batch {list_ceiling:.0}) |");
-    println!("| % of the rate-limit ceiling | {:.0} % |", 100.0 * rec_per_s / ceiling);
-    println!("| search calls/s | {search_rate:.2} of {} |", budget.search_per_second);
+    println!(
+        "| % of the rate-limit ceiling | {:.0} % |",
+        100.0 * rec_per_s / ceiling
+    );
+    println!(
+        "| search calls/s | {search_rate:.2} of {} |",
+        budget.search_per_second
+    );
     println!("| standard calls/s (list + batch read) | {standard_rate:.2} of {burst_per_s:.0} |");
     println!("| API calls (full) | {} engine calls ({searches} search, {lists} list, {batches} batch read), {served} answered by the portal |", full.counts.api_calls);
-    println!("| 429s and retries (full) | {} |", served.saturating_sub(full.counts.api_calls));
-    println!("| incremental: changes | {changes} (overlap window {} s) |", OVERLAP_MS / 1000);
-    println!("| incremental: API calls | {} (minimum {min_inc}: {} search + {} archived-list pages) |", inc.counts.api_calls, (changes as u64).div_ceil(200), archived.div_ceil(100).max(1));
-    println!("| incremental: updated / read | {} / {} |", inc.counts.updated, inc.counts.read);
-    println!("| incremental: 429s and retries | {} |", served_inc_total.saturating_sub(inc.counts.api_calls));
+    println!(
+        "| 429s and retries (full) | {} |",
+        served.saturating_sub(full.counts.api_calls)
+    );
+    println!(
+        "| incremental: changes | {changes} (overlap window {} s) |",
+        OVERLAP_MS / 1000
+    );
+    println!(
+        "| incremental: API calls | {} (minimum {min_inc}: {} search + {} archived-list pages) |",
+        inc.counts.api_calls,
+        (changes as u64).div_ceil(200),
+        archived.div_ceil(100).max(1)
+    );
+    println!(
+        "| incremental: updated / read | {} / {} |",
+        inc.counts.updated, inc.counts.read
+    );
+    println!(
+        "| incremental: 429s and retries | {} |",
+        served_inc_total.saturating_sub(inc.counts.api_calls)
+    );
     println!("| incremental time | {:.2} s |", inc_ms as f64 / 1000.0);
-    println!("| engine peak RSS (full / incremental) | {:.1} MB / {:.1} MB |", full_rss as f64 / 1024.0, inc_rss as f64 / 1024.0);
-    assert_eq!(full.counts.read as u64, live, "full read must read every live record");
+    println!(
+        "| engine peak RSS (full / incremental) | {:.1} MB / {:.1} MB |",
+        full_rss as f64 / 1024.0,
+        inc_rss as f64 / 1024.0
+    );
+    assert_eq!(
+        full.counts.read, live,
+        "full read must read every live record"
+    );
     assert_eq!(inc.counts.updated as usize, changes);
     sb.shutdown().await;
 }

@@ -293,16 +293,10 @@ impl Engine {
                     && stream
                         .last_full_ms
                         .is_none_or(|at| now - at >= options.refresh_every_ms as i64);
-                let full = options.full
-                    || stream.bookmark_ms.is_none()
-                    || mapping_changed
-                    || refresh_due;
+                let full =
+                    options.full || stream.bookmark_ms.is_none() || mapping_changed || refresh_due;
                 let kind = if full { "full" } else { "incremental" };
-                (
-                    kind.to_owned(),
-                    None,
-                    false,
-                )
+                (kind.to_owned(), None, false)
             }
         };
         let run_id = self.store.start_run(mapping, &mode)?;
@@ -334,9 +328,7 @@ impl Engine {
                     since_ms: if full {
                         None
                     } else {
-                        stream
-                            .bookmark_ms
-                            .map(|b| b - options.overlap_ms as i64)
+                        stream.bookmark_ms.map(|b| b - options.overlap_ms as i64)
                     },
                     cursor: None,
                     started_ms: now,
@@ -365,8 +357,14 @@ impl Engine {
             Err(e) => (RunStatus::Failed, Some(Failure::from(e.problem()))),
         };
         let message = summary_message(&run.counts, status, &mode, duration_ms, failure.as_ref());
-        self.store
-            .finish_run(run_id, status, &run.counts, duration_ms, failure.as_ref(), &message)?;
+        self.store.finish_run(
+            run_id,
+            status,
+            &run.counts,
+            duration_ms,
+            failure.as_ref(),
+            &message,
+        )?;
         run.phase = Phase::Done;
         self.emit(&run);
         outcome?;
@@ -405,14 +403,20 @@ impl Engine {
         let full = scan.kind == "full";
         let criteria = self.criteria_groups(run).await?;
         let track_assoc = !options.associations.is_empty();
-        run.phase = if full { Phase::FullRead } else { Phase::Incremental };
+        run.phase = if full {
+            Phase::FullRead
+        } else {
+            Phase::Incremental
+        };
         run.scan_started = Some(Instant::now());
         self.emit(run);
         let limit = options.page_size.clamp(1, 200);
-        if scan.dual {
-            if !self.full_dual(run, &mut scan, track_assoc, limit, cancel).await? {
-                return Ok(false);
-            }
+        if scan.dual
+            && !self
+                .full_dual(run, &mut scan, track_assoc, limit, cancel)
+                .await?
+        {
+            return Ok(false);
         }
         while !scan.dual {
             if cancel.is_cancelled() {
@@ -465,7 +469,10 @@ impl Engine {
                 }
             }
             for r in &records {
-                scan.max_seen_ms = Some(scan.max_seen_ms.map_or(r.updated_ms, |m| m.max(r.updated_ms)));
+                scan.max_seen_ms = Some(
+                    scan.max_seen_ms
+                        .map_or(r.updated_ms, |m| m.max(r.updated_ms)),
+                );
             }
             run.scan_read += records.len() as u64;
             let ctx = PageCtx {
@@ -477,17 +484,15 @@ impl Engine {
                 assoc_all: full,
                 track_assoc,
             };
-            let result = self
-                .store
-                .commit_page(
-                    &ctx,
-                    &records,
-                    Checkpoint::Search {
-                        cursor: scan.cursor.clone(),
-                        max_seen_ms: scan.max_seen_ms,
-                    },
-                    &mut run.counts,
-                )?;
+            let result = self.store.commit_page(
+                &ctx,
+                &records,
+                Checkpoint::Search {
+                    cursor: scan.cursor.clone(),
+                    max_seen_ms: scan.max_seen_ms,
+                },
+                &mut run.counts,
+            )?;
             self.note_merges(run, result.merges);
             self.emit(run);
             if last_page {
@@ -535,7 +540,10 @@ impl Engine {
             if due {
                 self.store.queue_all_assoc(&run.table)?;
             }
-            if !self.associations(run, &options.associations, cancel).await? {
+            if !self
+                .associations(run, &options.associations, cancel)
+                .await?
+            {
                 return Ok(false);
             }
             if due {
@@ -661,8 +669,11 @@ impl Engine {
                 lock().counts.api_calls += 1;
                 let page: Page<Raw> = self.client.send(req).await?.json()?;
                 let exhausted = page.results.is_empty() || page.next_after().is_none();
-                let mut records: Vec<Incoming> =
-                    page.results.into_iter().map(|r| self.incoming(view, r)).collect();
+                let mut records: Vec<Incoming> = page
+                    .results
+                    .into_iter()
+                    .map(|r| self.incoming(view, r))
+                    .collect();
                 let page_min = records.iter().map(|r| id_num(&r.id)).min();
                 let mut s = lock();
                 // Ids the list path has claimed are its to write.
@@ -684,7 +695,10 @@ impl Engine {
                 let result = self.store.commit_page(
                     &ctx,
                     &records,
-                    Checkpoint::Search { cursor: cursor.clone(), max_seen_ms: seen },
+                    Checkpoint::Search {
+                        cursor: cursor.clone(),
+                        max_seen_ms: seen,
+                    },
                     &mut s.counts,
                 )?;
                 s.merges.extend(result.merges);
@@ -729,7 +743,11 @@ impl Engine {
                     .idempotent(true);
                 lock().counts.api_calls += 1;
                 let found: Page<Raw> = self.client.send(req).await?.json()?;
-                Ok(found.results.into_iter().map(|r| self.incoming(view, r)).collect())
+                Ok(found
+                    .results
+                    .into_iter()
+                    .map(|r| self.incoming(view, r))
+                    .collect())
             }
         };
         // Pipelined: the next page of ids is listed while this page's records are read.
@@ -739,7 +757,8 @@ impl Engine {
             }
             let met = || {
                 let s = lock();
-                s.search_min.is_some_and(|m| s.list_max.saturating_add(1) >= m)
+                s.search_min
+                    .is_some_and(|m| s.list_max.saturating_add(1) >= m)
             };
             if met() {
                 return Ok(true);
@@ -790,7 +809,11 @@ impl Engine {
                     &ctx,
                     &records,
                     Checkpoint::List {
-                        after: if done { String::new() } else { next.clone().unwrap_or_default() },
+                        after: if done {
+                            String::new()
+                        } else {
+                            next.clone().unwrap_or_default()
+                        },
                         max: Some(claimed.to_string()),
                         max_seen_ms: seen,
                     },
@@ -895,7 +918,10 @@ impl Engine {
         let catalog =
             spoke_mapping::discover_properties(&self.client, &run.mapping.object, &cache, false)
                 .await?;
-        Ok(spoke_mapping::compile_criteria(&run.mapping.criteria, &catalog)?)
+        Ok(spoke_mapping::compile_criteria(
+            &run.mapping.criteria,
+            &catalog,
+        )?)
     }
 
     /// After a full read: local records the read did not see were merged away, archived,
@@ -953,9 +979,12 @@ impl Engine {
                         .apply_merges(&run.table, run.run_id, &losers, &mut run.counts)?;
                     self.note_merges(run, losers);
                 } else {
-                    let result = self
-                        .store
-                        .commit_page(&ctx, &upserts, Checkpoint::None, &mut run.counts)?;
+                    let result = self.store.commit_page(
+                        &ctx,
+                        &upserts,
+                        Checkpoint::None,
+                        &mut run.counts,
+                    )?;
                     self.note_merges(run, result.merges);
                 }
             }
@@ -1071,8 +1100,7 @@ impl Engine {
                 .json(body)
                 .idempotent(true);
                 let found: AssocResults = self.call(run, req).await?.json()?;
-                let mut map: BTreeMap<String, Vec<(String, Vec<i64>, Vec<String>)>> =
-                    BTreeMap::new();
+                let mut map: crate::store::AssocRows = BTreeMap::new();
                 for r in found.results {
                     let from = id_text(&r.from.id);
                     let list = map.entry(from).or_default();
@@ -1121,3 +1149,75 @@ fn summary_message(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The app spawns syncs on a multi-threaded runtime: the future must be `Send`.
+    #[test]
+    fn the_sync_future_is_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        let client = Client::new(spoke_hubspot::ClientConfig::new("http://127.0.0.1:9")).unwrap();
+        let engine = Engine::new(store, client);
+        let mapping = Mapping::new(
+            "m",
+            "contacts",
+            Destination::Spoke { table: "t".into() },
+            MatchKey::RecordId {
+                column: "id".into(),
+            },
+        );
+        let fut = engine.sync(&mapping, SyncOptions::default(), CancelToken::new(), |_| {});
+        assert_send(&fut);
+    }
+
+    #[test]
+    fn a_record_that_fails_to_map_keeps_its_good_fields() {
+        let mut m = Mapping::new(
+            "m",
+            "contacts",
+            Destination::Spoke { table: "t".into() },
+            MatchKey::Property {
+                property: "email".into(),
+                column: "email".into(),
+            },
+        );
+        let f = |p: &str, t: spoke_mapping::LocalType| spoke_mapping::FieldMapping {
+            property: Some(p.into()),
+            column: Some(p.into()),
+            direction: spoke_mapping::Direction::ToLocal,
+            property_type: Some(spoke_mapping::PropertyType::Number),
+            column_type: Some(t),
+            inbound: vec![],
+            outbound: vec![],
+            required: false,
+        };
+        m.fields = vec![
+            f("spoke_score", spoke_mapping::LocalType::Real),
+            f("spoke_legacy_ids", spoke_mapping::LocalType::Real),
+        ];
+        let record = HubSpotRecord {
+            id: "7".into(),
+            properties: [
+                ("spoke_score".to_owned(), Some("42".to_owned())),
+                (
+                    "spoke_legacy_ids".to_owned(),
+                    Some("3092727991;3881228353".to_owned()),
+                ),
+            ]
+            .into(),
+        };
+        let (row, error) = map_record(&m, &record);
+        assert_eq!(
+            row.get("spoke_score"),
+            Some(&spoke_mapping::LocalValue::Real(42.0))
+        );
+        assert!(!row.contains_key("spoke_legacy_ids"));
+        assert!(error.unwrap().contains("spoke_legacy_ids"));
+        // No email: the key column stays empty rather than losing the record.
+        assert_eq!(row.get("email"), Some(&spoke_mapping::LocalValue::Null));
+    }
+}

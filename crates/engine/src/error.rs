@@ -25,6 +25,9 @@ pub enum Error {
 
     #[error("HubSpot sent an answer the sync engine could not use: {0}")]
     Unexpected(String),
+
+    #[error("the mapping {mapping:?} has no dead letter for the row {row_key:?}")]
+    NoSuchDeadLetter { mapping: String, row_key: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -48,6 +51,7 @@ impl Describe for Error {
             Error::NoSuchTable { .. } => "engine.no_such_table",
             Error::Busy { .. } => "engine.busy",
             Error::Unexpected(_) => "engine.unexpected_response",
+            Error::NoSuchDeadLetter { .. } => "engine.no_such_dead_letter",
         }
     }
 
@@ -60,6 +64,7 @@ impl Describe for Error {
             Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
             Error::Busy { .. } => "Wait for the running sync to finish, or cancel it.",
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",
+            Error::NoSuchDeadLetter { .. } => "List the dead letters (spoke deadletters) and use a row key from there, or resend all of them.",
         };
         Some(text.to_owned())
     }

@@ -10,16 +10,22 @@
 //!
 //! - [`Store`]: the local store (tables, association tables, runs, errors, checkpoints).
 //! - [`Engine::sync`]: full or incremental read of one mapping, with progress and cancel.
+//! - [`Engine::write_back`]: local changes sent to HubSpot in batches; refused rows kept as
+//!   [`DeadLetter`]s ([`Store::dead_letters`], [`Engine::resend`]).
 
+mod deadletter;
 mod engine;
 mod error;
 mod store;
 mod types;
+mod write;
 
+pub use deadletter::DeadLetter;
 pub use engine::{modified_property, Engine};
 pub use error::{Error, Result};
 pub use store::{association_table, Store, ENGINE_COLUMNS};
 pub use types::{
-    CancelToken, Failure, MergeRedirect, Phase, Progress, RateGauge, RowsPage, RunCounts,
-    RunError, RunRecord, RunStatus, RunSummary, SyncOptions,
+    CancelToken, Failure, MergeRedirect, Phase, Progress, RateGauge, RowsPage, RunCounts, RunError,
+    RunRecord, RunStatus, RunSummary, SyncOptions,
 };
+pub use write::{RowOutcome, RowResult, WriteOptions, WriteProgress, WriteSummary};

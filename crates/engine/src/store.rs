@@ -236,6 +236,9 @@ pub fn association_table(table: &str, to_object: &str) -> String {
     format!("{table}__assoc_{to_object}")
 }
 
+/// Associations read for a set of records: from id → [(to id, type ids, labels)].
+pub(crate) type AssocRows = BTreeMap<String, Vec<(String, Vec<i64>, Vec<String>)>>;
+
 /// A record as read from HubSpot, ready to be stored.
 #[derive(Debug, Clone)]
 pub(crate) struct Incoming {
@@ -279,9 +282,16 @@ pub(crate) struct Scan {
 pub(crate) enum Checkpoint {
     None,
     /// The search path: its keyset cursor.
-    Search { cursor: Option<String>, max_seen_ms: Option<i64> },
+    Search {
+        cursor: Option<String>,
+        max_seen_ms: Option<i64>,
+    },
     /// The list path: its paging cursor and the highest id read.
-    List { after: String, max: Option<String>, max_seen_ms: Option<i64> },
+    List {
+        after: String,
+        max: Option<String>,
+        max_seen_ms: Option<i64>,
+    },
 }
 
 /// A stream: what the engine knows about one table.
@@ -327,9 +337,14 @@ impl Store {
             .map_err(|e| Error::store(&p, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| Error::store(&p, e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| Error::store(&p, e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| Error::store(&p, e))?;
         // Engine-table migrations: columns added after the first release of a table.
-        for (column, decl) in [("scan_list_after", "TEXT"), ("scan_list_max", "TEXT"), ("scan_dual", "INTEGER NOT NULL DEFAULT 0")] {
+        for (column, decl) in [
+            ("scan_list_after", "TEXT"),
+            ("scan_list_max", "TEXT"),
+            ("scan_dual", "INTEGER NOT NULL DEFAULT 0"),
+        ] {
             let has: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM pragma_table_info('_spoke_streams') WHERE name = ?1",
@@ -338,8 +353,10 @@ impl Store {
                 )
                 .map_err(|e| Error::store(&p, e))?;
             if has == 0 {
-                conn.execute_batch(&format!("ALTER TABLE _spoke_streams ADD COLUMN {column} {decl}"))
-                    .map_err(|e| Error::store(&p, e))?;
+                conn.execute_batch(&format!(
+                    "ALTER TABLE _spoke_streams ADD COLUMN {column} {decl}"
+                ))
+                .map_err(|e| Error::store(&p, e))?;
             }
         }
         Ok(Store {
@@ -585,7 +602,9 @@ impl Store {
                 ))
                 .map_err(|e| self.err(e))?;
             let mut pending = tx
-                .prepare_cached("INSERT OR IGNORE INTO _spoke_assoc_pending (tbl, id) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO _spoke_assoc_pending (tbl, id) VALUES (?1, ?2)",
+                )
                 .map_err(|e| self.err(e))?;
             let mut error = tx
                 .prepare_cached("INSERT INTO _spoke_run_errors (run_id, record_id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -627,8 +646,14 @@ impl Store {
                 if write {
                     let mut values: Vec<SqlValue> = vec![
                         SqlValue::Text(rec.id.clone()),
-                        rec.created_at.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null),
-                        rec.updated_at.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null),
+                        rec.created_at
+                            .clone()
+                            .map(SqlValue::Text)
+                            .unwrap_or(SqlValue::Null),
+                        rec.updated_at
+                            .clone()
+                            .map(SqlValue::Text)
+                            .unwrap_or(SqlValue::Null),
                         SqlValue::Integer(rec.updated_ms),
                         SqlValue::Integer(0),
                         SqlValue::Null,
@@ -644,7 +669,13 @@ impl Store {
                     if let Some(message) = &rec.error {
                         counts.errors += 1;
                         error
-                            .execute(params![ctx.run_id, rec.id, "engine.record_mapping", message, now])
+                            .execute(params![
+                                ctx.run_id,
+                                rec.id,
+                                "engine.record_mapping",
+                                message,
+                                now
+                            ])
                             .map_err(|e| self.err(e))?;
                     }
                 } else {
@@ -676,14 +707,21 @@ impl Store {
         }
         match checkpoint {
             Checkpoint::None => {}
-            Checkpoint::Search { cursor, max_seen_ms } => {
+            Checkpoint::Search {
+                cursor,
+                max_seen_ms,
+            } => {
                 tx.execute(
                     "UPDATE _spoke_streams SET scan_cursor = ?2, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?3), coalesce(?3, scan_max_seen_ms)) WHERE tbl = ?1",
                     params![table, cursor, max_seen_ms],
                 )
                 .map_err(|e| self.err(e))?;
             }
-            Checkpoint::List { after, max, max_seen_ms } => {
+            Checkpoint::List {
+                after,
+                max,
+                max_seen_ms,
+            } => {
                 tx.execute(
                     "UPDATE _spoke_streams SET scan_list_after = ?2, scan_list_max = ?3, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?4), coalesce(?4, scan_max_seen_ms)) WHERE tbl = ?1",
                     params![table, after, max, max_seen_ms],
@@ -826,7 +864,7 @@ impl Store {
         table: &str,
         run_id: i64,
         ids: &[String],
-        per_table: &[(String, BTreeMap<String, Vec<(String, Vec<i64>, Vec<String>)>>)],
+        per_table: &[(String, AssocRows)],
         counts: &mut RunCounts,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -840,7 +878,10 @@ impl Store {
                 ))
                 .map_err(|e| self.err(e))?;
             let mut del = tx
-                .prepare_cached(&format!("DELETE FROM {} WHERE from_id = ?1", quote(assoc_table)))
+                .prepare_cached(&format!(
+                    "DELETE FROM {} WHERE from_id = ?1",
+                    quote(assoc_table)
+                ))
                 .map_err(|e| self.err(e))?;
             let mut ins = tx
                 .prepare_cached(&format!(
@@ -1012,7 +1053,9 @@ impl Store {
             });
         }
         let total: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| r.get(0))
+            .query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))?;
         let mut stmt = conn
             .prepare(&format!(
@@ -1024,7 +1067,9 @@ impl Store {
         let n = columns.len();
         let rows = stmt
             .query_map(params![limit as i64, offset as i64], |r| {
-                (0..n).map(|i| Ok(sql_to_local(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
+                (0..n)
+                    .map(|i| Ok(sql_to_local(r.get_ref(i)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
@@ -1072,7 +1117,10 @@ fn save_counts(tx: &Transaction<'_>, run_id: i64, counts: &RunCounts) -> rusqlit
 
 /// Deletes one record and its association rows. True when a row was removed.
 fn delete_record(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Result<bool> {
-    let n = tx.execute(&format!("DELETE FROM {} WHERE _hs_id = ?1", quote(table)), [id])?;
+    let n = tx.execute(
+        &format!("DELETE FROM {} WHERE _hs_id = ?1", quote(table)),
+        [id],
+    )?;
     let prefix = format!("{table}__assoc_");
     let assoc: Vec<String> = {
         let mut stmt = tx.prepare_cached(
@@ -1082,7 +1130,10 @@ fn delete_record(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Resul
         rows.collect::<rusqlite::Result<_>>()?
     };
     for a in assoc {
-        tx.execute(&format!("DELETE FROM {} WHERE from_id = ?1", quote(&a)), [id])?;
+        tx.execute(
+            &format!("DELETE FROM {} WHERE from_id = ?1", quote(&a)),
+            [id],
+        )?;
     }
     tx.execute(
         "DELETE FROM _spoke_assoc_pending WHERE tbl = ?1 AND id = ?2",
@@ -1122,6 +1173,9 @@ mod tests {
             store.rows("_spoke_runs", 10, 0),
             Err(Error::NoSuchTable { .. })
         ));
-        assert!(matches!(store.rows("nope", 10, 0), Err(Error::NoSuchTable { .. })));
+        assert!(matches!(
+            store.rows("nope", 10, 0),
+            Err(Error::NoSuchTable { .. })
+        ));
     }
 }

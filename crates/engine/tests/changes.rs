@@ -64,8 +64,12 @@ async fn search_lag_and_out_of_order_pages_lose_nothing() {
     assert_same(&env.portal(&m).await, &env.local("contacts"));
     let ids: Vec<String> = env.portal(&m).await.keys().cloned().collect();
     for (i, id) in ids.iter().step_by(30).enumerate() {
-        env.update("contacts", id, serde_json::json!({ "lastname": format!("Lagged{i}") }))
-            .await;
+        env.update(
+            "contacts",
+            id,
+            serde_json::json!({ "lastname": format!("Lagged{i}") }),
+        )
+        .await;
     }
     for i in 0..3 {
         env.admin(
@@ -99,10 +103,20 @@ async fn archived_hard_deleted_and_merged_records_are_handled() {
     let (archived, deleted) = (&ids[10..13], &ids[20..22]);
     let merges = [(&ids[30], &ids[31]), (&ids[40], &ids[41])];
     for id in archived {
-        env.admin(reqwest::Method::POST, &format!("objects/contacts/{id}/archive"), serde_json::Value::Null).await;
+        env.admin(
+            reqwest::Method::POST,
+            &format!("objects/contacts/{id}/archive"),
+            serde_json::Value::Null,
+        )
+        .await;
     }
     for id in deleted {
-        env.admin(reqwest::Method::DELETE, &format!("objects/contacts/{id}"), serde_json::Value::Null).await;
+        env.admin(
+            reqwest::Method::DELETE,
+            &format!("objects/contacts/{id}"),
+            serde_json::Value::Null,
+        )
+        .await;
     }
     for (survivor, loser) in merges {
         env.admin(
@@ -122,9 +136,18 @@ async fn archived_hard_deleted_and_merged_records_are_handled() {
         .map(|r| (r.survivor_id.clone(), r.loser_id.clone()))
         .collect();
     seen.sort();
-    assert_eq!(seen, merges.iter().map(|(s, l)| ((*s).clone(), (*l).clone())).collect::<Vec<_>>());
+    assert_eq!(
+        seen,
+        merges
+            .iter()
+            .map(|(s, l)| ((*s).clone(), (*l).clone()))
+            .collect::<Vec<_>>()
+    );
     for (survivor, loser) in merges {
-        assert_eq!(env.store.redirect("contacts", loser).unwrap().as_ref(), Some(survivor));
+        assert_eq!(
+            env.store.redirect("contacts", loser).unwrap().as_ref(),
+            Some(survivor)
+        );
     }
     for id in archived {
         assert_eq!(
@@ -134,9 +157,20 @@ async fn archived_hard_deleted_and_merged_records_are_handled() {
     }
     // Hard deletes leave no trace in the incremental read ...
     assert_eq!(inc.counts.deleted, 0);
-    assert_eq!(env.local("contacts").len(), env.portal(&m).await.len() + deleted.len());
+    assert_eq!(
+        env.local("contacts").len(),
+        env.portal(&m).await.len() + deleted.len()
+    );
     // ... and are found by the id reconciliation of a full read.
-    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    let full = env
+        .sync(
+            &m,
+            SyncOptions {
+                full: true,
+                ..SyncOptions::default()
+            },
+        )
+        .await;
     assert_eq!(full.counts.deleted, 2);
     let mut gone = full.deleted_ids.clone();
     gone.sort();
@@ -163,10 +197,21 @@ async fn a_merge_found_only_by_reconciliation_becomes_a_redirect() {
         serde_json::json!({ "primaryObjectId": ids[5], "objectIdToMerge": ids[6] }),
     )
     .await;
-    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    let full = env
+        .sync(
+            &m,
+            SyncOptions {
+                full: true,
+                ..SyncOptions::default()
+            },
+        )
+        .await;
     assert_eq!(full.counts.merged, 1);
     assert_eq!(full.counts.deleted, 0);
-    assert_eq!(env.store.redirect("contacts", &ids[6]).unwrap(), Some(ids[5].clone()));
+    assert_eq!(
+        env.store.redirect("contacts", &ids[6]).unwrap(),
+        Some(ids[5].clone())
+    );
     assert_same(&env.portal(&m).await, &env.local("contacts"));
 }
 
@@ -190,19 +235,29 @@ async fn association_only_changes_are_caught_by_the_association_refresh() {
     for id in ids.iter().take(15) {
         let v: serde_json::Value = env
             .client
-            .get(&format!("/crm/v4/objects/contacts/{id}/associations/companies"), &[])
+            .get(
+                &format!("/crm/v4/objects/contacts/{id}/associations/companies"),
+                &[],
+            )
             .await
             .unwrap();
         let mut want: Vec<String> = v["results"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["toObjectId"].as_str().map(str::to_owned).unwrap_or_else(|| r["toObjectId"].to_string()))
+            .map(|r| {
+                r["toObjectId"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| r["toObjectId"].to_string())
+            })
             .collect();
         want.sort();
         let conn = rusqlite_open(&env.dir.path().join("spoke.db"));
         let mut stmt = conn
-            .prepare(&format!("SELECT to_id FROM \"{table}\" WHERE from_id = ?1 ORDER BY to_id"))
+            .prepare(&format!(
+                "SELECT to_id FROM \"{table}\" WHERE from_id = ?1 ORDER BY to_id"
+            ))
             .unwrap();
         let mut got: Vec<String> = stmt
             .query_map([id], |r| r.get(0))
@@ -214,7 +269,13 @@ async fn association_only_changes_are_caught_by_the_association_refresh() {
     }
     let company = env
         .client
-        .list_objects("companies", &ListObjects { limit: Some(1), ..Default::default() })
+        .list_objects(
+            "companies",
+            &ListObjects {
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .results[0]
@@ -232,12 +293,20 @@ async fn association_only_changes_are_caught_by_the_association_refresh() {
     assert_eq!(quiet.counts.associations_changed, 0);
     assert_eq!(quiet.counts.updated, 0);
     let refresh = env
-        .sync(&m, SyncOptions { associations_every_ms: 1, ..opts.clone() })
+        .sync(
+            &m,
+            SyncOptions {
+                associations_every_ms: 1,
+                ..opts.clone()
+            },
+        )
         .await;
     assert_eq!(refresh.mode, "incremental");
     assert_eq!(refresh.counts.associations_changed, 1);
     assert_eq!(
-        env.count(&format!("SELECT count(*) FROM \"{table}\" WHERE from_id = '{contact}' AND to_id = '{company}'")),
+        env.count(&format!(
+            "SELECT count(*) FROM \"{table}\" WHERE from_id = '{contact}' AND to_id = '{company}'"
+        )),
         1
     );
     // One association call per 1,000 records.
@@ -271,11 +340,29 @@ async fn criteria_are_applied_by_hubspot_and_records_leaving_them_are_removed() 
     let leaving = want.keys().next().unwrap().clone();
     let all = env.portal(&m).await;
     let joining = all.keys().find(|k| !want.contains_key(*k)).unwrap().clone();
-    env.update("contacts", &leaving, serde_json::json!({ "lifecyclestage": "lead" })).await;
-    env.update("contacts", &joining, serde_json::json!({ "lifecyclestage": "customer" })).await;
+    env.update(
+        "contacts",
+        &leaving,
+        serde_json::json!({ "lifecyclestage": "lead" }),
+    )
+    .await;
+    env.update(
+        "contacts",
+        &joining,
+        serde_json::json!({ "lifecyclestage": "customer" }),
+    )
+    .await;
     let inc = env.sync(&m, SyncOptions::default()).await;
     assert_eq!(inc.counts.created, 1);
-    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    let full = env
+        .sync(
+            &m,
+            SyncOptions {
+                full: true,
+                ..SyncOptions::default()
+            },
+        )
+        .await;
     assert_eq!(full.counts.deleted, 1);
     assert_eq!(full.deleted_ids, vec![leaving]);
     assert_same(&customers(env.portal(&m).await), &env.local("contacts"));

@@ -25,21 +25,36 @@ async fn full_then_incremental(env: &Env, engine: &Engine) -> (u64, u64) {
         ..SyncOptions::default()
     };
     env.reset_requests().await;
-    let full = engine.sync(&m, opts.clone(), CancelToken::new(), |_| {}).await.unwrap();
+    let full = engine
+        .sync(&m, opts.clone(), CancelToken::new(), |_| {})
+        .await
+        .unwrap();
     // Faults are read by an unfaulted path below: turn them off to take the portal's view.
-    let faults = env.admin(reqwest::Method::GET, "faults", serde_json::Value::Null).await;
-    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null).await;
+    let faults = env
+        .admin(reqwest::Method::GET, "faults", serde_json::Value::Null)
+        .await;
+    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null)
+        .await;
     let portal = env.portal(&m).await;
     assert_eq!(full.counts.created as usize, portal.len());
     assert_same(&portal, &env.local("contacts"));
     let ids: Vec<String> = portal.keys().cloned().collect();
     let changed: Vec<&String> = ids.iter().step_by(100).collect();
     for id in &changed {
-        env.update("contacts", id, serde_json::json!({ "jobtitle": "x", "firstname": "Faulty" })).await;
+        env.update(
+            "contacts",
+            id,
+            serde_json::json!({ "jobtitle": "x", "firstname": "Faulty" }),
+        )
+        .await;
     }
     env.admin(reqwest::Method::PUT, "faults", faults).await;
-    let inc = engine.sync(&m, opts, CancelToken::new(), |_| {}).await.unwrap();
-    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null).await;
+    let inc = engine
+        .sync(&m, opts, CancelToken::new(), |_| {})
+        .await
+        .unwrap();
+    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null)
+        .await;
     assert_eq!(inc.mode, "incremental");
     assert_eq!(inc.counts.updated as usize, changed.len());
     assert_eq!(inc.counts.created, 0);
@@ -80,7 +95,11 @@ async fn server_errors_resets_and_timeouts() {
         ..SandboxConfig::default()
     })
     .await;
-    let client = patient(&env.sb, Tier::Professional.budget(), Duration::from_millis(700));
+    let client = patient(
+        &env.sb,
+        Tier::Professional.budget(),
+        Duration::from_millis(700),
+    );
     let engine = Engine::new(env.store.clone(), client);
     let (calls, served) = full_then_incremental(&env, &engine).await;
     // Retries happened (the portal answered more requests than the engine made calls).
@@ -110,7 +129,10 @@ async fn rate_limited_with_and_without_retry_after() {
     for _ in 0..110 {
         let r = env
             .http
-            .get(format!("{}/crm/v3/objects/contacts?limit=1", env.sb.base_url()))
+            .get(format!(
+                "{}/crm/v3/objects/contacts?limit=1",
+                env.sb.base_url()
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -151,7 +173,10 @@ impl TokenProvider for Refreshing {
             if current.expose() != rejected.expose() {
                 return Ok(Some(current));
             }
-            let fresh = self.client.refresh_access_token(&self.app, &self.refresh).await?;
+            let fresh = self
+                .client
+                .refresh_access_token(&self.app, &self.refresh)
+                .await?;
             self.refreshes.fetch_add(1, Ordering::SeqCst);
             *self.current.lock().unwrap() = fresh.access_token.clone();
             Ok(Some(fresh.access_token))
@@ -162,7 +187,11 @@ impl TokenProvider for Refreshing {
 async fn oauth_tokens(env: &Env) -> (String, String) {
     let app = env.sb.demo_app();
     let redirect = "http://localhost:53135/callback";
-    let enc = |s: &str| s.replace(' ', "%20").replace(':', "%3A").replace('/', "%2F");
+    let enc = |s: &str| {
+        s.replace(' ', "%20")
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    };
     let url = format!(
         "{}/oauth/authorize?client_id={}&redirect_uri={}&scope={}&state=s",
         env.sb.base_url(),
@@ -184,7 +213,14 @@ async fn oauth_tokens(env: &Env) -> (String, String) {
         .await
         .unwrap();
     let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
     let tokens: serde_json::Value = http
         .post(format!("{}/oauth/v1/token", env.sb.base_url()))
         .form(&[
@@ -253,25 +289,38 @@ async fn unauthorized_mid_run_refreshes_through_a_rate_limited_token_endpoint() 
     let a = armed.clone();
     let token = access.clone();
     let full = engine
-        .sync(&m, SyncOptions { page_size: 50, ..SyncOptions::default() }, CancelToken::new(), move |p| {
-            if p.pages == 3 && a.fetch_add(1, Ordering::SeqCst) == 0 {
-                let (base, token) = (base.clone(), token.clone());
-                handle.spawn(async move {
-                    reqwest::Client::new()
-                        .post(format!("{base}/_sandbox/tokens/unauthorized"))
-                        .json(&serde_json::json!({ "token": token, "count": 1000 }))
-                        .send()
-                        .await
-                        .unwrap();
-                });
-            }
-        })
+        .sync(
+            &m,
+            SyncOptions {
+                page_size: 50,
+                ..SyncOptions::default()
+            },
+            CancelToken::new(),
+            move |p| {
+                if p.pages == 3 && a.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let (base, token) = (base.clone(), token.clone());
+                    handle.spawn(async move {
+                        reqwest::Client::new()
+                            .post(format!("{base}/_sandbox/tokens/unauthorized"))
+                            .json(&serde_json::json!({ "token": token, "count": 1000 }))
+                            .send()
+                            .await
+                            .unwrap();
+                    });
+                }
+            },
+        )
         .await
         .unwrap();
     assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
     let portal = env.portal(&m).await;
     assert_eq!(full.counts.created as usize, portal.len());
     assert_same(&portal, &env.local("contacts"));
-    let faults = env.admin(reqwest::Method::GET, "faults", serde_json::Value::Null).await;
-    assert_eq!(faults["tokenEndpoint429"], 0, "the token endpoint's 429s were met");
+    let faults = env
+        .admin(reqwest::Method::GET, "faults", serde_json::Value::Null)
+        .await;
+    assert_eq!(
+        faults["tokenEndpoint429"], 0,
+        "the token endpoint's 429s were met"
+    );
 }

@@ -14,7 +14,12 @@ use spoke_sandbox::SandboxConfig;
 
 /// Runs the probe until one run finishes on its own, killing the earlier ones at random.
 /// Returns how many were killed and the final summary.
-fn run_with_kills(env: &Env, mapping_path: &std::path::Path, max_kill_ms: u64, kills: usize) -> (usize, RunSummary) {
+fn run_with_kills(
+    env: &Env,
+    mapping_path: &std::path::Path,
+    max_kill_ms: u64,
+    kills: usize,
+) -> (usize, RunSummary) {
     let store = env.dir.path().join("spoke.db");
     let mut killed = 0;
     loop {
@@ -57,7 +62,8 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     m.write_file(&mapping_path).unwrap();
 
     // Full read, killed several times.
-    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 700, 6));
+    let (killed, last) =
+        tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 700, 6));
     assert!(killed >= 3, "only {killed} kills landed");
     assert_eq!(last.mode, "full");
     let portal = env.portal(&m).await;
@@ -68,12 +74,16 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     assert_eq!(created, portal.len() as u64, "{runs:?}");
     // The two read paths claim ids before reading them: nothing is read twice, even across kills.
     assert_eq!(unchanged, 0);
-    assert!(runs.iter().skip(1).all(|r| r.status == spoke_engine::RunStatus::Interrupted));
+    assert!(runs
+        .iter()
+        .skip(1)
+        .all(|r| r.status == spoke_engine::RunStatus::Interrupted));
 
     // Incremental over 1,200 changes (1,000 in one millisecond), killed several times.
     let ids: Vec<String> = portal.keys().cloned().collect();
     for id in ids.iter().step_by(25) {
-        env.update("contacts", id, serde_json::json!({ "firstname": "Kill9" })).await;
+        env.update("contacts", id, serde_json::json!({ "firstname": "Kill9" }))
+            .await;
     }
     let bulk_ids: Vec<String> = ids.iter().rev().take(1000).cloned().collect();
     env.admin(
@@ -83,14 +93,23 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     )
     .await;
     let before = runs.len();
-    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 400, 5));
+    let (killed, last) =
+        tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 400, 5));
     assert_eq!(last.mode, "incremental");
     assert!(killed >= 1);
     let portal = env.portal(&m).await;
     assert_same(&portal, &env.local("contacts"));
     let runs = env.store.runs(100).unwrap();
-    let updated: u64 = runs[..runs.len() - before].iter().map(|r| r.counts.updated).sum();
+    let updated: u64 = runs[..runs.len() - before]
+        .iter()
+        .map(|r| r.counts.updated)
+        .sum();
     let changed: std::collections::BTreeSet<&String> =
         ids.iter().step_by(25).chain(bulk_ids.iter()).collect();
-    assert_eq!(updated, changed.len() as u64, "{:?}", &runs[..runs.len() - before]);
+    assert_eq!(
+        updated,
+        changed.len() as u64,
+        "{:?}",
+        &runs[..runs.len() - before]
+    );
 }

@@ -29,9 +29,15 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     let total = requests["total"].as_u64().unwrap();
     assert_eq!(total, summary.counts.api_calls, "{requests}");
     let by = &requests["byRoute"];
-    let searches = by["POST /crm/v3/objects/{object_type}/search"].as_u64().unwrap();
-    let lists = by["GET /crm/v3/objects/{object_type}"].as_u64().unwrap_or(0);
-    let batches = by["POST /crm/v3/objects/{object_type}/batch/{op}"].as_u64().unwrap_or(0);
+    let searches = by["POST /crm/v3/objects/{object_type}/search"]
+        .as_u64()
+        .unwrap();
+    let lists = by["GET /crm/v3/objects/{object_type}"]
+        .as_u64()
+        .unwrap_or(0);
+    let batches = by["POST /crm/v3/objects/{object_type}/batch/{op}"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(searches >= 1 && batches >= 1, "{requests}");
     assert!(batches <= lists);
     assert!(
@@ -40,7 +46,8 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     );
 
     // Mapped columns hold the mapped values; messy numbers are stored and reported.
-    let with_email = env.count("SELECT count(*) FROM contacts WHERE email IS NOT NULL AND email <> ''");
+    let with_email =
+        env.count("SELECT count(*) FROM contacts WHERE email IS NOT NULL AND email <> ''");
     assert!(with_email > 900, "{with_email}");
     let key_is_id = env.count("SELECT count(*) FROM contacts WHERE hubspot_id = _hs_id");
     assert_eq!(key_is_id as usize, portal.len());
@@ -54,8 +61,12 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     // Progress: phases in order, pages and a total for the ETA.
     assert_eq!(progress.first().unwrap().phase, Phase::Starting);
     assert_eq!(progress.last().unwrap().phase, Phase::Done);
-    assert!(progress.iter().any(|p| p.phase == Phase::FullRead && p.records_total == Some(portal.len() as u64)));
-    assert!(progress.iter().any(|p| p.eta_ms.is_some() && p.phase == Phase::FullRead));
+    assert!(progress
+        .iter()
+        .any(|p| p.phase == Phase::FullRead && p.records_total == Some(portal.len() as u64)));
+    assert!(progress
+        .iter()
+        .any(|p| p.eta_ms.is_some() && p.phase == Phase::FullRead));
     assert!(progress.iter().all(|p| p.rate.is_some()));
     let reads: Vec<u64> = progress.iter().map(|p| p.records_read).collect();
     assert!(reads.windows(2).all(|w| w[0] <= w[1]));
@@ -64,7 +75,10 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     let runs = env.store.runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].id, summary.run_id);
-    assert!(matches!(runs[0].status, RunStatus::Succeeded | RunStatus::SucceededWithErrors));
+    assert!(matches!(
+        runs[0].status,
+        RunStatus::Succeeded | RunStatus::SucceededWithErrors
+    ));
     assert_eq!(runs[0].counts, summary.counts);
     assert!(runs[0].summary.as_deref().unwrap().contains("1000 read") || portal.len() != 1000);
 
@@ -90,8 +104,12 @@ async fn incremental_after_one_percent_changes_costs_calls_proportional_to_the_c
     let ids: Vec<String> = portal.keys().cloned().collect();
     let changed: Vec<String> = ids.iter().step_by(100).cloned().collect();
     for (i, id) in changed.iter().enumerate() {
-        env.update("contacts", id, serde_json::json!({ "firstname": format!("Changed{i}") }))
-            .await;
+        env.update(
+            "contacts",
+            id,
+            serde_json::json!({ "firstname": format!("Changed{i}") }),
+        )
+        .await;
     }
     // One record created in HubSpot.
     env.admin(
@@ -109,7 +127,11 @@ async fn incremental_after_one_percent_changes_costs_calls_proportional_to_the_c
     let calls = requests["total"].as_u64().unwrap();
     assert_eq!(calls, inc.counts.api_calls);
     // The changes fit one search page; plus the archived list (~2% of 2000 = 1 page).
-    assert!(calls <= 4, "{calls} calls for {} changes: {requests}", changed.len() + 1);
+    assert!(
+        calls <= 4,
+        "{calls} calls for {} changes: {requests}",
+        changed.len() + 1
+    );
     assert_same(&env.portal(&m).await, &env.local("contacts"));
 
     // Nothing changed: seen again in the overlap window, written never.
@@ -140,13 +162,16 @@ async fn a_cancelled_full_read_resumes_where_it_stopped() {
     assert_eq!(first.status, RunStatus::Cancelled);
     let partial = env.local("contacts").len() as u64;
     assert_eq!(partial, first.counts.created);
-    assert!(partial >= 400 && partial < 1400, "{partial}");
+    assert!((400..1400).contains(&partial), "{partial}");
     let second = env.sync(&m, SyncOptions::default()).await;
     assert!(second.resumed);
     assert_eq!(second.mode, "full");
     let portal = env.portal(&m).await;
     // Nothing read twice: the second run created exactly the rest.
-    assert_eq!(first.counts.created + second.counts.created, portal.len() as u64);
+    assert_eq!(
+        first.counts.created + second.counts.created,
+        portal.len() as u64
+    );
     assert_eq!(second.counts.unchanged, 0);
     assert_same(&portal, &env.local("contacts"));
     let runs = env.store.runs(10).unwrap();

@@ -21,8 +21,10 @@ async fn a_new_mapped_property_adds_a_column_and_rereads_without_dropping_anythi
     // A column only the admin's tools write survives the migration.
     {
         let conn = rusqlite_open(&env.dir.path().join("spoke.db"));
-        conn.execute_batch("ALTER TABLE contacts ADD COLUMN my_note TEXT; UPDATE contacts SET my_note = 'kept'")
-            .unwrap();
+        conn.execute_batch(
+            "ALTER TABLE contacts ADD COLUMN my_note TEXT; UPDATE contacts SET my_note = 'kept'",
+        )
+        .unwrap();
     }
     m.fields.push(FieldMapping {
         property: Some("jobtitle".into()),
@@ -39,7 +41,10 @@ async fn a_new_mapped_property_adds_a_column_and_rereads_without_dropping_anythi
     assert_eq!(run.counts.created, 0);
     assert_eq!(run.counts.updated as i64, before);
     assert_eq!(env.count("SELECT count(*) FROM contacts"), before);
-    assert_eq!(env.count("SELECT count(*) FROM contacts WHERE my_note = 'kept'"), before);
+    assert_eq!(
+        env.count("SELECT count(*) FROM contacts WHERE my_note = 'kept'"),
+        before
+    );
     assert!(env.count("SELECT count(*) FROM contacts WHERE job_title IS NOT NULL") > before / 2);
     assert_eq!(
         env.count("SELECT count(*) FROM _spoke_migrations WHERE statement LIKE 'ALTER TABLE \"contacts\" ADD COLUMN \"job_title\"%'"),
@@ -47,7 +52,10 @@ async fn a_new_mapped_property_adds_a_column_and_rereads_without_dropping_anythi
     );
     assert_same(&env.portal(&m).await, &env.local("contacts"));
     // Unchanged mapping: back to incremental.
-    assert_eq!(env.sync(&m, SyncOptions::default()).await.mode, "incremental");
+    assert_eq!(
+        env.sync(&m, SyncOptions::default()).await.mode,
+        "incremental"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,10 +78,17 @@ async fn refusals_carry_codes_and_hints() {
     assert!(matches!(err, Error::UnsupportedDestination { .. }));
     assert_eq!(err.code(), "engine.unsupported_destination");
     assert!(err.hint().is_some());
-    assert_eq!(env.store.rows("customers", 1, 0).unwrap_err().code(), "engine.no_such_table");
+    assert_eq!(
+        env.store.rows("customers", 1, 0).unwrap_err().code(),
+        "engine.no_such_table"
+    );
     // HubSpot's own errors keep their codes (a token without scopes).
     let token = env
-        .admin(reqwest::Method::POST, "tokens", serde_json::json!({ "scopes": ["oauth"] }))
+        .admin(
+            reqwest::Method::POST,
+            "tokens",
+            serde_json::json!({ "scopes": ["oauth"] }),
+        )
         .await["token"]
         .as_str()
         .unwrap()
@@ -85,18 +100,29 @@ async fn refusals_carry_codes_and_hints() {
         )));
     let engine = spoke_engine::Engine::new(env.store.clone(), client);
     let err = engine
-        .sync(&contacts_mapping(), SyncOptions::default(), CancelToken::new(), |_| {})
+        .sync(
+            &contacts_mapping(),
+            SyncOptions::default(),
+            CancelToken::new(),
+            |_| {},
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "hubspot.missing_scopes");
     let runs = env.store.runs(5).unwrap();
     assert_eq!(runs[0].status, spoke_engine::RunStatus::Failed);
-    assert_eq!(runs[0].problem.as_ref().unwrap().code, "hubspot.missing_scopes");
+    assert_eq!(
+        runs[0].problem.as_ref().unwrap().code,
+        "hubspot.missing_scopes"
+    );
     // The next sync works and the failed one left nothing half-done.
     let ok = env.sync(&contacts_mapping(), SyncOptions::default()).await;
     assert_eq!(ok.mode, "full");
     assert!(ok.resumed, "the failed read's checkpoint is picked up");
-    assert_same(&env.portal(&contacts_mapping()).await, &env.local("contacts"));
+    assert_same(
+        &env.portal(&contacts_mapping()).await,
+        &env.local("contacts"),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,10 +134,13 @@ async fn two_syncs_of_one_table_at_once_are_refused() {
     .await;
     let m = contacts_mapping();
     let (a, b) = tokio::join!(
-        env.engine.sync(&m, SyncOptions::default(), CancelToken::new(), |_| {}),
+        env.engine
+            .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {}),
         async {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            env.engine.sync(&m, SyncOptions::default(), CancelToken::new(), |_| {}).await
+            env.engine
+                .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {})
+                .await
         }
     );
     assert!(a.is_ok());

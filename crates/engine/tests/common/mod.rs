@@ -261,7 +261,11 @@ pub fn parse_iso(s: &str) -> i64 {
     } else {
         0
     };
-    let (yy, mm) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
     let era = yy.div_euclid(400);
     let yoe = yy.rem_euclid(400);
     let doy = (153 * mm + 2) / 5 + d - 1;
@@ -275,8 +279,16 @@ pub fn assert_same(
     local: &BTreeMap<String, (i64, String)>,
 ) {
     if portal != local {
-        let missing: Vec<_> = portal.keys().filter(|k| !local.contains_key(*k)).take(5).collect();
-        let extra: Vec<_> = local.keys().filter(|k| !portal.contains_key(*k)).take(5).collect();
+        let missing: Vec<_> = portal
+            .keys()
+            .filter(|k| !local.contains_key(*k))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = local
+            .keys()
+            .filter(|k| !portal.contains_key(*k))
+            .take(5)
+            .collect();
         let differ: Vec<_> = portal
             .iter()
             .filter(|(k, v)| local.get(*k).is_some_and(|l| l != *v))

@@ -1,0 +1,906 @@
+//! Write-back: local changes of a mapping's table sent to HubSpot in batches, with per-row
+//! results, dead letters and echo suppression.
+//!
+//! - **Outbox.** A row is a local change when it has no HubSpot id yet (a create/upsert by the
+//!   match key), or when the hash of its outbound values differs from the hash recorded in
+//!   `_spoke_write_state` after the last successful write. When the row was read again from
+//!   HubSpot since (its `_hs_raw` changed), the baseline is what that read would produce:
+//!   the outbound values of the row with its inbound columns taken from `_hs_raw`. So rows
+//!   changed by any program (Spoke's UI, the CLI, another process) are found, and rows only
+//!   refreshed by a read are not.
+//! - **Batches** of at most 100: `batch/update` by record id, `batch/upsert` by the unique match
+//!   key (email lower-cased; two rows with one key never share a batch), `batch/create` when
+//!   the key is the record id and the row has none. A batch-wide 409/400 is bisected until the
+//!   offending rows stand alone. Per-row 207 errors become dead letters.
+//! - **Echo suppression.** Written records are read back (`batch/read`, the read path's
+//!   properties) and their id, timestamps and raw properties stored, so the next read sees them
+//!   unchanged and the next write does not send them again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use spoke_hubspot::{Describe, ErrorBody, Request};
+use spoke_mapping::{
+    apply_inbound, apply_outbound, apply_outbound_checked, HubSpotProperties, HubSpotRecord,
+    LocalRow, LocalValue, Mapping, MatchKey, ObjectCatalog,
+};
+
+use crate::deadletter::{ensure_write_tables, record_rejection, Rejection};
+use crate::engine::{modified_property, Engine};
+use crate::error::{Error, Result};
+use crate::store::{iso_ms, now_ms, parse_ms, quote};
+use crate::types::{CancelToken, Failure, RunCounts, RunStatus};
+
+/// How a write-back runs.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WriteOptions {
+    /// Rows per batch call (HubSpot: at most 100).
+    pub batch_size: u32,
+    /// First retry delay of a dead letter; doubles with every failed attempt.
+    #[specta(type = f64)]
+    pub retry_base_ms: u64,
+    /// Longest retry delay of a dead letter.
+    #[specta(type = f64)]
+    pub retry_max_ms: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            batch_size: 100,
+            retry_base_ms: 5 * 60 * 1000,
+            retry_max_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Live progress of a write-back (after every batch call).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteProgress {
+    #[specta(type = f64)]
+    pub run_id: i64,
+    pub mapping: String,
+    pub table: String,
+    /// Local changes found for this run.
+    #[specta(type = f64)]
+    pub pending: u64,
+    #[specta(type = f64)]
+    pub written: u64,
+    #[specta(type = f64)]
+    pub rejected: u64,
+    #[specta(type = f64)]
+    pub api_calls: u64,
+    #[specta(type = f64)]
+    pub elapsed_ms: u64,
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    /// Kept as a dead letter.
+    Rejected,
+}
+
+/// The result of one row of a write-back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct RowResult {
+    pub row_key: String,
+    pub hubspot_id: Option<String>,
+    pub outcome: RowOutcome,
+    pub category: Option<String>,
+    pub message: Option<String>,
+    pub fix: Option<String>,
+}
+
+/// What a write-back did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteSummary {
+    #[specta(type = f64)]
+    pub run_id: i64,
+    pub mapping: String,
+    pub object: String,
+    pub table: String,
+    pub status: RunStatus,
+    /// Local changes found (including dead letters due for a retry).
+    #[specta(type = f64)]
+    pub pending: u64,
+    #[specta(type = f64)]
+    pub created: u64,
+    #[specta(type = f64)]
+    pub updated: u64,
+    /// Rows refused (by HubSpot or by Spoke's checks), kept as dead letters.
+    #[specta(type = f64)]
+    pub rejected: u64,
+    /// Dead letters not due for a retry yet (and not edited since).
+    #[specta(type = f64)]
+    pub deferred: u64,
+    /// Batches split in two after a batch-wide refusal.
+    #[specta(type = f64)]
+    pub bisections: u64,
+    #[specta(type = f64)]
+    pub api_calls: u64,
+    #[specta(type = f64)]
+    pub duration_ms: u64,
+    /// Per-row results (up to 1000).
+    pub results: Vec<RowResult>,
+    pub message: String,
+}
+
+const MAX_RESULTS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Update,
+    Upsert,
+    Create,
+}
+
+impl Op {
+    fn path(self) -> &'static str {
+        match self {
+            Op::Update => "update",
+            Op::Upsert => "upsert",
+            Op::Create => "create",
+        }
+    }
+}
+
+/// A row about to be sent.
+#[derive(Debug, Clone)]
+struct Item {
+    rid: i64,
+    key: String,
+    hs_id: Option<String>,
+    hash: String,
+    op: Op,
+    /// The id in the batch input (record id for updates, key value for upserts).
+    input_id: Option<String>,
+    out: HubSpotProperties,
+}
+
+impl Item {
+    fn input(&self) -> Value {
+        match self.op {
+            Op::Update => json!({ "id": self.input_id, "properties": self.out.properties }),
+            Op::Upsert => json!({
+                "id": self.input_id,
+                "idProperty": self.out.id_property,
+                "properties": self.out.properties,
+            }),
+            Op::Create => json!({ "properties": self.out.properties }),
+        }
+    }
+}
+
+/// A row of the outbox.
+struct Pending {
+    rid: i64,
+    hs_id: Option<String>,
+    row: LocalRow,
+    key: String,
+    hash: String,
+}
+
+fn sha(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hash of what a row sends (`None` when the mapping cannot run on it: always a change).
+fn outbound_hash(mapping: &Mapping, row: &LocalRow) -> Option<String> {
+    let out = apply_outbound(mapping, row).ok()?;
+    Some(sha(&serde_json::to_string(&(&out.id, &out.id_property, &out.properties)).ok()?))
+}
+
+fn normalize_key(mapping: &Mapping, value: &str) -> String {
+    match &mapping.match_key {
+        MatchKey::Property { property, .. } if property == "email" => value.trim().to_lowercase(),
+        _ => value.trim().to_owned(),
+    }
+}
+
+fn row_key(mapping: &Mapping, row: &LocalRow, hs_id: Option<&str>, rid: i64) -> String {
+    if let MatchKey::Property { .. } = &mapping.match_key {
+        if let Some(v) = row.get(mapping.match_key.column()).and_then(LocalValue::as_text) {
+            let v = normalize_key(mapping, &v);
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    match hs_id {
+        Some(id) => id.to_owned(),
+        None => format!("row:{rid}"),
+    }
+}
+
+/// The row as the last read left it: inbound columns from `_hs_raw`, the rest as they are.
+fn baseline_hash(mapping: &Mapping, row: &LocalRow, hs_id: &str, raw: &str) -> Option<String> {
+    let properties: BTreeMap<String, Option<String>> = serde_json::from_str(raw).ok()?;
+    let record = HubSpotRecord {
+        id: hs_id.to_owned(),
+        properties,
+    };
+    let inbound = apply_inbound(mapping, &record).ok()?;
+    let mut base = row.clone();
+    for (k, v) in inbound {
+        base.insert(k, v);
+    }
+    outbound_hash(mapping, &base)
+}
+
+fn sql_to_local(v: rusqlite::types::ValueRef<'_>) -> LocalValue {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => LocalValue::Null,
+        ValueRef::Integer(i) => LocalValue::Integer(i),
+        ValueRef::Real(r) => LocalValue::Real(r),
+        ValueRef::Text(t) => LocalValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => LocalValue::Text(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+/// A rejection from a HubSpot error (whole-batch or per input).
+fn rejection_from_hubspot(item: &Item, status: u16, body: &ErrorBody) -> Rejection {
+    let err = spoke_hubspot::Error::from_response(status, body);
+    let d = spoke_connect::diagnose::diagnose(&err);
+    let context = (!body.context.is_empty())
+        .then(|| serde_json::to_string(&body.context).unwrap_or_default());
+    Rejection {
+        rid: item.rid,
+        row_key: item.key.clone(),
+        hs_id: item.hs_id.clone(),
+        hash: item.hash.clone(),
+        category: body
+            .category
+            .clone()
+            .unwrap_or_else(|| format!("HTTP_{status}")),
+        message: body
+            .message
+            .clone()
+            .unwrap_or_else(|| err.to_string()),
+        context,
+        code: d.code,
+        cause: d.cause,
+        fix: d.fix,
+        correlation_id: body.correlation_id.clone(),
+    }
+}
+
+fn rejection_from_error(item: &Item, err: &spoke_hubspot::Error) -> Rejection {
+    let d = spoke_connect::diagnose::diagnose(err);
+    let (category, message, correlation_id) = match err {
+        spoke_hubspot::Error::Api {
+            status,
+            category,
+            message,
+            correlation_id,
+        } => (
+            category.clone().unwrap_or_else(|| format!("HTTP_{status}")),
+            message.clone().unwrap_or_else(|| err.to_string()),
+            correlation_id.clone(),
+        ),
+        other => (other.code().to_owned(), other.to_string(), None),
+    };
+    Rejection {
+        rid: item.rid,
+        row_key: item.key.clone(),
+        hs_id: item.hs_id.clone(),
+        hash: item.hash.clone(),
+        category,
+        message,
+        context: None,
+        code: d.code,
+        cause: d.cause,
+        fix: d.fix,
+        correlation_id,
+    }
+}
+
+fn status_of_category(category: Option<&str>) -> u16 {
+    match category {
+        Some("OBJECT_NOT_FOUND") => 404,
+        Some("CONFLICT") => 409,
+        _ => 400,
+    }
+}
+
+/// What a batch call did to its items.
+#[derive(Default)]
+struct BatchOutcome {
+    /// (item index, HubSpot id, created)
+    ok: Vec<(usize, String, bool)>,
+    rejected: Vec<(usize, Rejection)>,
+}
+
+/// Maps a 200/201/207 batch answer onto its items.
+fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
+    let mut out = BatchOutcome::default();
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let errors = body.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
+    for e in &errors {
+        let parsed: ErrorBody = serde_json::from_value(e.clone()).unwrap_or_default();
+        let status = status_of_category(parsed.category.as_deref());
+        let ctx = e.get("context");
+        let mut hits: Vec<usize> = Vec::new();
+        if let Some(ids) = ctx.and_then(|c| c.get("ids")).and_then(Value::as_array) {
+            for id in ids.iter().filter_map(Value::as_str) {
+                if let Some(i) = items.iter().position(|it| {
+                    it.input_id
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(id.trim()))
+                }) {
+                    hits.push(i);
+                }
+            }
+        }
+        if let Some(idx) = ctx.and_then(|c| c.get("inputIndex")).and_then(Value::as_array) {
+            for v in idx {
+                let n = v
+                    .as_str()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .or_else(|| v.as_u64().map(|n| n as usize));
+                if let Some(n) = n.filter(|n| *n < items.len()) {
+                    hits.push(n);
+                }
+            }
+        }
+        for i in hits {
+            if done.insert(i) {
+                out.rejected.push((i, rejection_from_hubspot(&items[i], status, &parsed)));
+            }
+        }
+    }
+    let results = body.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut unclaimed: Vec<usize> = (0..items.len()).filter(|i| !done.contains(i)).collect();
+    for r in &results {
+        let Some(id) = r.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string()))) else {
+            continue;
+        };
+        let props = r.get("properties");
+        let pos = unclaimed.iter().position(|&i| {
+            let it = &items[i];
+            match it.op {
+                Op::Update => it.input_id.as_deref() == Some(id.as_str()),
+                Op::Upsert => {
+                    let prop = it.out.id_property.as_deref().unwrap_or_default();
+                    props
+                        .and_then(|p| p.get(prop))
+                        .and_then(Value::as_str)
+                        .zip(it.input_id.as_deref())
+                        .is_some_and(|(a, b)| a.trim().eq_ignore_ascii_case(b))
+                }
+                // Creates answer in input order.
+                Op::Create => true,
+            }
+        });
+        if let Some(p) = pos {
+            let i = unclaimed.remove(p);
+            let created = match items[i].op {
+                Op::Create => true,
+                Op::Update => false,
+                Op::Upsert => r.get("new").and_then(Value::as_bool).unwrap_or(false),
+            };
+            out.ok.push((i, id, created));
+        }
+    }
+    for i in unclaimed {
+        let body = ErrorBody {
+            category: Some("NO_RESULT".into()),
+            message: Some("HubSpot answered the batch without a result or an error for this row".into()),
+            ..ErrorBody::default()
+        };
+        out.rejected.push((i, rejection_from_hubspot(&items[i], 500, &body)));
+    }
+    out
+}
+
+/// A batch-wide refusal that one or more rows caused (bisect), as opposed to a failure of the
+/// call itself (abort the run).
+fn row_caused(err: &spoke_hubspot::Error) -> bool {
+    matches!(err, spoke_hubspot::Error::Api { status, .. } if matches!(status, 400 | 409 | 422))
+}
+
+/// Splits items so that no batch holds one input id twice and none exceeds `size`.
+fn batches(items: Vec<Item>, size: usize) -> Vec<Vec<Item>> {
+    let mut out: Vec<(Vec<Item>, BTreeSet<String>)> = Vec::new();
+    for it in items {
+        let key = it.input_id.clone().map(|k| k.to_lowercase());
+        let slot = out.iter().position(|(b, keys)| {
+            b.len() < size && key.as_ref().is_none_or(|k| !keys.contains(k))
+        });
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                out.push((Vec::new(), BTreeSet::new()));
+                out.len() - 1
+            }
+        };
+        if let Some(k) = key {
+            out[slot].1.insert(k);
+        }
+        out[slot].0.push(it);
+    }
+    out.into_iter().map(|(b, _)| b).collect()
+}
+
+struct WriteRun<'a> {
+    mapping: &'a Mapping,
+    table: String,
+    run_id: i64,
+    options: &'a WriteOptions,
+    read_properties: Vec<String>,
+    mapped_properties: BTreeSet<String>,
+    summary: WriteSummary,
+    started: Instant,
+}
+
+impl Engine {
+    /// Sends the local changes of `mapping`'s table to HubSpot. Refused rows become dead letters
+    /// (see [`crate::DeadLetter`]); dead letters due for a retry, or edited since, are sent
+    /// again. Recorded in the run history with mode `write`.
+    pub async fn write_back(
+        &self,
+        mapping: &Mapping,
+        catalog: &ObjectCatalog,
+        options: WriteOptions,
+        cancel: CancelToken,
+        progress: &(dyn Fn(WriteProgress) + Send + Sync),
+    ) -> Result<WriteSummary> {
+        let store = self.store();
+        let table = mapping.destination.table().to_owned();
+        if !store.claim(&table) {
+            return Err(Error::Busy { table });
+        }
+        let result = self.write_claimed(mapping, catalog, options, cancel, progress).await;
+        store.release(&table);
+        result
+    }
+
+    /// Makes the dead letters of `mapping` due (one row by its key or HubSpot id, or all) and
+    /// runs a write-back.
+    pub async fn resend(
+        &self,
+        mapping: &Mapping,
+        catalog: &ObjectCatalog,
+        row_key: Option<&str>,
+        options: WriteOptions,
+        cancel: CancelToken,
+        progress: &(dyn Fn(WriteProgress) + Send + Sync),
+    ) -> Result<WriteSummary> {
+        self.store().mark_for_resend(&mapping.name, row_key)?;
+        self.write_back(mapping, catalog, options, cancel, progress).await
+    }
+
+    async fn write_claimed(
+        &self,
+        mapping: &Mapping,
+        catalog: &ObjectCatalog,
+        options: WriteOptions,
+        cancel: CancelToken,
+        progress: &(dyn Fn(WriteProgress) + Send + Sync),
+    ) -> Result<WriteSummary> {
+        let store = self.store();
+        let columns = store.ensure_table(mapping)?;
+        let table = mapping.destination.table().to_owned();
+        {
+            let conn = store.conn();
+            ensure_write_tables(&conn).map_err(|e| Error::store(&store.path().display().to_string(), e))?;
+        }
+        let run_id = store.start_run(mapping, "write")?;
+        let mapped_properties: BTreeSet<String> = mapping.hubspot_properties().into_iter().collect();
+        let mut read: BTreeSet<String> = mapped_properties.clone();
+        read.insert(modified_property(&mapping.object).to_owned());
+        read.insert("hs_object_id".to_owned());
+        read.insert("hs_merged_object_ids".to_owned());
+        let mut run = WriteRun {
+            mapping,
+            table: table.clone(),
+            run_id,
+            options: &options,
+            read_properties: read.into_iter().collect(),
+            mapped_properties,
+            summary: WriteSummary {
+                run_id,
+                mapping: mapping.name.clone(),
+                object: mapping.object.clone(),
+                table: table.clone(),
+                status: RunStatus::Running,
+                pending: 0,
+                created: 0,
+                updated: 0,
+                rejected: 0,
+                deferred: 0,
+                bisections: 0,
+                api_calls: 0,
+                duration_ms: 0,
+                results: Vec::new(),
+                message: String::new(),
+            },
+            started: Instant::now(),
+        };
+        let outcome = self
+            .write_inner(&mut run, catalog, &columns, &cancel, progress)
+            .await;
+        let s = &mut run.summary;
+        s.duration_ms = run.started.elapsed().as_millis() as u64;
+        let counts = RunCounts {
+            read: s.pending,
+            created: s.created,
+            updated: s.updated,
+            errors: s.rejected,
+            api_calls: s.api_calls,
+            pages: s.api_calls,
+            ..RunCounts::default()
+        };
+        match outcome {
+            Ok(()) => {
+                s.status = if cancel.is_cancelled() {
+                    RunStatus::Cancelled
+                } else if s.rejected > 0 {
+                    RunStatus::SucceededWithErrors
+                } else {
+                    RunStatus::Succeeded
+                };
+                s.message = format!(
+                    "{} local change{}: {} created, {} updated in HubSpot, {} refused (dead letters){}{}.",
+                    s.pending,
+                    if s.pending == 1 { "" } else { "s" },
+                    s.created,
+                    s.updated,
+                    s.rejected,
+                    if s.deferred > 0 { format!(", {} dead letters waiting for their retry", s.deferred) } else { String::new() },
+                    if s.status == RunStatus::Cancelled { "; cancelled" } else { "" },
+                );
+                store.finish_run(run_id, s.status, &counts, s.duration_ms, None, &s.message)?;
+                Ok(run.summary)
+            }
+            Err(e) => {
+                let failure = Failure::from(e.problem());
+                s.status = RunStatus::Failed;
+                let _ = store.finish_run(run_id, RunStatus::Failed, &counts, s.duration_ms, Some(&failure), &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Rows of the table that are local changes, and how many dead letters wait.
+    fn outbox(&self, run: &mut WriteRun<'_>, columns: &[String]) -> Result<Vec<Pending>> {
+        let store = self.store();
+        let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+        let mapping = run.mapping;
+        let now = now_ms();
+        let mut conn = store.conn();
+        let tx = conn.transaction().map_err(err)?;
+        let mut out = Vec::new();
+        {
+            let select = format!(
+                "SELECT rowid, _hs_id, _hs_raw{} FROM {} WHERE _hs_archived = 0 ORDER BY rowid",
+                columns.iter().map(|c| format!(", {}", quote(c))).collect::<String>(),
+                quote(&run.table)
+            );
+            let mut stmt = tx.prepare(&select).map_err(err)?;
+            let mut state = tx
+                .prepare("SELECT hs_id, hash, raw_hash FROM _spoke_write_state WHERE tbl = ?1 AND rid = ?2")
+                .map_err(err)?;
+            let mut dead = tx
+                .prepare("SELECT hash, next_retry_ms FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2")
+                .map_err(err)?;
+            let mut adopt = tx
+                .prepare("INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut row = LocalRow::new();
+                    for (i, c) in columns.iter().enumerate() {
+                        row.insert(c.clone(), sql_to_local(r.get_ref(i + 3)?));
+                    }
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?, row))
+                })
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(err)?;
+            for (rid, hs_id, raw, row) in rows {
+                let hash = outbound_hash(mapping, &row).unwrap_or_else(|| format!("unmappable:{rid}"));
+                let changed = match &hs_id {
+                    None => true,
+                    Some(id) => {
+                        let st: Option<(Option<String>, String, Option<String>)> = state
+                            .query_row(params![run.table, rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .optional()
+                            .map_err(err)?;
+                        let raw_hash = raw.as_deref().map(sha);
+                        match st {
+                            Some((sid, shash, sraw)) if sid.as_deref() == Some(id.as_str()) && sraw == raw_hash => shash != hash,
+                            _ => {
+                                let base = raw.as_deref().and_then(|raw| baseline_hash(mapping, &row, id, raw));
+                                let changed = base.as_deref() != Some(hash.as_str());
+                                if !changed {
+                                    adopt
+                                        .execute(params![run.table, rid, id, hash, raw_hash, iso_ms(now)])
+                                        .map_err(err)?;
+                                }
+                                changed
+                            }
+                        }
+                    }
+                };
+                if !changed {
+                    continue;
+                }
+                let dl: Option<(String, i64)> = dead
+                    .query_row(params![run.table, rid], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(err)?;
+                if let Some((dhash, next)) = dl {
+                    if dhash == hash && next > now {
+                        run.summary.deferred += 1;
+                        continue;
+                    }
+                }
+                let key = row_key(mapping, &row, hs_id.as_deref(), rid);
+                out.push(Pending { rid, hs_id, row, key, hash });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    async fn write_inner(
+        &self,
+        run: &mut WriteRun<'_>,
+        catalog: &ObjectCatalog,
+        columns: &[String],
+        cancel: &CancelToken,
+        progress: &(dyn Fn(WriteProgress) + Send + Sync),
+    ) -> Result<()> {
+        let mapping = run.mapping;
+        let pending = self.outbox(run, columns)?;
+        run.summary.pending = pending.len() as u64;
+        let mut items: Vec<Item> = Vec::new();
+        let mut refused: Vec<Rejection> = Vec::new();
+        for p in pending {
+            match apply_outbound_checked(mapping, catalog, &p.row) {
+                Ok(mut out) => {
+                    let (op, input_id) = match (&p.hs_id, &mapping.match_key) {
+                        (Some(id), _) => (Op::Update, Some(id.clone())),
+                        (None, MatchKey::RecordId { .. }) => match out.id.clone() {
+                            Some(id) => (Op::Update, Some(id)),
+                            None => (Op::Create, None),
+                        },
+                        (None, MatchKey::Property { property, .. }) => {
+                            let key = out.id.clone().map(|k| normalize_key(mapping, &k));
+                            if let Some(k) = &key {
+                                out.properties.insert(property.clone(), k.clone());
+                            }
+                            (Op::Upsert, key)
+                        }
+                    };
+                    if let MatchKey::Property { property, .. } = &mapping.match_key {
+                        if property == "email" {
+                            if let Some(v) = out.properties.get_mut(property) {
+                                *v = v.trim().to_lowercase();
+                            }
+                        }
+                    }
+                    items.push(Item {
+                        rid: p.rid,
+                        key: p.key,
+                        hs_id: p.hs_id,
+                        hash: p.hash,
+                        op,
+                        input_id,
+                        out,
+                    });
+                }
+                Err(e) => {
+                    let problem = e.problem();
+                    refused.push(Rejection {
+                        rid: p.rid,
+                        row_key: p.key,
+                        hs_id: p.hs_id,
+                        hash: p.hash,
+                        category: "WRITE_REFUSED".into(),
+                        message: e.to_string(),
+                        context: None,
+                        code: problem.code,
+                        cause: problem.message,
+                        fix: problem.hint.unwrap_or_default(),
+                        correlation_id: None,
+                    });
+                }
+            }
+        }
+        self.commit_outcome(run, &[], BatchOutcome::default(), refused).await?;
+        let size = (run.options.batch_size.clamp(1, 100)) as usize;
+        let mut queue: Vec<Vec<Item>> = Vec::new();
+        for op in [Op::Update, Op::Upsert, Op::Create] {
+            let of_op: Vec<Item> = items.iter().filter(|i| i.op == op).cloned().collect();
+            queue.extend(batches(of_op, size));
+        }
+        queue.reverse();
+        while let Some(batch) = queue.pop() {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let op = batch[0].op;
+            let body = json!({ "inputs": batch.iter().map(Item::input).collect::<Vec<_>>() });
+            run.summary.api_calls += 1;
+            let path = format!("/crm/v3/objects/{}/batch/{}", mapping.object, op.path());
+            match self.client().send(Request::post(path).json(body)).await {
+                Ok(resp) => {
+                    let value: Value = resp.json()?;
+                    let outcome = match_results(&batch, &value);
+                    self.commit_outcome(run, &batch, outcome, Vec::new()).await?;
+                }
+                Err(e) if row_caused(&e) => {
+                    if batch.len() > 1 {
+                        run.summary.bisections += 1;
+                        let mut left = batch;
+                        let right = left.split_off(left.len() / 2);
+                        queue.push(right);
+                        queue.push(left);
+                    } else {
+                        let r = rejection_from_error(&batch[0], &e);
+                        self.commit_outcome(run, &batch, BatchOutcome::default(), vec![r]).await?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+            progress(WriteProgress {
+                run_id: run.run_id,
+                mapping: mapping.name.clone(),
+                table: run.table.clone(),
+                pending: run.summary.pending,
+                written: run.summary.created + run.summary.updated,
+                rejected: run.summary.rejected,
+                api_calls: run.summary.api_calls,
+                elapsed_ms: run.started.elapsed().as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the written records back and records them (id, timestamps, raw, hash), clears
+    /// their dead letters, and stores the rejections, in one transaction.
+    async fn commit_outcome(
+        &self,
+        run: &mut WriteRun<'_>,
+        items: &[Item],
+        outcome: BatchOutcome,
+        mut extra: Vec<Rejection>,
+    ) -> Result<()> {
+        let mut read_back: HashMap<String, Value> = HashMap::new();
+        if !outcome.ok.is_empty() {
+            let ids: Vec<Value> = outcome.ok.iter().map(|(_, id, _)| json!({ "id": id })).collect();
+            run.summary.api_calls += 1;
+            let path = format!("/crm/v3/objects/{}/batch/read", run.mapping.object);
+            let req = Request::post(path)
+                .json(json!({ "inputs": ids, "properties": run.read_properties }))
+                .idempotent(true);
+            let value: Value = self.client().send(req).await?.json()?;
+            for r in value.get("results").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(id) = r.get("id").and_then(Value::as_str) {
+                    read_back.insert(id.to_owned(), r.clone());
+                }
+            }
+        }
+        extra.extend(outcome.rejected.into_iter().map(|(_, r)| r));
+        let store = self.store();
+        let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+        let now = iso_ms(now_ms());
+        let mut conn = store.conn();
+        let tx = conn.transaction().map_err(err)?;
+        let t = quote(&run.table);
+        for (i, id, created) in &outcome.ok {
+            let item = &items[*i];
+            let rec = read_back.get(id);
+            let props: BTreeMap<String, Option<String>> = rec
+                .and_then(|r| r.get("properties"))
+                .and_then(|p| serde_json::from_value(p.clone()).ok())
+                .unwrap_or_default();
+            let raw_props: BTreeMap<&String, &Option<String>> = props
+                .iter()
+                .filter(|(k, _)| run.mapped_properties.contains(*k))
+                .collect();
+            let raw = rec.map(|_| serde_json::to_string(&raw_props).unwrap_or_default());
+            let created_at = rec.and_then(|r| r.get("createdAt")).and_then(Value::as_str).map(str::to_owned);
+            let updated_at = rec.and_then(|r| r.get("updatedAt")).and_then(Value::as_str).map(str::to_owned);
+            let updated_ms = updated_at
+                .as_deref()
+                .and_then(parse_ms)
+                .or_else(|| {
+                    props
+                        .get(modified_property(&run.mapping.object))
+                        .cloned()
+                        .flatten()
+                        .as_deref()
+                        .and_then(parse_ms)
+                });
+            // A copy of the record read earlier under this id (the row was upserted by its
+            // key): this row is now that record.
+            let others: Vec<i64> = {
+                let mut s = tx
+                    .prepare_cached(&format!("SELECT rowid FROM {t} WHERE _hs_id = ?1 AND rowid <> ?2"))
+                    .map_err(err)?;
+                let rows = s
+                    .query_map(params![id, item.rid], |r| r.get(0))
+                    .map_err(err)?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+                    .map_err(err)?;
+                rows
+            };
+            for other in others {
+                tx.execute(&format!("DELETE FROM {t} WHERE rowid = ?1"), [other]).map_err(err)?;
+                tx.execute("DELETE FROM _spoke_write_state WHERE tbl = ?1 AND rid = ?2", params![run.table, other])
+                    .map_err(err)?;
+            }
+            tx.execute(
+                &format!("UPDATE {t} SET _hs_id = ?2, _hs_created_at = coalesce(?3, _hs_created_at), _hs_updated_at = coalesce(?4, _hs_updated_at), _hs_updated_ms = coalesce(?5, _hs_updated_ms), _hs_raw = coalesce(?6, _hs_raw), _hs_archived = 0 WHERE rowid = ?1"),
+                params![item.rid, id, created_at, updated_at, updated_ms, raw],
+            )
+            .map_err(err)?;
+            let raw_hash: Option<String> = tx
+                .query_row(&format!("SELECT _hs_raw FROM {t} WHERE rowid = ?1"), [item.rid], |r| r.get::<_, Option<String>>(0))
+                .optional()
+                .map_err(err)?
+                .flatten()
+                .map(|r| sha(&r));
+            tx.execute(
+                "INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run.table, item.rid, id, item.hash, raw_hash, now],
+            )
+            .map_err(err)?;
+            tx.execute("DELETE FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2", params![run.table, item.rid])
+                .map_err(err)?;
+            if *created {
+                run.summary.created += 1;
+            } else {
+                run.summary.updated += 1;
+            }
+            if run.summary.results.len() < MAX_RESULTS {
+                run.summary.results.push(RowResult {
+                    row_key: item.key.clone(),
+                    hubspot_id: Some(id.clone()),
+                    outcome: if *created { RowOutcome::Created } else { RowOutcome::Updated },
+                    category: None,
+                    message: None,
+                    fix: None,
+                });
+            }
+        }
+        for r in &extra {
+            record_rejection(&tx, run.mapping, run.run_id, r, run.options.retry_base_ms, run.options.retry_max_ms)
+                .map_err(err)?;
+            tx.execute(
+                "INSERT INTO _spoke_run_errors (run_id, record_id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![run.run_id, r.hs_id.clone().unwrap_or_else(|| r.row_key.clone()), format!("hubspot.{}", r.category.to_lowercase()), format!("{}: {}", r.row_key, r.message), now],
+            )
+            .map_err(err)?;
+            run.summary.rejected += 1;
+            if run.summary.results.len() < MAX_RESULTS {
+                run.summary.results.push(RowResult {
+                    row_key: r.row_key.clone(),
+                    hubspot_id: r.hs_id.clone(),
+                    outcome: RowOutcome::Rejected,
+                    category: Some(r.category.clone()),
+                    message: Some(r.message.clone()),
+                    fix: Some(r.fix.clone()),
+                });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(())
+    }
+}
