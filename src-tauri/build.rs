@@ -29,6 +29,7 @@ const COMMANDS: &[&str] = &[
     "load_mapping",
     "save_mapping",
     "delete_mapping",
+    "export_mapping",
     "test_connection",
     "diagnostics_report",
     "save_diagnostics_report",

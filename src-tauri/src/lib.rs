@@ -45,6 +45,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             mapping::load_mapping,
             mapping::save_mapping,
             mapping::delete_mapping,
+            mapping::export_mapping,
             testing::test_connection,
             testing::diagnostics_report,
             testing::save_diagnostics_report,

@@ -147,3 +147,22 @@ pub fn save_mapping(state: State<'_, AppState>, connection_id: String, mapping: 
 pub fn delete_mapping(state: State<'_, AppState>, connection_id: String, file: String) -> Res<()> {
     Ok(state.mappings.delete(&connection_id, &file)?)
 }
+
+/// A mapping file written for sharing or version control.
+#[derive(Debug, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedMapping {
+    pub path: String,
+    pub json: String,
+}
+
+/// Writes the mapping, in its stable file format, to `<data dir>/exports/<name>.json`.
+#[tauri::command]
+#[specta::specta]
+pub fn export_mapping(state: State<'_, AppState>, mapping: Mapping) -> Res<ExportedMapping> {
+    let dir = state.paths.data_dir.join("exports");
+    let path = dir.join(format!("{}.json", spoke_mapping::slug(&mapping.name)));
+    std::fs::create_dir_all(&dir).map_err(|source| crate::error::Error::DataDir { path: dir.display().to_string(), source })?;
+    mapping.write_file(&path)?;
+    Ok(ExportedMapping { path: path.display().to_string(), json: mapping.to_json_pretty() })
+}

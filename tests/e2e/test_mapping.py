@@ -15,15 +15,37 @@ def test_map_contacts_preview_and_save(app):
     issues = wait_for(app, "[data-testid=mapping-issues]")
     assert issues.get_attribute("data-errors") == "0", issues.text
     screenshot(app, "mapping-2-editor")
+
+    # an enum value map on lifecycle stage: HubSpot's "customer" lands locally as "client"
+    click(app, "tr[data-property=lifecyclestage] button[data-action=value-map]")
+    option = wait_for(app, "tr[data-value-map=lifecyclestage] input[data-option=customer]")
+    option.send_keys("client")
+    screenshot(app, "mapping-3-value-map")
+
+    # a criteria filter: only contacts whose lifecycle stage is set
+    click(app, "button[data-action=add-criterion]")
+    crit = wait_for(app, "[data-criterion='0']")
+    choose(app, "[data-criterion='0'] select", "lifecyclestage")
+    choose(app, "[data-criterion='0'] select:nth-of-type(2)", "HAS_PROPERTY")
+    import time; time.sleep(1.0)
+    issues = app.find_element("css selector", "[data-testid=mapping-issues]")
+    assert issues.get_attribute("data-errors") == "0", issues.text
     click(app, "button[data-action=preview]")
     preview = wait_for(app, "[data-testid=mapping-preview]")
     assert len(preview.find_elements("css selector", "tbody tr")) == 10, preview.text
     assert "create" in preview.text.lower()
     app.execute_script("arguments[0].scrollIntoView()", preview)
-    screenshot(app, "mapping-3-preview")
+    screenshot(app, "mapping-4-preview")
+    click(app, "button[data-action=export-mapping]")
+    exported = wait_for(app, ".actions .ok")
+    assert "Exported to" in exported.text and exported.text.endswith(".json")
+    path = exported.text.split("Exported to ", 1)[1]
+    text = open(path).read()
+    assert '"op": "valueMap"' in text and '"customer": "client"' in text, text
+    assert '"condition": "HAS_PROPERTY"' in text, text
     click(app, "button[data-action=save-mapping]")
     wait_for(app, ".actions .ok")
     click(app, ".actions button:not(.primary)")  # Back
     card = wait_for(app, "[data-testid=mapping-list] [data-mapping]")
     assert "contacts" in card.text
-    screenshot(app, "mapping-4-list")
+    screenshot(app, "mapping-5-list")

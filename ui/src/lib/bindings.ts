@@ -218,6 +218,17 @@ async deleteMapping(connectionId: string, file: string) : Promise<Result<null, I
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Writes the mapping, in its stable file format, to `<data dir>/exports/<name>.json`.
+ */
+async exportMapping(mapping: Mapping) : Promise<Result<ExportedMapping, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_mapping", { mapping }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async testConnection(id: string, options: CheckOptions, onStep: TAURI_CHANNEL<CheckStep>) : Promise<Result<CheckRun, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("test_connection", { id, options, onStep }) };
@@ -559,6 +570,10 @@ reasons: string[]; fields: FieldPreview[] }
  * One option of an enumeration property.
  */
 export type EnumOption = { value: string; label: string; hidden?: boolean }
+/**
+ * A mapping file written for sharing or version control.
+ */
+export type ExportedMapping = { path: string; json: string }
 /**
  * One labelled value shown under a step (portal id, latency, counts).
  */

@@ -74,6 +74,7 @@ export const api = {
   loadMapping: async (id: string, file: string) => unwrap(await commands.loadMapping(id, file)),
   saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),
   deleteMapping: async (id: string, file: string) => unwrap(await commands.deleteMapping(id, file)),
+  exportMapping: async (mapping: Mapping) => unwrap(await commands.exportMapping(mapping)),
   testConnection: async (
     id: string,
     options: import("./bindings").CheckOptions,
