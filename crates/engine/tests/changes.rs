@@ -367,3 +367,40 @@ async fn criteria_are_applied_by_hubspot_and_records_leaving_them_are_removed() 
     assert_eq!(full.deleted_ids, vec![leaving]);
     assert_same(&customers(env.portal(&m).await), &env.local("contacts"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_refresh_repairs_values_that_changed_without_a_timestamp() {
+    let env = env(SandboxConfig {
+        contacts: 300,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let m = contacts_mapping();
+    env.sync(&m, SyncOptions::default()).await;
+    let portal = env.portal(&m).await;
+    let id = portal.keys().nth(7).unwrap().clone();
+    // What a calculated property does: the value moves, `lastmodifieddate` does not. Here the
+    // local copy is the one that moved; the effect on the engine is the same.
+    {
+        let conn = rusqlite_open(&env.dir.path().join("spoke.db"));
+        conn.execute(
+            "UPDATE contacts SET firstname = 'stale', _hs_raw = '{}' WHERE _hs_id = ?1",
+            [&id],
+        )
+        .unwrap();
+    }
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(inc.mode, "incremental");
+    assert_eq!(inc.counts.updated, 0, "an incremental read trusts the timestamps");
+    let refresh = env
+        .sync(&m, SyncOptions { refresh_every_ms: 1, ..SyncOptions::default() })
+        .await;
+    assert_eq!(refresh.mode, "full");
+    assert_eq!(refresh.counts.updated, 1);
+    assert_eq!(refresh.counts.unchanged as usize, portal.len() - 1);
+    assert_same(&portal, &env.local("contacts"));
+    assert_eq!(
+        env.count(&format!("SELECT count(*) FROM contacts WHERE _hs_id = '{id}' AND firstname = 'stale'")),
+        0
+    );
+}
