@@ -51,7 +51,7 @@ async fn twelve_thousand_records_in_one_millisecond_are_read_exactly_once() {
 async fn search_lag_and_out_of_order_pages_lose_nothing() {
     let env = env(SandboxConfig {
         contacts: 600,
-        search_lag_ms: 1500,
+        search_lag_ms: 4000,
         faults: FaultConfig {
             search_shuffle: true,
             ..FaultConfig::default()
@@ -83,7 +83,7 @@ async fn search_lag_and_out_of_order_pages_lose_nothing() {
     let early = env.sync(&m, SyncOptions::default()).await;
     assert_eq!(early.counts.updated, 0, "{early:?}");
     assert_eq!(early.counts.created, 0);
-    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
     let late = env.sync(&m, SyncOptions::default()).await;
     assert_eq!(late.counts.updated as usize, ids.iter().step_by(30).count());
     assert_eq!(late.counts.created, 3);
