@@ -1,0 +1,365 @@
+//! Write-back against the demo portal: local inserts and edits (made by another SQLite
+//! connection, as any program would) are sent to HubSpot; refused rows become dead letters.
+
+mod common;
+
+use common::*;
+use rusqlite::params;
+use serde_json::Value;
+use spoke_engine::{
+    CancelToken, RowOutcome, RunStatus, SyncOptions, WriteOptions, WriteProgress, WriteSummary,
+};
+use spoke_mapping::{
+    discover_properties, Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey,
+    ObjectCatalog,
+};
+use spoke_sandbox::SandboxConfig;
+
+fn both(p: &str) -> FieldMapping {
+    FieldMapping {
+        property: Some(p.into()),
+        column: Some(p.into()),
+        direction: Direction::Both,
+        property_type: None,
+        column_type: Some(LocalType::Text),
+        inbound: vec![],
+        outbound: vec![],
+        required: false,
+    }
+}
+
+/// Contacts into `people`, matched by email, written both ways.
+fn people() -> Mapping {
+    let mut m = Mapping::new(
+        "People",
+        "contacts",
+        Destination::Spoke {
+            table: "people".into(),
+        },
+        MatchKey::Property {
+            property: "email".into(),
+            column: "email".into(),
+        },
+    );
+    m.fields = vec![
+        both("email"),
+        both("firstname"),
+        both("lastname"),
+        both("lifecyclestage"),
+    ];
+    m
+}
+
+async fn small() -> Env {
+    env(SandboxConfig {
+        contacts: 30,
+        rate_limits: false,
+        ..SandboxConfig::default()
+    })
+    .await
+}
+
+async fn catalog(env: &Env) -> ObjectCatalog {
+    discover_properties(&env.client, "contacts", &env.dir.path().join("catalog"), false)
+        .await
+        .unwrap()
+}
+
+async fn write(env: &Env, m: &Mapping, cat: &ObjectCatalog) -> WriteSummary {
+    env.engine
+        .write_back(m, cat, WriteOptions::default(), CancelToken::new(), &|_p: WriteProgress| {})
+        .await
+        .unwrap()
+}
+
+fn db(env: &Env) -> rusqlite::Connection {
+    rusqlite_open(&env.dir.path().join("spoke.db"))
+}
+
+fn insert(env: &Env, email: &str, first: &str, stage: &str) {
+    db(env)
+        .execute(
+            "INSERT INTO people (email, firstname, lastname, lifecyclestage) VALUES (?1, ?2, 'Local', ?3)",
+            params![email, first, stage],
+        )
+        .unwrap();
+}
+
+/// The portal's contact by email: (id, firstname, lastname, lifecyclestage).
+async fn hub(env: &Env, email: &str) -> Option<(String, String, String, String)> {
+    let path = format!("/crm/v3/objects/contacts/{email}");
+    let r: Result<Value, _> = env
+        .client
+        .get(
+            &path,
+            &[("idProperty", "email"), ("properties", "firstname,lastname,lifecyclestage,email")],
+        )
+        .await;
+    let v = r.ok()?;
+    let p = &v["properties"];
+    let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+    Some((v["id"].as_str()?.to_owned(), s("firstname"), s("lastname"), s("lifecyclestage")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_and_edits_are_written_read_back_identically_and_not_echoed() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    let before = env.count("SELECT count(*) FROM people");
+
+    // Nothing changed locally: nothing to write.
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
+
+    insert(&env, "Ada.Lovelace@Example.com", "Ada", "lead");
+    insert(&env, "grace@example.com", "Grace", "Customer");
+    let (edited_id, edited_email): (String, String) = db(&env)
+        .query_row("SELECT _hs_id, email FROM people WHERE _hs_id IS NOT NULL ORDER BY rowid LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    db(&env)
+        .execute("UPDATE people SET firstname = 'Edited' WHERE _hs_id = ?1", [&edited_id])
+        .unwrap();
+
+    let s = write(&env, &m, &cat).await;
+    assert_eq!(s.status, RunStatus::Succeeded, "{s:?}");
+    assert_eq!((s.pending, s.created, s.updated, s.rejected), (3, 2, 1, 0), "{s:?}");
+    assert!(s.results.iter().all(|r| r.hubspot_id.is_some() && r.outcome != RowOutcome::Rejected));
+
+    // HubSpot has what was written (email lower-cased as the key; label → option value).
+    let ada = hub(&env, "ada.lovelace@example.com").await.expect("ada created");
+    assert_eq!((ada.1.as_str(), ada.2.as_str(), ada.3.as_str()), ("Ada", "Local", "lead"));
+    let grace = hub(&env, "grace@example.com").await.expect("grace created");
+    assert_eq!(grace.3, "customer");
+    let edited = hub(&env, &edited_email).await.unwrap();
+    assert_eq!((edited.0.as_str(), edited.1.as_str()), (edited_id.as_str(), "Edited"));
+    let local_ada: String = db(&env)
+        .query_row("SELECT _hs_id FROM people WHERE firstname = 'Ada'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(local_ada, ada.0);
+
+    // What the write recorded is exactly what a read would store (ids, timestamps, raw).
+    assert_same(&env.portal(&m).await, &env.local("people"));
+    assert_eq!(env.count("SELECT count(*) FROM people"), before + 2);
+
+    // Echo suppression: reads see Spoke's own writes as unchanged, the next write sends nothing.
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!((inc.counts.created, inc.counts.updated), (0, 0), "{inc:?}");
+    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!((full.counts.created, full.counts.updated), (0, 0), "{full:?}");
+    assert_eq!(full.counts.unchanged as i64, before + 2);
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
+
+    // A change made in HubSpot and read back is not a local change either.
+    env.update("contacts", &edited_id, serde_json::json!({ "lastname": "FromHubSpot" })).await;
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(inc.counts.updated, 1, "{inc:?}");
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
+
+    // Runs are recorded with mode `write`.
+    let runs = env.store.runs(20).unwrap();
+    let w: Vec<_> = runs.iter().filter(|r| r.mode == "write").collect();
+    assert_eq!(w.len(), 4);
+    assert_eq!(w.iter().find(|r| r.id == runs.iter().filter(|r| r.mode == "write").nth(2).unwrap().id).unwrap().counts.created, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_become_dead_letters_and_the_rest_is_written() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+
+    insert(&env, "one@example.com", "One", "lead");
+    insert(&env, "not-an-email", "Bad", "lead");
+    insert(&env, "two@example.com", "Two", "lead");
+    insert(&env, "three@example.com", "Three", "no-such-stage");
+
+    let s = write(&env, &m, &cat).await;
+    assert_eq!(s.status, RunStatus::SucceededWithErrors, "{s:?}");
+    assert_eq!((s.pending, s.created, s.rejected), (4, 2, 2), "{s:?}");
+    assert!(hub(&env, "one@example.com").await.is_some());
+    assert!(hub(&env, "two@example.com").await.is_some());
+    assert!(hub(&env, "three@example.com").await.is_none());
+
+    let dead = env.store.dead_letters(Some("People")).unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    let bad = dead.iter().find(|d| d.row_key == "not-an-email").unwrap();
+    assert_eq!(bad.category, "VALIDATION_ERROR");
+    assert_eq!(bad.code, "validation_error");
+    assert!(bad.message.contains("INVALID_EMAIL"), "{bad:?}");
+    assert!(bad.context.as_deref().unwrap().contains("not-an-email"));
+    assert!(!bad.fix.is_empty() && !bad.cause.is_empty());
+    assert_eq!(bad.attempts, 1);
+    let stage = dead.iter().find(|d| d.row_key == "three@example.com").unwrap();
+    assert_eq!(stage.category, "WRITE_REFUSED");
+    assert_eq!(stage.code, "mapping.write_refused");
+    assert!(stage.message.contains("no-such-stage"), "{stage:?}");
+    assert!(stage.fix.contains("options"), "{stage:?}");
+    // The run's errors name them too.
+    assert_eq!(env.store.run_errors(s.run_id).unwrap().len(), 2);
+
+    // Not due yet and unchanged: waits for its backoff.
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.deferred, s.api_calls), (0, 2, 0), "{s:?}");
+
+    // Resent by hand without a fix: refused again, attempts count up, never dropped.
+    let s = env
+        .engine
+        .resend(&m, &cat, Some("NOT-AN-EMAIL"), WriteOptions::default(), CancelToken::new(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((s.pending, s.rejected, s.deferred), (1, 1, 1), "{s:?}");
+    let dead = env.store.dead_letters(None).unwrap();
+    assert_eq!(dead.iter().find(|d| d.row_key == "not-an-email").unwrap().attempts, 2);
+    assert!(matches!(
+        env.store.mark_for_resend("People", Some("nobody@example.com")),
+        Err(spoke_engine::Error::NoSuchDeadLetter { .. })
+    ));
+
+    // Fixed rows: the edited one is retried at once (its values changed) and clears.
+    db(&env)
+        .execute("UPDATE people SET email = 'fixed@example.com' WHERE email = 'not-an-email'", [])
+        .unwrap();
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.created, s.rejected, s.deferred), (1, 1, 0, 1), "{s:?}");
+    assert_eq!(hub(&env, "fixed@example.com").await.unwrap().1, "Bad");
+    // Fixed and resent by hand: clears the last one.
+    db(&env)
+        .execute("UPDATE people SET lifecyclestage = 'Lead' WHERE email = 'three@example.com'", [])
+        .unwrap();
+    let s = env
+        .engine
+        .resend(&m, &cat, None, WriteOptions::default(), CancelToken::new(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((s.created, s.rejected), (1, 0), "{s:?}");
+    assert!(env.store.dead_letters(None).unwrap().is_empty());
+    assert_eq!(hub(&env, "three@example.com").await.unwrap().3, "lead");
+    assert_same(&env.portal(&m).await, &env.local("people"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_retry_on_their_own_after_the_backoff() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    insert(&env, "not-an-email", "Bad", "lead");
+    let quick = WriteOptions {
+        retry_base_ms: 300,
+        retry_max_ms: 600,
+        ..WriteOptions::default()
+    };
+    let go = |o: WriteOptions| {
+        let (env, m, cat) = (&env, &m, &cat);
+        async move { env.engine.write_back(m, cat, o, CancelToken::new(), &|_| {}).await.unwrap() }
+    };
+    let s = go(quick.clone()).await;
+    assert_eq!(s.rejected, 1);
+    let s = go(quick.clone()).await;
+    assert_eq!((s.pending, s.deferred), (0, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let s = go(quick.clone()).await;
+    assert_eq!((s.pending, s.rejected), (1, 1), "{s:?}");
+    let d = &env.store.dead_letters(None).unwrap()[0];
+    assert_eq!(d.attempts, 2);
+    // Second backoff is twice the first.
+    let s = go(quick.clone()).await;
+    assert_eq!(s.deferred, 1);
+    tokio::time::sleep(std::time::Duration::from_millis(650)).await;
+    let s = go(quick).await;
+    assert_eq!(s.rejected, 1);
+    assert_eq!(env.store.dead_letters(None).unwrap()[0].attempts, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_keys_in_one_batch_go_in_separate_batches() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    insert(&env, "Twin@Example.com", "First", "lead");
+    insert(&env, "twin@example.com ", "Second", "lead");
+    insert(&env, "solo@example.com", "Solo", "lead");
+    env.reset_requests().await;
+    let s = write(&env, &m, &cat).await;
+    assert_eq!(s.rejected, 0, "{s:?}");
+    assert_eq!(s.created + s.updated, 3, "{s:?}");
+    assert_eq!(s.created, 2, "{s:?}");
+    // Two upsert batches (the twins apart) and their two read-backs.
+    assert_eq!(s.api_calls, 4, "{s:?}");
+    assert_eq!(env.requests().await["total"].as_u64().unwrap(), 4);
+    let twin = hub(&env, "twin@example.com").await.unwrap();
+    assert_eq!(twin.1, "Second");
+    // Locally the two rows are one record now, as in HubSpot.
+    assert_eq!(env.count("SELECT count(*) FROM people WHERE lower(trim(email)) = 'twin@example.com'"), 1);
+    assert_same(&env.portal(&m).await, &env.local("people"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_wide_conflict_is_bisected_down_to_the_offending_row() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    let rows: Vec<(String, String)> = {
+        let c = db(&env);
+        let mut st = c.prepare("SELECT _hs_id, email FROM people WHERE email IS NOT NULL ORDER BY rowid LIMIT 9").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(rows.len(), 9);
+    for (id, _) in &rows[..8] {
+        db(&env).execute("UPDATE people SET firstname = 'Bisect' WHERE _hs_id = ?1", [id]).unwrap();
+    }
+    // Row 3 takes the email of row 9: HubSpot refuses the whole batch with 409.
+    db(&env)
+        .execute("UPDATE people SET email = ?2 WHERE _hs_id = ?1", params![rows[2].0, rows[8].1])
+        .unwrap();
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.updated, s.rejected), (8, 7, 1), "{s:?}");
+    // 8 → 4+4 → 2+2 → 1+1: three splits on the offending path.
+    assert_eq!(s.bisections, 3, "{s:?}");
+    let dead = env.store.dead_letters(None).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].hubspot_id.as_deref(), Some(rows[2].0.as_str()));
+    assert_eq!(dead[0].code, "duplicate_record", "{dead:?}");
+    assert!(!dead[0].fix.is_empty());
+    for (i, (id, email)) in rows[..8].iter().enumerate() {
+        let h = hub(&env, email).await.unwrap();
+        assert_eq!(&h.0, id);
+        assert_eq!(h.1 == "Bisect", i != 2, "row {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_properties_are_never_sent() {
+    let env = small().await;
+    let mut m = people();
+    m.name = "People with score".into();
+    m.fields.push(both("spoke_days_as_customer"));
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    let (id, email): (String, String) = db(&env)
+        .query_row("SELECT _hs_id, email FROM people WHERE email IS NOT NULL ORDER BY rowid LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let before = hub(&env, &email).await.unwrap();
+    db(&env)
+        .execute("UPDATE people SET firstname = 'Nope', spoke_days_as_customer = '999' WHERE _hs_id = ?1", [&id])
+        .unwrap();
+    env.reset_requests().await;
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.rejected, s.api_calls), (1, 1, 0), "{s:?}");
+    assert_eq!(env.requests().await["total"].as_u64().unwrap(), 0);
+    let d = &env.store.dead_letters(Some("People with score")).unwrap()[0];
+    assert_eq!(d.code, "mapping.write_refused");
+    assert!(d.message.contains("spoke_days_as_customer"), "{d:?}");
+    assert_eq!(hub(&env, &email).await.unwrap(), before);
+}
