@@ -28,7 +28,7 @@ fn run_with_kills(
             .arg(env.sb.private_app_token())
             .arg(&store)
             .arg(mapping_path)
-            .args(["--page-size", "100"])
+            .args(["--page-size", "100", "--associations", "companies"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -78,9 +78,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         .iter()
         .skip(1)
         .all(|r| r.status == spoke_engine::RunStatus::Interrupted));
+    let ids: Vec<String> = portal.keys().cloned().collect();
+    let want = env.portal_associations("contacts", &ids, "companies").await;
+    assert!(want.len() > 1000, "{}", want.len());
+    assert_eq!(env.local_associations("contacts", "companies"), want);
 
     // Incremental over 1,200 changes (1,000 in one millisecond), killed several times.
-    let ids: Vec<String> = portal.keys().cloned().collect();
     for id in ids.iter().step_by(25) {
         env.update("contacts", id, serde_json::json!({ "firstname": "Kill9" }))
             .await;
@@ -111,5 +114,9 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
         changed.len() as u64,
         "{:?}",
         &runs[..runs.len() - before]
+    );
+    assert_eq!(
+        env.local_associations("contacts", "companies"),
+        env.portal_associations("contacts", &ids, "companies").await
     );
 }

@@ -1,6 +1,7 @@
 //! A minimal sync runner for the kill-9 test: runs one sync and prints its summary as JSON.
 //!
-//! `spoke-engine-probe BASE_URL TOKEN STORE_PATH MAPPING_JSON [--full] [--page-size N]`
+//! `spoke-engine-probe BASE_URL TOKEN STORE_PATH MAPPING_JSON [--full] [--page-size N]
+//! [--associations companies,deals]`
 
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ async fn main() {
         full: args.iter().any(|a| a == "--full"),
         ..SyncOptions::default()
     };
+    if let Some(i) = args.iter().position(|a| a == "--associations") {
+        options.associations = args[i + 1].split(',').map(str::to_owned).collect();
+    }
     if let Some(i) = args.iter().position(|a| a == "--page-size") {
         options.page_size = args[i + 1].parse().expect("page size");
     }

@@ -217,6 +217,53 @@ impl Env {
         local_of(&conn, table)
     }
 
+    /// The portal's associations from `object` records to `to`, read independently with v4
+    /// batch reads: (from id, to id) pairs.
+    pub async fn portal_associations(
+        &self,
+        object: &str,
+        ids: &[String],
+        to: &str,
+    ) -> std::collections::BTreeSet<(String, String)> {
+        let mut out = std::collections::BTreeSet::new();
+        for chunk in ids.chunks(1000) {
+            let body = serde_json::json!({
+                "inputs": chunk.iter().map(|id| serde_json::json!({ "id": id })).collect::<Vec<_>>()
+            });
+            let v: serde_json::Value = self
+                .client
+                .send(spoke_hubspot::Request::post(format!("/crm/v4/associations/{object}/{to}/batch/read")).json(body))
+                .await
+                .unwrap()
+                .json()
+                .unwrap();
+            for r in v["results"].as_array().unwrap() {
+                let from = r["from"]["id"].as_str().unwrap().to_owned();
+                for t in r["to"].as_array().unwrap() {
+                    let to_id = t["toObjectId"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| t["toObjectId"].to_string());
+                    out.insert((from.clone(), to_id));
+                }
+            }
+        }
+        out
+    }
+
+    /// The local association pairs of `table` with `to`.
+    pub fn local_associations(&self, table: &str, to: &str) -> std::collections::BTreeSet<(String, String)> {
+        let conn = rusqlite_open(&self.dir.path().join("spoke.db"));
+        let name = spoke_engine::association_table(table, to);
+        let mut stmt = conn
+            .prepare(&format!("SELECT from_id, to_id FROM \"{name}\""))
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         let conn = rusqlite_open(&self.dir.path().join("spoke.db"));
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
