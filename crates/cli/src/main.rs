@@ -1,6 +1,7 @@
 //! `spoke`: the headless twin of every screen in the Spoke app.
 
 mod connections;
+mod deadletters;
 mod output;
 mod sync;
 mod test;
@@ -64,6 +65,15 @@ pub enum Command {
     /// List, export and import mappings.
     #[command(subcommand)]
     Mapping(sync::MappingCommand),
+    /// Write local changes back to HubSpot through a saved mapping; refused rows become dead letters.
+    Push(deadletters::PushArgs),
+    /// Rows HubSpot refused (dead letters) with the cause and the fix, of one connection or all.
+    Deadletters {
+        /// Connection id, label or portal id (all connections when left out).
+        connection: Option<String>,
+    },
+    /// Send dead letters again now: one row (by key or HubSpot id) or --all.
+    Resend(deadletters::ResendArgs),
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +141,9 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Sync(args) => sync::sync(&dir, args, out).await,
         Command::Runs { limit } => sync::runs(&dir, *limit, out).await,
         Command::Mapping(cmd) => sync::mapping(&dir, cmd, out).await,
+        Command::Push(args) => deadletters::push(&dir, args, out).await,
+        Command::Deadletters { connection } => deadletters::list(&dir, connection.as_deref(), out).await,
+        Command::Resend(args) => deadletters::resend(&dir, args, out).await,
     }
 }
 
