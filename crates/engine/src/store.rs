@@ -740,7 +740,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT _hs_id FROM {} WHERE _hs_archived = 0 AND (_hs_seen_run IS NULL OR _hs_seen_run <> ?1) ORDER BY _hs_id",
+                "SELECT _hs_id FROM {} WHERE _hs_id IS NOT NULL AND _hs_archived = 0 AND (_hs_seen_run IS NULL OR _hs_seen_run <> ?1) ORDER BY _hs_id",
                 quote(table)
             ))
             .map_err(|e| self.err(e))?;
@@ -835,7 +835,7 @@ impl Store {
         self.conn()
             .execute(
                 &format!(
-                    "INSERT OR IGNORE INTO _spoke_assoc_pending (tbl, id) SELECT ?1, _hs_id FROM {} WHERE _hs_archived = 0",
+                    "INSERT OR IGNORE INTO _spoke_assoc_pending (tbl, id) SELECT ?1, _hs_id FROM {} WHERE _hs_id IS NOT NULL AND _hs_archived = 0",
                     quote(table)
                 ),
                 [table],

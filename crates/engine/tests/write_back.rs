@@ -363,3 +363,21 @@ async fn read_only_properties_are_never_sent() {
     assert!(d.message.contains("spoke_days_as_customer"), "{d:?}");
     assert_eq!(hub(&env, &email).await.unwrap(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_inserts_survive_reads_before_they_are_pushed() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    insert(&env, "waiting@example.com", "Waiting", "lead");
+    // A full read (with its reconcile of records gone from HubSpot) and an incremental one
+    // leave the row without a HubSpot id alone.
+    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!((full.counts.deleted, full.counts.created), (0, 0), "{full:?}");
+    env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(env.count("SELECT count(*) FROM people WHERE _hs_id IS NULL"), 1);
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.created), (1, 1), "{s:?}");
+    assert_same(&env.portal(&m).await, &env.local("people"));
+}
