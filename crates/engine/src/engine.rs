@@ -173,6 +173,7 @@ struct Run<'a> {
     scan_total: Option<u64>,
     scan_started: Option<Instant>,
     progress: &'a (dyn Fn(Progress) + Send + Sync),
+    daily_reserve_percent: u32,
 }
 
 impl Engine {
@@ -317,6 +318,7 @@ impl Engine {
             scan_total: None,
             scan_started: None,
             progress,
+            daily_reserve_percent: options.daily_reserve_percent,
         };
         self.emit(&run);
         let scan = match scan {
@@ -384,8 +386,29 @@ impl Engine {
         })
     }
 
+    /// Refuses to spend the share of today's budget kept for other tools (the run stops at a
+    /// checkpoint and resumes from there).
+    fn check_budget(&self, percent: u32) -> Result<()> {
+        let Some(g) = self.client.governor() else {
+            return Ok(());
+        };
+        let snap = g.snapshot();
+        let reserve = snap.daily_limit.saturating_mul(percent.min(100) as u64) / 100;
+        if percent > 0 && snap.daily_remaining <= reserve {
+            return Err(Error::DailyReserve {
+                remaining: snap.daily_remaining,
+                reserve,
+            });
+        }
+        Ok(())
+    }
+
     /// Counts one call and sends it.
     async fn call(&self, run: &mut Run<'_>, req: Request) -> Result<spoke_hubspot::Response> {
+        // A run's first call always goes: its answer is what updates the daily budget.
+        if run.counts.api_calls > 0 {
+            self.check_budget(run.daily_reserve_percent)?;
+        }
         run.counts.api_calls += 1;
         Ok(self.client.send(req).await?)
     }
@@ -401,6 +424,10 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<bool> {
         let full = scan.kind == "full";
+        // First the recycle bin: cheap, and its answer tells the governor today's budget.
+        run.phase = Phase::Archived;
+        self.emit(run);
+        self.archived_pass(run).await?;
         let criteria = self.criteria_groups(run).await?;
         let track_assoc = !options.associations.is_empty();
         run.phase = if full {
@@ -526,9 +553,6 @@ impl Engine {
         if cancel.is_cancelled() {
             return Ok(false);
         }
-        run.phase = Phase::Archived;
-        self.emit(run);
-        self.archived_pass(run).await?;
         if track_assoc {
             run.phase = Phase::Associations;
             self.emit(run);
@@ -619,6 +643,7 @@ impl Engine {
                 phase: view.phase,
                 scan_started: view.scan_started,
                 progress: view.progress,
+                daily_reserve_percent: view.daily_reserve_percent,
             };
             p.counts.api_calls = s.counts.api_calls;
             self.emit(&p);
@@ -666,6 +691,7 @@ impl Engine {
                     .json(body)
                     .search()
                     .idempotent(true);
+                self.check_budget(view.daily_reserve_percent)?;
                 lock().counts.api_calls += 1;
                 let page: Page<Raw> = self.client.send(req).await?.json()?;
                 let exhausted = page.results.is_empty() || page.next_after().is_none();
@@ -723,6 +749,7 @@ impl Engine {
                 if let Some(a) = after {
                     req = req.query("after", a);
                 }
+                self.check_budget(view.daily_reserve_percent)?;
                 lock().counts.api_calls += 1;
                 let page: Page<Raw> = self.client.send(req).await?.json()?;
                 Ok::<Page<Raw>, Error>(page)
@@ -741,6 +768,7 @@ impl Engine {
                 let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
                     .json(body)
                     .idempotent(true);
+                self.check_budget(view.daily_reserve_percent)?;
                 lock().counts.api_calls += 1;
                 let found: Page<Raw> = self.client.send(req).await?.json()?;
                 Ok(found

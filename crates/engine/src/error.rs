@@ -26,6 +26,9 @@ pub enum Error {
     #[error("HubSpot sent an answer the sync engine could not use: {0}")]
     Unexpected(String),
 
+    #[error("the sync stopped to keep {reserve} of today's HubSpot API calls for other tools ({remaining} left)")]
+    DailyReserve { remaining: u64, reserve: u64 },
+
     #[error("the mapping {mapping:?} has no dead letter for the row {row_key:?}")]
     NoSuchDeadLetter { mapping: String, row_key: String },
 }
@@ -51,6 +54,7 @@ impl Describe for Error {
             Error::NoSuchTable { .. } => "engine.no_such_table",
             Error::Busy { .. } => "engine.busy",
             Error::Unexpected(_) => "engine.unexpected_response",
+            Error::DailyReserve { .. } => "engine.daily_reserve",
             Error::NoSuchDeadLetter { .. } => "engine.no_such_dead_letter",
         }
     }
@@ -64,6 +68,7 @@ impl Describe for Error {
             Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
             Error::Busy { .. } => "Wait for the running sync to finish, or cancel it.",
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",
+            Error::DailyReserve { .. } => "Sync again after HubSpot's daily reset (midnight in the portal's time zone); it resumes where it stopped. Or lower the daily reserve in the sync settings.",
             Error::NoSuchDeadLetter { .. } => "List the dead letters (spoke deadletters) and use a row key from there, or resend all of them.",
         };
         Some(text.to_owned())

@@ -33,6 +33,9 @@ pub struct SyncOptions {
     /// Full reads without criteria also read by list + `batch/read` from the lowest id up,
     /// on the burst budget, while search reads from the highest id down on its own budget.
     pub list_and_batch: bool,
+    /// Share of the portal's daily API budget (percent) a sync leaves for other tools: it stops
+    /// at a checkpoint, resumable, when only that much is left. 0 = spend it all.
+    pub daily_reserve_percent: u32,
 }
 
 impl Default for SyncOptions {
@@ -45,6 +48,7 @@ impl Default for SyncOptions {
             associations: Vec::new(),
             page_size: 200,
             list_and_batch: true,
+            daily_reserve_percent: 5,
         }
     }
 }

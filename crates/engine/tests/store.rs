@@ -146,3 +146,50 @@ async fn two_syncs_of_one_table_at_once_are_refused() {
     assert!(a.is_ok());
     assert_eq!(b.unwrap_err().code(), "engine.busy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_leaves_the_daily_reserve_and_resumes_after_the_reset() {
+    let env = env(SandboxConfig {
+        contacts: 1500,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let m = contacts_mapping();
+    // Only 2 % of today's 625,000 calls left: below the 5 % reserve.
+    env.admin(
+        reqwest::Method::PUT,
+        "rate-limits/daily-used",
+        serde_json::json!({ "used": 612_500 }),
+    )
+    .await;
+    let err = env
+        .engine
+        .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "engine.daily_reserve");
+    assert!(err.hint().unwrap().contains("resumes"));
+    let runs = env.store.runs(1).unwrap();
+    assert_eq!(runs[0].counts.api_calls, 1, "only the call that read the budget");
+    // A new day.
+    env.admin(
+        reqwest::Method::PUT,
+        "rate-limits/daily-used",
+        serde_json::json!({ "used": 0 }),
+    )
+    .await;
+    let ok = env.sync(&m, SyncOptions::default()).await;
+    assert!(ok.resumed);
+    assert_same(&env.portal(&m).await, &env.local("contacts"));
+    // With no reserve, the same budget is spent.
+    env.admin(
+        reqwest::Method::PUT,
+        "rate-limits/daily-used",
+        serde_json::json!({ "used": 612_500 }),
+    )
+    .await;
+    let all_in = env
+        .sync(&m, SyncOptions { full: true, daily_reserve_percent: 0, ..SyncOptions::default() })
+        .await;
+    assert_eq!(all_in.mode, "full");
+}
