@@ -167,6 +167,8 @@ struct Item {
     /// The id in the batch input (record id for updates, key value for upserts).
     input_id: Option<String>,
     out: HubSpotProperties,
+    /// The local row as sent.
+    row: LocalRow,
 }
 
 impl Item {
@@ -702,6 +704,7 @@ impl Engine {
                         op,
                         input_id,
                         out,
+                        row: p.row,
                     });
                 }
                 Err(e) => {
@@ -857,9 +860,25 @@ impl Engine {
                 .map_err(err)?
                 .flatten()
                 .map(|r| sha(&r));
+            // Matched by record id: a created record's id goes into the key column, and the
+            // hash is that of the row as it now is.
+            let mut hash = item.hash.clone();
+            if let MatchKey::RecordId { column } = &run.mapping.match_key {
+                let current = item.row.get(column).and_then(LocalValue::as_text);
+                if current.as_deref().map(str::trim) != Some(id.as_str()) {
+                    tx.execute(
+                        &format!("UPDATE {t} SET {} = ?2 WHERE rowid = ?1", quote(column)),
+                        params![item.rid, id],
+                    )
+                    .map_err(err)?;
+                    let mut row = item.row.clone();
+                    row.insert(column.clone(), LocalValue::Text(id.clone()));
+                    hash = outbound_hash(run.mapping, &row).unwrap_or(hash);
+                }
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![run.table, item.rid, id, item.hash, raw_hash, now],
+                params![run.table, item.rid, id, hash, raw_hash, now],
             )
             .map_err(err)?;
             tx.execute("DELETE FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2", params![run.table, item.rid])

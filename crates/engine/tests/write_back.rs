@@ -381,3 +381,32 @@ async fn local_inserts_survive_reads_before_they_are_pushed() {
     assert_eq!((s.pending, s.created), (1, 1), "{s:?}");
     assert_same(&env.portal(&m).await, &env.local("people"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matched_by_record_id_new_rows_are_created_and_get_their_id() {
+    let env = small().await;
+    let mut m = people();
+    m.name = "People by id".into();
+    m.match_key = MatchKey::RecordId {
+        column: "hubspot_id".into(),
+    };
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    insert(&env, "byid@example.com", "ById", "lead");
+    insert(&env, "byid2@example.com", "ById2", "lead");
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.created, s.rejected), (2, 2, 0), "{s:?}");
+    let (hs_id, key): (String, String) = db(&env)
+        .query_row("SELECT _hs_id, hubspot_id FROM people WHERE email = 'byid@example.com'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(hs_id, key);
+    assert_eq!(hub(&env, "byid@example.com").await.unwrap().0, hs_id);
+    assert_eq!(hub(&env, "byid2@example.com").await.unwrap().1, "ById2");
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
+    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!((full.counts.created, full.counts.updated), (0, 0), "{full:?}");
+    assert_same(&env.portal(&m).await, &env.local("people"));
+}
