@@ -4,7 +4,9 @@
 use crate::output::{Failure, Out};
 use crate::test::{find, service, CHECKS_FAILED};
 use clap::Args;
-use spoke_engine::{CancelToken, DeadLetter, Engine, RowOutcome, Store, WriteOptions, WriteProgress, WriteSummary};
+use spoke_engine::{
+    CancelToken, DeadLetter, Engine, RowOutcome, Store, WriteOptions, WriteProgress, WriteSummary,
+};
 use spoke_hubspot::Problem;
 use spoke_mapping::{Mapping, MappingLibrary};
 use std::path::Path;
@@ -37,21 +39,36 @@ fn load(dir: &Path, connection_id: &str, name: &str) -> Result<Mapping, Failure>
     let entries = lib.list(connection_id)?;
     let file = entries
         .iter()
-        .find(|e| e.file == name || e.name.eq_ignore_ascii_case(name) || e.file.trim_end_matches(".json") == name)
+        .find(|e| {
+            e.file == name
+                || e.name.eq_ignore_ascii_case(name)
+                || e.file.trim_end_matches(".json") == name
+        })
         .map(|e| e.file.clone())
         .ok_or_else(|| {
-            Failure::usage("cli.mapping_not_found", format!("no mapping is called {name:?}"), "List them with `spoke mapping list CONNECTION`.")
+            Failure::usage(
+                "cli.mapping_not_found",
+                format!("no mapping is called {name:?}"),
+                "List them with `spoke mapping list CONNECTION`.",
+            )
         })?;
     Ok(lib.load(connection_id, &file)?)
 }
 
 fn render_progress(p: &WriteProgress) -> String {
-    format!("{} of {} rows written, {} refused, {} API calls", p.written, p.pending, p.rejected, p.api_calls)
+    format!(
+        "{} of {} rows written, {} refused, {} API calls",
+        p.written, p.pending, p.rejected, p.api_calls
+    )
 }
 
 fn render_summary(s: &WriteSummary) -> String {
     let mut lines = vec![s.message.clone()];
-    for r in s.results.iter().filter(|r| r.outcome == RowOutcome::Rejected) {
+    for r in s
+        .results
+        .iter()
+        .filter(|r| r.outcome == RowOutcome::Rejected)
+    {
         lines.push(format!(
             "  refused {}: {} {}",
             r.row_key,
@@ -80,12 +97,24 @@ fn refused(s: &WriteSummary) -> Result<(), Failure> {
     })
 }
 
-async fn run_write(dir: &Path, connection: &str, mapping: &str, resend: Option<Option<&str>>, out: &Out) -> Result<(), Failure> {
+async fn run_write(
+    dir: &Path,
+    connection: &str,
+    mapping: &str,
+    resend: Option<Option<&str>>,
+    out: &Out,
+) -> Result<(), Failure> {
     let connections = service(dir)?;
     let id = find(&connections.list().await?, connection)?;
     let mapping = load(dir, &id, mapping)?;
     let client = connections.client(&id)?;
-    let catalog = spoke_mapping::discover_properties(&client, &mapping.object, &dir.join("cache").join(spoke_mapping::slug(&id)), false).await?;
+    let catalog = spoke_mapping::discover_properties(
+        &client,
+        &mapping.object,
+        &dir.join("cache").join(spoke_mapping::slug(&id)),
+        false,
+    )
+    .await?;
     let engine = Engine::new(Store::open(dir.join("store.db"))?, client);
     let cancel = CancelToken::new();
     let on_ctrl_c = cancel.clone();
@@ -97,8 +126,29 @@ async fn run_write(dir: &Path, connection: &str, mapping: &str, resend: Option<O
     });
     let progress = |p: WriteProgress| eprintln!("{}", render_progress(&p));
     let summary = match resend {
-        None => engine.write_back(&mapping, &catalog, WriteOptions::default(), cancel, &progress).await?,
-        Some(row) => engine.resend(&mapping, &catalog, row, WriteOptions::default(), cancel, &progress).await?,
+        None => {
+            engine
+                .write_back(
+                    &mapping,
+                    &catalog,
+                    WriteOptions::default(),
+                    cancel,
+                    &progress,
+                )
+                .await?
+        }
+        Some(row) => {
+            engine
+                .resend(
+                    &mapping,
+                    &catalog,
+                    row,
+                    WriteOptions::default(),
+                    cancel,
+                    &progress,
+                )
+                .await?
+        }
     };
     out.print(&summary, || render_summary(&summary))?;
     refused(&summary)
@@ -121,7 +171,15 @@ fn render_dead_letters(list: &[DeadLetter]) -> String {
         .map(|d| {
             format!(
                 "{} / {}  {}  {} (attempt {}, next retry {})\n  {}\n  cause: {}\n  fix: {}",
-                d.mapping, d.row_key, d.category, d.last_failed_at, d.attempts, d.next_retry_at, d.message, d.cause, d.fix
+                d.mapping,
+                d.row_key,
+                d.category,
+                d.last_failed_at,
+                d.attempts,
+                d.next_retry_at,
+                d.message,
+                d.cause,
+                d.fix
             )
         })
         .collect::<Vec<_>>()
@@ -134,7 +192,11 @@ pub async fn list(dir: &Path, connection: Option<&str>, out: &Out) -> Result<(),
     if let Some(connection) = connection {
         let connections = service(dir)?;
         let id = find(&connections.list().await?, connection)?;
-        let names: Vec<String> = MappingLibrary::new(dir.join("mappings")).list(&id)?.into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = MappingLibrary::new(dir.join("mappings"))
+            .list(&id)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         letters.retain(|d| names.contains(&d.mapping));
     }
     out.print(&letters, || render_dead_letters(&letters))

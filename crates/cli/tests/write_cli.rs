@@ -28,29 +28,64 @@ fn run(args: &[&str], dir: &std::path::Path, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn show(out: &Output) -> String {
-    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_lists_dead_letters_and_resends_after_a_fix() {
-    let sandbox = Sandbox::start(SandboxConfig { contacts: 40, ..SandboxConfig::default() }).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig {
+        contacts: 40,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let token = format!("{}\n", sandbox.private_app_token());
-    let out = run(&["connect", "--token-stdin", "--json", "--base-url", &sandbox.base_url()], dir.path(), &token);
+    let out = run(
+        &[
+            "connect",
+            "--token-stdin",
+            "--json",
+            "--base-url",
+            &sandbox.base_url(),
+        ],
+        dir.path(),
+        &token,
+    );
     assert!(out.status.success(), "{}", show(&out));
     let portal = sandbox.portal_id().to_string();
     let file = dir.path().join("people.json");
     std::fs::write(&file, MAPPING).unwrap();
-    let out = run(&["mapping", "import", &portal, file.to_str().unwrap(), "--json"], dir.path(), "");
+    let out = run(
+        &[
+            "mapping",
+            "import",
+            &portal,
+            file.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+        "",
+    );
     assert!(out.status.success(), "{}", show(&out));
     let out = run(&["sync", &portal, "People", "--json"], dir.path(), "");
     assert!(out.status.success(), "{}", show(&out));
@@ -61,14 +96,29 @@ async fn push_lists_dead_letters_and_resends_after_a_fix() {
     assert_eq!(json(&out)["pending"], 0);
 
     let db = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
-    db.execute("INSERT INTO people (email, first_name) VALUES ('cli.new@example.com', 'Cli')", []).unwrap();
-    db.execute("INSERT INTO people (email, first_name) VALUES ('broken-address', 'Broken')", []).unwrap();
+    db.execute(
+        "INSERT INTO people (email, first_name) VALUES ('cli.new@example.com', 'Cli')",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO people (email, first_name) VALUES ('broken-address', 'Broken')",
+        [],
+    )
+    .unwrap();
 
     let out = run(&["push", &portal, "People", "--json"], dir.path(), "");
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let s = json(&out);
-    assert_eq!((s["created"].as_u64(), s["rejected"].as_u64()), (Some(1), Some(1)), "{s}");
-    assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "progress goes to stderr");
+    assert_eq!(
+        (s["created"].as_u64(), s["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).is_empty(),
+        "progress goes to stderr"
+    );
 
     let out = run(&["deadletters", &portal, "--json"], dir.path(), "");
     assert!(out.status.success(), "{}", show(&out));
@@ -78,27 +128,55 @@ async fn push_lists_dead_letters_and_resends_after_a_fix() {
     assert_eq!(list[0]["category"], "VALIDATION_ERROR");
     assert!(!list[0]["fix"].as_str().unwrap().is_empty());
     let text = run(&["deadletters"], dir.path(), "");
-    assert!(String::from_utf8_lossy(&text.stdout).contains("fix:"), "{}", show(&text));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("fix:"),
+        "{}",
+        show(&text)
+    );
 
     // Neither a row nor --all: usage error.
     let out = run(&["resend", &portal, "People"], dir.path(), "");
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     // An unknown row key is named.
-    let out = run(&["resend", &portal, "People", "nobody@example.com", "--json"], dir.path(), "");
+    let out = run(
+        &["resend", &portal, "People", "nobody@example.com", "--json"],
+        dir.path(),
+        "",
+    );
     assert_ne!(out.status.code(), Some(0));
     assert_eq!(json(&out)["code"], "engine.no_such_dead_letter");
 
-    db.execute("UPDATE people SET email = 'broken@example.com' WHERE email = 'broken-address'", []).unwrap();
-    let out = run(&["resend", &portal, "People", "broken-address", "--json"], dir.path(), "");
+    db.execute(
+        "UPDATE people SET email = 'broken@example.com' WHERE email = 'broken-address'",
+        [],
+    )
+    .unwrap();
+    let out = run(
+        &["resend", &portal, "People", "broken-address", "--json"],
+        dir.path(),
+        "",
+    );
     assert!(out.status.success(), "{}", show(&out));
     let s = json(&out);
-    assert_eq!((s["created"].as_u64(), s["rejected"].as_u64()), (Some(1), Some(0)), "{s}");
+    assert_eq!(
+        (s["created"].as_u64(), s["rejected"].as_u64()),
+        (Some(1), Some(0)),
+        "{s}"
+    );
     let out = run(&["deadletters", "--json"], dir.path(), "");
     assert_eq!(json(&out).as_array().unwrap().len(), 0);
 
     // The runs history shows the writes.
     let out = run(&["runs", "--json"], dir.path(), "");
     let runs = json(&out);
-    assert_eq!(runs.as_array().unwrap().iter().filter(|r| r["mode"] == "write").count(), 3, "{runs}");
+    assert_eq!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["mode"] == "write")
+            .count(),
+        3,
+        "{runs}"
+    );
     sandbox.shutdown().await;
 }

@@ -215,7 +215,10 @@ mod tests {
         assert_eq!(backoff_ms(2, 60_000, 3_600_000), 120_000);
         assert_eq!(backoff_ms(4, 60_000, 3_600_000), 480_000);
         assert_eq!(backoff_ms(30, 60_000, 3_600_000), 3_600_000);
-        assert_eq!(backoff_ms(200, 60_000, u64::MAX), 60_000u64.saturating_mul(1 << 40));
+        assert_eq!(
+            backoff_ms(200, 60_000, u64::MAX),
+            60_000u64.saturating_mul(1 << 40)
+        );
     }
 
     #[test]

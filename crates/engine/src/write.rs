@@ -202,7 +202,12 @@ fn sha(text: &str) -> String {
 /// Hash of what a row sends (`None` when the mapping cannot run on it: always a change).
 fn outbound_hash(mapping: &Mapping, row: &LocalRow) -> Option<String> {
     let out = apply_outbound(mapping, row).ok()?;
-    Some(sha(&serde_json::to_string(&(&out.id, &out.id_property, &out.properties)).ok()?))
+    Some(sha(&serde_json::to_string(&(
+        &out.id,
+        &out.id_property,
+        &out.properties,
+    ))
+    .ok()?))
 }
 
 fn normalize_key(mapping: &Mapping, value: &str) -> String {
@@ -214,7 +219,10 @@ fn normalize_key(mapping: &Mapping, value: &str) -> String {
 
 fn row_key(mapping: &Mapping, row: &LocalRow, hs_id: Option<&str>, rid: i64) -> String {
     if let MatchKey::Property { .. } = &mapping.match_key {
-        if let Some(v) = row.get(mapping.match_key.column()).and_then(LocalValue::as_text) {
+        if let Some(v) = row
+            .get(mapping.match_key.column())
+            .and_then(LocalValue::as_text)
+        {
             let v = normalize_key(mapping, &v);
             if !v.is_empty() {
                 return v;
@@ -268,10 +276,7 @@ fn rejection_from_hubspot(item: &Item, status: u16, body: &ErrorBody) -> Rejecti
             .category
             .clone()
             .unwrap_or_else(|| format!("HTTP_{status}")),
-        message: body
-            .message
-            .clone()
-            .unwrap_or_else(|| err.to_string()),
+        message: body.message.clone().unwrap_or_else(|| err.to_string()),
         context,
         code: d.code,
         cause: d.cause,
@@ -330,7 +335,11 @@ struct BatchOutcome {
 fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
     let mut out = BatchOutcome::default();
     let mut done: BTreeSet<usize> = BTreeSet::new();
-    let errors = body.get("errors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let errors = body
+        .get("errors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for e in &errors {
         let parsed: ErrorBody = serde_json::from_value(e.clone()).unwrap_or_default();
         let status = status_of_category(parsed.category.as_deref());
@@ -347,7 +356,10 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
                 }
             }
         }
-        if let Some(idx) = ctx.and_then(|c| c.get("inputIndex")).and_then(Value::as_array) {
+        if let Some(idx) = ctx
+            .and_then(|c| c.get("inputIndex"))
+            .and_then(Value::as_array)
+        {
             for v in idx {
                 let n = v
                     .as_str()
@@ -360,14 +372,23 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
         }
         for i in hits {
             if done.insert(i) {
-                out.rejected.push((i, rejection_from_hubspot(&items[i], status, &parsed)));
+                out.rejected
+                    .push((i, rejection_from_hubspot(&items[i], status, &parsed)));
             }
         }
     }
-    let results = body.get("results").and_then(Value::as_array).cloned().unwrap_or_default();
+    let results = body
+        .get("results")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut unclaimed: Vec<usize> = (0..items.len()).filter(|i| !done.contains(i)).collect();
     for r in &results {
-        let Some(id) = r.get("id").and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_u64().map(|n| n.to_string()))) else {
+        let Some(id) = r.get("id").and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        }) else {
             continue;
         };
         let props = r.get("properties");
@@ -400,10 +421,13 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
     for i in unclaimed {
         let body = ErrorBody {
             category: Some("NO_RESULT".into()),
-            message: Some("HubSpot answered the batch without a result or an error for this row".into()),
+            message: Some(
+                "HubSpot answered the batch without a result or an error for this row".into(),
+            ),
             ..ErrorBody::default()
         };
-        out.rejected.push((i, rejection_from_hubspot(&items[i], 500, &body)));
+        out.rejected
+            .push((i, rejection_from_hubspot(&items[i], 500, &body)));
     }
     out
 }
@@ -419,9 +443,9 @@ fn batches(items: Vec<Item>, size: usize) -> Vec<Vec<Item>> {
     let mut out: Vec<(Vec<Item>, BTreeSet<String>)> = Vec::new();
     for it in items {
         let key = it.input_id.clone().map(|k| k.to_lowercase());
-        let slot = out.iter().position(|(b, keys)| {
-            b.len() < size && key.as_ref().is_none_or(|k| !keys.contains(k))
-        });
+        let slot = out
+            .iter()
+            .position(|(b, keys)| b.len() < size && key.as_ref().is_none_or(|k| !keys.contains(k)));
         let slot = match slot {
             Some(s) => s,
             None => {
@@ -465,7 +489,9 @@ impl Engine {
         if !store.claim(&table) {
             return Err(Error::Busy { table });
         }
-        let result = self.write_claimed(mapping, catalog, options, cancel, progress).await;
+        let result = self
+            .write_claimed(mapping, catalog, options, cancel, progress)
+            .await;
         store.release(&table);
         result
     }
@@ -482,7 +508,8 @@ impl Engine {
         progress: &(dyn Fn(WriteProgress) + Send + Sync),
     ) -> Result<WriteSummary> {
         self.store().mark_for_resend(&mapping.name, row_key)?;
-        self.write_back(mapping, catalog, options, cancel, progress).await
+        self.write_back(mapping, catalog, options, cancel, progress)
+            .await
     }
 
     async fn write_claimed(
@@ -498,10 +525,12 @@ impl Engine {
         let table = mapping.destination.table().to_owned();
         {
             let conn = store.conn();
-            ensure_write_tables(&conn).map_err(|e| Error::store(&store.path().display().to_string(), e))?;
+            ensure_write_tables(&conn)
+                .map_err(|e| Error::store(&store.path().display().to_string(), e))?;
         }
         let run_id = store.start_run(mapping, "write")?;
-        let mapped_properties: BTreeSet<String> = mapping.hubspot_properties().into_iter().collect();
+        let mapped_properties: BTreeSet<String> =
+            mapping.hubspot_properties().into_iter().collect();
         let mut read: BTreeSet<String> = mapped_properties.clone();
         read.insert(modified_property(&mapping.object).to_owned());
         read.insert("hs_object_id".to_owned());
@@ -562,8 +591,16 @@ impl Engine {
                     s.created,
                     s.updated,
                     s.rejected,
-                    if s.deferred > 0 { format!(", {} dead letters waiting for their retry", s.deferred) } else { String::new() },
-                    if s.status == RunStatus::Cancelled { "; cancelled" } else { "" },
+                    if s.deferred > 0 {
+                        format!(", {} dead letters waiting for their retry", s.deferred)
+                    } else {
+                        String::new()
+                    },
+                    if s.status == RunStatus::Cancelled {
+                        "; cancelled"
+                    } else {
+                        ""
+                    },
                 );
                 store.finish_run(run_id, s.status, &counts, s.duration_ms, None, &s.message)?;
                 Ok(run.summary)
@@ -571,7 +608,14 @@ impl Engine {
             Err(e) => {
                 let failure = Failure::from(e.problem());
                 s.status = RunStatus::Failed;
-                let _ = store.finish_run(run_id, RunStatus::Failed, &counts, s.duration_ms, Some(&failure), &e.to_string());
+                let _ = store.finish_run(
+                    run_id,
+                    RunStatus::Failed,
+                    &counts,
+                    s.duration_ms,
+                    Some(&failure),
+                    &e.to_string(),
+                );
                 Err(e)
             }
         }
@@ -589,7 +633,10 @@ impl Engine {
         {
             let select = format!(
                 "SELECT rowid, _hs_id, _hs_raw{} FROM {} WHERE _hs_archived = 0 ORDER BY rowid",
-                columns.iter().map(|c| format!(", {}", quote(c))).collect::<String>(),
+                columns
+                    .iter()
+                    .map(|c| format!(", {}", quote(c)))
+                    .collect::<String>(),
                 quote(&run.table)
             );
             let mut stmt = tx.prepare(&select).map_err(err)?;
@@ -608,29 +655,50 @@ impl Engine {
                     for (i, c) in columns.iter().enumerate() {
                         row.insert(c.clone(), sql_to_local(r.get_ref(i + 3)?));
                     }
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?, row))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        row,
+                    ))
                 })
                 .map_err(err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(err)?;
             for (rid, hs_id, raw, row) in rows {
-                let hash = outbound_hash(mapping, &row).unwrap_or_else(|| format!("unmappable:{rid}"));
+                let hash =
+                    outbound_hash(mapping, &row).unwrap_or_else(|| format!("unmappable:{rid}"));
                 let changed = match &hs_id {
                     None => true,
                     Some(id) => {
                         let st: Option<(Option<String>, String, Option<String>)> = state
-                            .query_row(params![run.table, rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                            .query_row(params![run.table, rid], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })
                             .optional()
                             .map_err(err)?;
                         let raw_hash = raw.as_deref().map(sha);
                         match st {
-                            Some((sid, shash, sraw)) if sid.as_deref() == Some(id.as_str()) && sraw == raw_hash => shash != hash,
+                            Some((sid, shash, sraw))
+                                if sid.as_deref() == Some(id.as_str()) && sraw == raw_hash =>
+                            {
+                                shash != hash
+                            }
                             _ => {
-                                let base = raw.as_deref().and_then(|raw| baseline_hash(mapping, &row, id, raw));
+                                let base = raw
+                                    .as_deref()
+                                    .and_then(|raw| baseline_hash(mapping, &row, id, raw));
                                 let changed = base.as_deref() != Some(hash.as_str());
                                 if !changed {
                                     adopt
-                                        .execute(params![run.table, rid, id, hash, raw_hash, iso_ms(now)])
+                                        .execute(params![
+                                            run.table,
+                                            rid,
+                                            id,
+                                            hash,
+                                            raw_hash,
+                                            iso_ms(now)
+                                        ])
                                         .map_err(err)?;
                                 }
                                 changed
@@ -652,7 +720,13 @@ impl Engine {
                     }
                 }
                 let key = row_key(mapping, &row, hs_id.as_deref(), rid);
-                out.push(Pending { rid, hs_id, row, key, hash });
+                out.push(Pending {
+                    rid,
+                    hs_id,
+                    row,
+                    key,
+                    hash,
+                });
             }
         }
         tx.commit().map_err(err)?;
@@ -725,7 +799,8 @@ impl Engine {
                 }
             }
         }
-        self.commit_outcome(run, &[], BatchOutcome::default(), refused).await?;
+        self.commit_outcome(run, &[], BatchOutcome::default(), refused)
+            .await?;
         let size = (run.options.batch_size.clamp(1, 100)) as usize;
         let mut queue: Vec<Vec<Item>> = Vec::new();
         for op in [Op::Update, Op::Upsert, Op::Create] {
@@ -745,7 +820,8 @@ impl Engine {
                 Ok(resp) => {
                     let value: Value = resp.json()?;
                     let outcome = match_results(&batch, &value);
-                    self.commit_outcome(run, &batch, outcome, Vec::new()).await?;
+                    self.commit_outcome(run, &batch, outcome, Vec::new())
+                        .await?;
                 }
                 Err(e) if row_caused(&e) => {
                     if batch.len() > 1 {
@@ -756,7 +832,8 @@ impl Engine {
                         queue.push(left);
                     } else {
                         let r = rejection_from_error(&batch[0], &e);
-                        self.commit_outcome(run, &batch, BatchOutcome::default(), vec![r]).await?;
+                        self.commit_outcome(run, &batch, BatchOutcome::default(), vec![r])
+                            .await?;
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -786,14 +863,23 @@ impl Engine {
     ) -> Result<()> {
         let mut read_back: HashMap<String, Value> = HashMap::new();
         if !outcome.ok.is_empty() {
-            let ids: Vec<Value> = outcome.ok.iter().map(|(_, id, _)| json!({ "id": id })).collect();
+            let ids: Vec<Value> = outcome
+                .ok
+                .iter()
+                .map(|(_, id, _)| json!({ "id": id }))
+                .collect();
             run.summary.api_calls += 1;
             let path = format!("/crm/v3/objects/{}/batch/read", run.mapping.object);
             let req = Request::post(path)
                 .json(json!({ "inputs": ids, "properties": run.read_properties }))
                 .idempotent(true);
             let value: Value = self.client().send(req).await?.json()?;
-            for r in value.get("results").and_then(Value::as_array).into_iter().flatten() {
+            for r in value
+                .get("results")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(id) = r.get("id").and_then(Value::as_str) {
                     read_back.insert(id.to_owned(), r.clone());
                 }
@@ -818,24 +904,29 @@ impl Engine {
                 .filter(|(k, _)| run.mapped_properties.contains(*k))
                 .collect();
             let raw = rec.map(|_| serde_json::to_string(&raw_props).unwrap_or_default());
-            let created_at = rec.and_then(|r| r.get("createdAt")).and_then(Value::as_str).map(str::to_owned);
-            let updated_at = rec.and_then(|r| r.get("updatedAt")).and_then(Value::as_str).map(str::to_owned);
-            let updated_ms = updated_at
-                .as_deref()
-                .and_then(parse_ms)
-                .or_else(|| {
-                    props
-                        .get(modified_property(&run.mapping.object))
-                        .cloned()
-                        .flatten()
-                        .as_deref()
-                        .and_then(parse_ms)
-                });
+            let created_at = rec
+                .and_then(|r| r.get("createdAt"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let updated_at = rec
+                .and_then(|r| r.get("updatedAt"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let updated_ms = updated_at.as_deref().and_then(parse_ms).or_else(|| {
+                props
+                    .get(modified_property(&run.mapping.object))
+                    .cloned()
+                    .flatten()
+                    .as_deref()
+                    .and_then(parse_ms)
+            });
             // A copy of the record read earlier under this id (the row was upserted by its
             // key): this row is now that record.
             let others: Vec<i64> = {
                 let mut s = tx
-                    .prepare_cached(&format!("SELECT rowid FROM {t} WHERE _hs_id = ?1 AND rowid <> ?2"))
+                    .prepare_cached(&format!(
+                        "SELECT rowid FROM {t} WHERE _hs_id = ?1 AND rowid <> ?2"
+                    ))
                     .map_err(err)?;
                 let rows = s
                     .query_map(params![id, item.rid], |r| r.get(0))
@@ -845,9 +936,13 @@ impl Engine {
                 rows
             };
             for other in others {
-                tx.execute(&format!("DELETE FROM {t} WHERE rowid = ?1"), [other]).map_err(err)?;
-                tx.execute("DELETE FROM _spoke_write_state WHERE tbl = ?1 AND rid = ?2", params![run.table, other])
+                tx.execute(&format!("DELETE FROM {t} WHERE rowid = ?1"), [other])
                     .map_err(err)?;
+                tx.execute(
+                    "DELETE FROM _spoke_write_state WHERE tbl = ?1 AND rid = ?2",
+                    params![run.table, other],
+                )
+                .map_err(err)?;
             }
             tx.execute(
                 &format!("UPDATE {t} SET _hs_id = ?2, _hs_created_at = coalesce(?3, _hs_created_at), _hs_updated_at = coalesce(?4, _hs_updated_at), _hs_updated_ms = coalesce(?5, _hs_updated_ms), _hs_raw = coalesce(?6, _hs_raw), _hs_archived = 0 WHERE rowid = ?1"),
@@ -855,7 +950,11 @@ impl Engine {
             )
             .map_err(err)?;
             let raw_hash: Option<String> = tx
-                .query_row(&format!("SELECT _hs_raw FROM {t} WHERE rowid = ?1"), [item.rid], |r| r.get::<_, Option<String>>(0))
+                .query_row(
+                    &format!("SELECT _hs_raw FROM {t} WHERE rowid = ?1"),
+                    [item.rid],
+                    |r| r.get::<_, Option<String>>(0),
+                )
                 .optional()
                 .map_err(err)?
                 .flatten()
@@ -881,8 +980,11 @@ impl Engine {
                 params![run.table, item.rid, id, hash, raw_hash, now],
             )
             .map_err(err)?;
-            tx.execute("DELETE FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2", params![run.table, item.rid])
-                .map_err(err)?;
+            tx.execute(
+                "DELETE FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2",
+                params![run.table, item.rid],
+            )
+            .map_err(err)?;
             if *created {
                 run.summary.created += 1;
             } else {
@@ -892,7 +994,11 @@ impl Engine {
                 run.summary.results.push(RowResult {
                     row_key: item.key.clone(),
                     hubspot_id: Some(id.clone()),
-                    outcome: if *created { RowOutcome::Created } else { RowOutcome::Updated },
+                    outcome: if *created {
+                        RowOutcome::Created
+                    } else {
+                        RowOutcome::Updated
+                    },
                     category: None,
                     message: None,
                     fix: None,
@@ -900,8 +1006,15 @@ impl Engine {
             }
         }
         for r in &extra {
-            record_rejection(&tx, run.mapping, run.run_id, r, run.options.retry_base_ms, run.options.retry_max_ms)
-                .map_err(err)?;
+            record_rejection(
+                &tx,
+                run.mapping,
+                run.run_id,
+                r,
+                run.options.retry_base_ms,
+                run.options.retry_max_ms,
+            )
+            .map_err(err)?;
             tx.execute(
                 "INSERT INTO _spoke_run_errors (run_id, record_id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![run.run_id, r.hs_id.clone().unwrap_or_else(|| r.row_key.clone()), format!("hubspot.{}", r.category.to_lowercase()), format!("{}: {}", r.row_key, r.message), now],
