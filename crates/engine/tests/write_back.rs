@@ -410,3 +410,75 @@ async fn matched_by_record_id_new_rows_are_created_and_get_their_id() {
     assert_eq!((full.counts.created, full.counts.updated), (0, 0), "{full:?}");
     assert_same(&env.portal(&m).await, &env.local("people"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_call_fails_the_run_and_keeps_the_changes_for_the_next_one() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    insert(&env, "outage@example.com", "Outage", "lead");
+    env.admin(
+        reqwest::Method::PUT,
+        "faults",
+        serde_json::json!({ "errorRate": 1.0, "pathPrefix": "/crm/v3/objects/contacts/batch" }),
+    )
+    .await;
+    let err = env
+        .engine
+        .write_back(&m, &cat, WriteOptions::default(), CancelToken::new(), &|_| {})
+        .await
+        .unwrap_err();
+    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null)
+        .await;
+    assert!(err.to_string().contains("server error"), "{err}");
+    // Not the row's fault: no dead letter, the run is recorded as failed.
+    assert!(env.store.dead_letters(None).unwrap().is_empty());
+    let last = &env.store.runs(1).unwrap()[0];
+    assert_eq!((last.mode.as_str(), last.status), ("write", RunStatus::Failed));
+    assert!(last.problem.is_some());
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.created), (1, 1), "{s:?}");
+    assert_eq!(hub(&env, "outage@example.com").await.unwrap().1, "Outage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_reported_per_batch_and_cancel_stops_between_batches() {
+    let env = small().await;
+    let m = people();
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    for i in 0..5 {
+        insert(&env, &format!("batch{i}@example.com"), "Batch", "lead");
+    }
+    let small_batches = WriteOptions {
+        batch_size: 2,
+        ..WriteOptions::default()
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cancel = CancelToken::new();
+    let (s2, c2) = (seen.clone(), cancel.clone());
+    let s = env
+        .engine
+        .write_back(&m, &cat, small_batches.clone(), cancel, &move |p: WriteProgress| {
+            s2.lock().unwrap().push(p.written);
+            c2.cancel();
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.status, RunStatus::Cancelled, "{s:?}");
+    assert_eq!((s.pending, s.created), (5, 2), "{s:?}");
+    assert_eq!(*seen.lock().unwrap(), vec![2]);
+    // The rest goes on the next run, in batches of two.
+    seen.lock().unwrap().clear();
+    let s3 = seen.clone();
+    let s = env
+        .engine
+        .write_back(&m, &cat, small_batches, CancelToken::new(), &move |p: WriteProgress| {
+            s3.lock().unwrap().push(p.written)
+        })
+        .await
+        .unwrap();
+    assert_eq!((s.pending, s.created, s.status), (3, 3, RunStatus::Succeeded), "{s:?}");
+    assert_eq!(*seen.lock().unwrap(), vec![2, 3]);
+}
