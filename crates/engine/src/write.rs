@@ -335,6 +335,8 @@ struct BatchOutcome {
 fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
     let mut out = BatchOutcome::default();
     let mut done: BTreeSet<usize> = BTreeSet::new();
+    // Errors whose context names no input of this batch (HubSpot does not always say which).
+    let mut unplaced: Vec<(u16, ErrorBody)> = Vec::new();
     let errors = body
         .get("errors")
         .and_then(Value::as_array)
@@ -369,6 +371,9 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
                     hits.push(n);
                 }
             }
+        }
+        if hits.is_empty() {
+            unplaced.push((status, parsed.clone()));
         }
         for i in hits {
             if done.insert(i) {
@@ -417,6 +422,18 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
             };
             out.ok.push((i, id, created));
         }
+    }
+    // Rows with neither a result nor an error of their own: when HubSpot sent as many errors
+    // without a row as there are such rows, they are theirs (in order); a single such error
+    // stands for all of them; otherwise the row has no answer at all.
+    if !unplaced.is_empty() && (unplaced.len() == unclaimed.len() || unplaced.len() == 1) {
+        let one = unplaced.len() == 1;
+        for (n, i) in unclaimed.into_iter().enumerate() {
+            let (status, body) = &unplaced[if one { 0 } else { n }];
+            out.rejected
+                .push((i, rejection_from_hubspot(&items[i], *status, body)));
+        }
+        return out;
     }
     for i in unclaimed {
         let body = ErrorBody {
@@ -1034,5 +1051,106 @@ impl Engine {
         }
         tx.commit().map_err(err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(op: Op, input_id: Option<&str>) -> Item {
+        Item {
+            rid: 1,
+            key: input_id.unwrap_or("row:1").to_owned(),
+            hs_id: None,
+            hash: "h".into(),
+            op,
+            input_id: input_id.map(str::to_owned),
+            out: HubSpotProperties {
+                id: input_id.map(str::to_owned),
+                id_property: Some("email".into()),
+                properties: BTreeMap::from([(
+                    "email".to_owned(),
+                    input_id.unwrap_or("").to_owned(),
+                )]),
+            },
+            row: LocalRow::new(),
+        }
+    }
+
+    #[test]
+    fn errors_without_a_row_go_to_the_rows_without_a_result() {
+        let items = vec![
+            item(Op::Create, None),
+            item(Op::Create, None),
+            item(Op::Create, None),
+        ];
+        let body = json!({
+            "results": [{ "id": "7", "properties": {} }],
+            "errors": [
+                { "status": "error", "category": "VALIDATION_ERROR", "message": "bad one", "context": {} },
+                { "status": "error", "category": "VALIDATION_ERROR", "message": "bad two" }
+            ]
+        });
+        let out = match_results(&items, &body);
+        assert_eq!(out.ok.len(), 1);
+        let rejected: Vec<(usize, &str, &str)> = out
+            .rejected
+            .iter()
+            .map(|(i, r)| (*i, r.category.as_str(), r.message.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            vec![
+                (1, "VALIDATION_ERROR", "bad one"),
+                (2, "VALIDATION_ERROR", "bad two")
+            ]
+        );
+        assert_eq!(out.rejected[0].1.code, "validation_error");
+    }
+
+    #[test]
+    fn upsert_results_and_errors_are_matched_by_key_in_any_case_and_order() {
+        let items = vec![
+            item(Op::Upsert, Some("a@x.com")),
+            item(Op::Upsert, Some("b@x.com")),
+            item(Op::Upsert, Some("c@x.com")),
+        ];
+        let body = json!({
+            "results": [
+                { "id": "2", "new": true, "properties": { "email": "C@X.com" } },
+                { "id": "1", "new": false, "properties": { "email": "a@x.com" } }
+            ],
+            "errors": [{ "status": "error", "category": "VALIDATION_ERROR", "message": "no", "context": { "ids": ["B@x.com"] } }]
+        });
+        let out = match_results(&items, &body);
+        let mut ok = out.ok.clone();
+        ok.sort();
+        assert_eq!(
+            ok,
+            vec![(0, "1".to_owned(), false), (2, "2".to_owned(), true)]
+        );
+        assert_eq!(out.rejected.len(), 1);
+        assert_eq!(out.rejected[0].0, 1);
+        assert!(out.rejected[0]
+            .1
+            .context
+            .as_deref()
+            .unwrap()
+            .contains("B@x.com"));
+    }
+
+    #[test]
+    fn batches_keep_one_key_per_batch_and_the_size() {
+        let items: Vec<Item> = ["a", "A", "b", "a", "c", "d"]
+            .iter()
+            .map(|k| item(Op::Upsert, Some(k)))
+            .collect();
+        let b = batches(items, 2);
+        let keys: Vec<Vec<String>> = b
+            .iter()
+            .map(|b| b.iter().map(|i| i.input_id.clone().unwrap()).collect())
+            .collect();
+        assert_eq!(keys, vec![vec!["a", "b"], vec!["A", "c"], vec!["a", "d"]]);
     }
 }
