@@ -1058,6 +1058,54 @@ impl Engine {
 mod tests {
     use super::*;
 
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The app spawns write-backs on a multi-threaded runtime: the futures must be `Send`.
+    #[test]
+    fn the_write_futures_are_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path().join("s.db")).unwrap();
+        let client =
+            spoke_hubspot::Client::new(spoke_hubspot::ClientConfig::new("http://127.0.0.1:9"))
+                .unwrap();
+        let engine = Engine::new(store, client);
+        let mapping = Mapping::new(
+            "m",
+            "contacts",
+            spoke_mapping::Destination::Spoke { table: "t".into() },
+            MatchKey::RecordId {
+                column: "id".into(),
+            },
+        );
+        let catalog = ObjectCatalog {
+            object_type: "contacts".into(),
+            object_type_id: None,
+            custom: false,
+            required_properties: Vec::new(),
+            properties: Vec::new(),
+            groups: Vec::new(),
+            fetched_at: String::new(),
+        };
+        let progress = |_: WriteProgress| {};
+        let fut = engine.write_back(
+            &mapping,
+            &catalog,
+            WriteOptions::default(),
+            CancelToken::new(),
+            &progress,
+        );
+        assert_send(&fut);
+        let fut = engine.resend(
+            &mapping,
+            &catalog,
+            None,
+            WriteOptions::default(),
+            CancelToken::new(),
+            &progress,
+        );
+        assert_send(&fut);
+    }
+
     fn item(op: Op, input_id: Option<&str>) -> Item {
         Item {
             rid: 1,
