@@ -502,7 +502,15 @@ impl Engine {
         progress: &(dyn Fn(WriteProgress) + Send + Sync),
     ) -> Result<WriteSummary> {
         let store = self.store();
-        let table = mapping.destination.table().to_owned();
+        let table = match &mapping.destination {
+            spoke_mapping::Destination::Spoke { table } => table.clone(),
+            spoke_mapping::Destination::Sqlite { table, .. } => {
+                return Err(Error::UnsupportedDestination {
+                    mapping: mapping.name.clone(),
+                    table: table.clone(),
+                })
+            }
+        };
         if !store.claim(&table) {
             return Err(Error::Busy { table });
         }
@@ -1095,6 +1103,31 @@ mod tests {
             &progress,
         );
         assert_send(&fut);
+        let own = Mapping::new(
+            "own",
+            "contacts",
+            spoke_mapping::Destination::Sqlite {
+                path: dir.path().join("mine.db").display().to_string(),
+                table: "people".into(),
+            },
+            MatchKey::RecordId {
+                column: "id".into(),
+            },
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(engine.write_back(
+                &own,
+                &catalog,
+                WriteOptions::default(),
+                CancelToken::new(),
+                &progress,
+            ))
+            .unwrap_err();
+        assert!(matches!(err, Error::UnsupportedDestination { .. }), "{err}");
+        assert!(!dir.path().join("mine.db").exists());
         let fut = engine.resend(
             &mapping,
             &catalog,
