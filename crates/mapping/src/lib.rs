@@ -24,6 +24,9 @@ mod suggest;
 mod transform;
 mod validate;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use apply::{
     apply_inbound, apply_outbound, apply_outbound_checked, dry_run, Action, DryRunRow,
     DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord,

@@ -313,7 +313,7 @@ impl Transform {
                     return Ok(LocalValue::Null);
                 }
                 let date = to_date(&value)?;
-                LocalValue::Text(date.format(format).to_string())
+                LocalValue::Text(render(date.format(format), format)?)
             }
             Transform::ParseDatetime { format, zone } => {
                 if value.is_empty() {
@@ -332,7 +332,7 @@ impl Transform {
                 }
                 let zone = parse_zone(zone.as_deref())?;
                 let dt = to_datetime_in(&value, &utc())?;
-                LocalValue::Text(zone.format(dt, format.as_deref()))
+                LocalValue::Text(zone.format(dt, format.as_deref())?)
             }
             Transform::ValueMap {
                 values,
@@ -447,6 +447,17 @@ fn title_case(s: &str) -> String {
     out
 }
 
+/// Formats with a `strftime` format that may be invalid (chrono's `to_string` panics on one; the
+/// property tests found `%#`).
+fn render(formatted: impl std::fmt::Display, format: &str) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    write!(out, "{formatted}").map_err(|_| {
+        format!("{format:?} is not a valid date format (use strftime codes such as %Y-%m-%d)")
+    })?;
+    Ok(out)
+}
+
 fn check_format(format: &str) -> Result<(), String> {
     if format.is_empty() || StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
         Err(format!(
@@ -501,22 +512,22 @@ impl Zone {
         })
     }
 
-    fn format(&self, dt: DateTime<Utc>, format: Option<&str>) -> String {
+    fn format(&self, dt: DateTime<Utc>, format: Option<&str>) -> Result<String, String> {
         match self {
             Zone::Named(tz) => {
                 let local = dt.with_timezone(tz);
                 match format {
-                    Some(f) => local.format(f).to_string(),
-                    None => local
+                    Some(f) => render(local.format(f), f),
+                    None => Ok(local
                         .fixed_offset()
-                        .to_rfc3339_opts(SecondsFormat::Millis, true),
+                        .to_rfc3339_opts(SecondsFormat::Millis, true)),
                 }
             }
             Zone::Fixed(off) => {
                 let local = dt.with_timezone(off);
                 match format {
-                    Some(f) => local.format(f).to_string(),
-                    None => local.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    Some(f) => render(local.format(f), f),
+                    None => Ok(local.to_rfc3339_opts(SecondsFormat::Millis, true)),
                 }
             }
         }
