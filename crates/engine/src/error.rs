@@ -31,6 +31,12 @@ pub enum Error {
 
     #[error("the mapping {mapping:?} has no dead letter for the row {row_key:?}")]
     NoSuchDeadLetter { mapping: String, row_key: String },
+
+    #[error("there is no conflict {id}")]
+    NoSuchConflict { id: i64 },
+
+    #[error("conflict {id} is already settled (kept {kept})")]
+    ConflictResolved { id: i64, kept: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,6 +62,8 @@ impl Describe for Error {
             Error::Unexpected(_) => "engine.unexpected_response",
             Error::DailyReserve { .. } => "engine.daily_reserve",
             Error::NoSuchDeadLetter { .. } => "engine.no_such_dead_letter",
+            Error::NoSuchConflict { .. } => "engine.no_such_conflict",
+            Error::ConflictResolved { .. } => "engine.conflict_resolved",
         }
     }
 
@@ -70,6 +78,8 @@ impl Describe for Error {
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",
             Error::DailyReserve { .. } => "Sync again after HubSpot's daily reset (midnight in the portal's time zone); it resumes where it stopped. Or lower the daily reserve in the sync settings.",
             Error::NoSuchDeadLetter { .. } => "List the dead letters (spoke deadletters) and use a row key from there, or resend all of them.",
+            Error::NoSuchConflict { .. } => "List the open conflicts (spoke conflicts) and use an id from there.",
+            Error::ConflictResolved { .. } => "Nothing to do: list the open conflicts with spoke conflicts; to change the value now, edit the row and sync again.",
         };
         Some(text.to_owned())
     }

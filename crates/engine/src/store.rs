@@ -339,6 +339,9 @@ impl Store {
             .map_err(|e| Error::store(&p, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Error::store(&p, e))?;
+        conn.execute_batch(crate::deadletter::WRITE_SCHEMA)
+            .and_then(|()| conn.execute_batch(crate::twoway::SCHEMA))
+            .map_err(|e| Error::store(&p, e))?;
         // Engine-table migrations: columns added after the first release of a table.
         for (column, decl) in [
             ("scan_list_after", "TEXT"),
@@ -461,7 +464,9 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(mapped.into_iter().map(|(n, _)| n).collect())
+        let names: Vec<String> = mapped.into_iter().map(|(n, _)| n).collect();
+        crate::twoway::ensure_triggers(&conn, table, &names).map_err(|e| self.err(e))?;
+        Ok(names)
     }
 
     pub(crate) fn ensure_assoc_table(&self, table: &str, to_object: &str) -> Result<String> {

@@ -47,7 +47,8 @@ pub use local::{
     LocalRow, LocalTable, LocalType, LocalValue,
 };
 pub use model::{
-    natural_local_type, Destination, Direction, FieldMapping, Mapping, MatchKey, FORMAT_VERSION,
+    natural_local_type, ConflictPolicy, Destination, Direction, FieldMapping, LocalDeletes,
+    Mapping, MatchKey, TwoWay, FORMAT_VERSION,
 };
 pub use preview::{
     find_by_lookup, find_hubspot_records, find_local_rows, preview_inbound, preview_outbound,

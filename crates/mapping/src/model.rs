@@ -1,5 +1,7 @@
 //! The mapping model and its versioned JSON file format.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{PropertyDef, PropertyType};
@@ -152,6 +154,73 @@ pub fn natural_local_type(t: PropertyType) -> LocalType {
     }
 }
 
+/// What wins when a two-way field changed on both sides since they last agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub enum ConflictPolicy {
+    /// The later change wins: HubSpot's property history timestamp against the time Spoke saw
+    /// the local edit (ties go to HubSpot).
+    #[default]
+    NewestWins,
+    /// HubSpot's value replaces the local edit.
+    HubSpotWins,
+    /// The local edit is written to HubSpot.
+    LocalWins,
+    /// Neither side is changed: the conflict is listed for the user, who keeps one side.
+    Ask,
+}
+
+impl ConflictPolicy {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConflictPolicy::NewestWins => "newest wins",
+            ConflictPolicy::HubSpotWins => "HubSpot wins",
+            ConflictPolicy::LocalWins => "local wins",
+            ConflictPolicy::Ask => "ask",
+        }
+    }
+}
+
+/// What a row deleted from the local table does in HubSpot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub enum LocalDeletes {
+    /// Nothing: the HubSpot record stays (and a later full read brings the row back).
+    #[default]
+    Ignore,
+    /// The record is archived in HubSpot (`batch/archive`; restorable from HubSpot's recycle
+    /// bin for 90 days).
+    Archive,
+}
+
+/// Two-way sync settings of a mapping (all optional; a file without them gets the defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TwoWay {
+    /// The policy of every two-way field without an override.
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
+    /// Per-field overrides, by HubSpot property name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_policies: BTreeMap<String, ConflictPolicy>,
+    #[serde(default)]
+    pub local_deletes: LocalDeletes,
+}
+
+impl TwoWay {
+    /// The policy of the field mapped to `property`.
+    pub fn policy_for(&self, property: &str) -> ConflictPolicy {
+        self.field_policies
+            .get(property)
+            .copied()
+            .unwrap_or(self.conflict_policy)
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == TwoWay::default()
+    }
+}
+
 /// A mapping between one HubSpot object and one local table. Serialised as JSON with
 /// `"version": 1`; keys keep a fixed order so diffs stay readable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
@@ -171,6 +240,9 @@ pub struct Mapping {
     /// may name local columns as `@column@`.
     #[serde(default)]
     pub target_lookup: Vec<Criterion>,
+    /// Conflict policies and local deletes of two-way sync (left out of the file when default).
+    #[serde(default, skip_serializing_if = "TwoWay::is_default")]
+    pub two_way: TwoWay,
 }
 
 impl Mapping {
@@ -189,6 +261,7 @@ impl Mapping {
             fields: Vec::new(),
             criteria: Vec::new(),
             target_lookup: Vec::new(),
+            two_way: TwoWay::default(),
         }
     }
 
@@ -473,6 +546,61 @@ mod tests {
         let back = Mapping::from_json_str(&text).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.to_json_pretty(), text, "stable output");
+    }
+
+    #[test]
+    fn two_way_settings_are_optional_and_round_trip() {
+        // A file from before two-way settings reads with the defaults and writes unchanged.
+        let old = sample().to_json_pretty();
+        assert!(!old.contains("twoWay"));
+        let m = Mapping::from_json_str(&old).unwrap();
+        assert_eq!(m.two_way, TwoWay::default());
+        assert_eq!(m.two_way.policy_for("email"), ConflictPolicy::NewestWins);
+        assert_eq!(m.two_way.local_deletes, LocalDeletes::Ignore);
+
+        let mut m = sample();
+        m.two_way.conflict_policy = ConflictPolicy::HubSpotWins;
+        m.two_way
+            .field_policies
+            .insert("email".into(), ConflictPolicy::Ask);
+        m.two_way.local_deletes = LocalDeletes::Archive;
+        let text = m.to_json_pretty();
+        assert!(text.contains("\"twoWay\": {\n    \"conflictPolicy\": \"hubSpotWins\",\n    \"fieldPolicies\": {\n      \"email\": \"ask\"\n    },\n    \"localDeletes\": \"archive\""), "{text}");
+        let back = Mapping::from_json_str(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.two_way.policy_for("email"), ConflictPolicy::Ask);
+        assert_eq!(
+            back.two_way.policy_for("firstname"),
+            ConflictPolicy::HubSpotWins
+        );
+        for (from, to) in [
+            ("\"ask\"", "\"sometimes\""),
+            ("\"localDeletes\"", "\"localDelete\""),
+        ] {
+            let bad = text.replacen(from, to, 1);
+            assert!(
+                matches!(Mapping::from_json_str(&bad).unwrap_err(), Error::InvalidFile { ref reason, .. } if reason.contains(to.trim_matches('"'))),
+                "{to}"
+            );
+        }
+        // A policy for a field that is not two-way is named.
+        let issues = crate::validate::validate(&m, &crate::validate::tests::contacts());
+        assert!(
+            !issues
+                .iter()
+                .any(|i| i.code == "mapping.conflict_policy_unused"),
+            "{issues:?}"
+        );
+        m.two_way
+            .field_policies
+            .insert("spoke_score".into(), ConflictPolicy::LocalWins);
+        let issues = crate::validate::validate(&m, &crate::validate::tests::contacts());
+        let unused: Vec<&str> = issues
+            .iter()
+            .filter(|i| i.code == "mapping.conflict_policy_unused")
+            .map(|i| i.path.as_str())
+            .collect();
+        assert_eq!(unused, ["twoWay.fieldPolicies.spoke_score"]);
     }
 
     #[test]

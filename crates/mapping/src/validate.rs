@@ -199,6 +199,24 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
         }
     }
     check_lookup(mapping, catalog, &mut out);
+    for property in mapping.two_way.field_policies.keys() {
+        let two_way = mapping.fields.iter().any(|f| {
+            f.property.as_deref() == Some(property.as_str())
+                && f.column.is_some()
+                && f.direction == crate::model::Direction::Both
+        });
+        if !two_way {
+            out.push(Issue::new(
+                W,
+                "mapping.conflict_policy_unused",
+                format!("twoWay.fieldPolicies.{property}"),
+                format!(
+                    "{property} has a conflict policy but is not a two-way field of this mapping"
+                ),
+                Some("Set the field's direction to both ways, or remove its conflict policy."),
+            ));
+        }
+    }
     out.sort_by_key(|i| i.severity);
     out
 }

@@ -438,6 +438,27 @@ export type Compatibility =
  */
 "incompatible"
 /**
+ * What wins when a two-way field changed on both sides since they last agreed.
+ */
+export type ConflictPolicy = 
+/**
+ * The later change wins: HubSpot's property history timestamp against the time Spoke saw
+ * the local edit (ties go to HubSpot).
+ */
+"newestWins" | 
+/**
+ * HubSpot's value replaces the local edit.
+ */
+"hubSpotWins" | 
+/**
+ * The local edit is written to HubSpot.
+ */
+"localWins" | 
+/**
+ * Neither side is changed: the conflict is listed for the user, who keeps one side.
+ */
+"ask"
+/**
  * One connection, as the UI shows it.
  */
 export type Connection = { id: string; label: string; method: AuthMethod; 
@@ -682,6 +703,19 @@ declaredType: string; localType: LocalType; notNull: boolean; primaryKey: boolea
  */
 defaultValue: string | null }
 /**
+ * What a row deleted from the local table does in HubSpot.
+ */
+export type LocalDeletes = 
+/**
+ * Nothing: the HubSpot record stays (and a later full read brings the row back).
+ */
+"ignore" | 
+/**
+ * The record is archived in HubSpot (`batch/archive`; restorable from HubSpot's recycle
+ * bin for 90 days).
+ */
+"archive"
+/**
  * An existing table in an SQLite file.
  */
 export type LocalTable = { path: string; table: string; columns: LocalColumn[] }
@@ -722,7 +756,11 @@ criteria?: Criterion[];
  * How to find the HubSpot record for a local row when the match key is not enough; values
  * may name local columns as `@column@`.
  */
-targetLookup?: Criterion[] }
+targetLookup?: Criterion[]; 
+/**
+ * Conflict policies and local deletes of two-way sync (left out of the file when default).
+ */
+twoWay: TwoWay }
 /**
  * What the mapping list shows without opening the editor.
  */
@@ -1167,6 +1205,18 @@ export type Transform =
  * Splits on `separator` and keeps part `index` (0-based), or with `rest` everything from it.
  */
 { op: "split"; separator: string; index: number; rest: boolean }
+/**
+ * Two-way sync settings of a mapping (all optional; a file without them gets the defaults).
+ */
+export type TwoWay = { 
+/**
+ * The policy of every two-way field without an override.
+ */
+conflictPolicy?: ConflictPolicy; 
+/**
+ * Per-field overrides, by HubSpot property name.
+ */
+fieldPolicies: Partial<{ [key in string]: ConflictPolicy }>; localDeletes?: LocalDeletes }
 
 /** tauri-specta globals **/
 
