@@ -1516,70 +1516,29 @@ mod tests {
     //! in-memory store here (this is about the checks); the CLI tests use the real keychain.
 
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     use spoke_hubspot::Secret;
-    use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+    use spoke_sandbox::SandboxConfig;
 
     use super::*;
     use crate::diagnose::diagnose;
-    use crate::keychain::memory::MemoryStore;
     use crate::keychain::{SecretKind, SecretStore};
-    use crate::service::{AddToken, BeginOAuth, ConnectConfig};
-    use crate::store::{ConnectionStore, OAuthAppKind};
+    use crate::service::ConnectConfig;
+    use crate::store::ConnectionStore;
+    use crate::testenv::Env;
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    struct Env {
-        sandbox: SandboxHandle,
-        service: Arc<Connections>,
-        secrets: Arc<MemoryStore>,
-        port: u16,
-        http: reqwest::Client,
-        db: std::path::PathBuf,
-        _dir: tempfile::TempDir,
-    }
+    const OPTIONAL: &[&str] = &[
+        "tickets",
+        "crm.schemas.tickets.read",
+        "crm.objects.custom.read",
+        "crm.objects.custom.write",
+        "crm.schemas.custom.read",
+    ];
 
     async fn env_with(
         sandbox: impl FnOnce(&mut SandboxConfig),
         tweak: impl FnOnce(&mut ConnectConfig),
     ) -> Env {
-        let port = free_port();
-        let mut cfg = SandboxConfig {
-            contacts: 30,
-            extra_redirect_uris: vec![format!("http://localhost:{port}/callback")],
-            ..SandboxConfig::default()
-        };
-        sandbox(&mut cfg);
-        let sandbox = Sandbox::start(cfg).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ConnectConfig::new(dir.path().join("spoke.db"));
-        config.open_browser = false;
-        config.client.retry.base_delay = Duration::from_millis(10);
-        tweak(&mut config);
-        let db = config.db_path.clone();
-        let store = ConnectionStore::open(&db).unwrap();
-        let secrets = Arc::new(MemoryStore::default());
-        let service = Arc::new(Connections::with_parts(config, store, secrets.clone()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Env {
-            sandbox,
-            service,
-            secrets,
-            port,
-            http,
-            db,
-            _dir: dir,
-        }
+        crate::testenv::env_with(30, sandbox, tweak).await
     }
 
     async fn env() -> Env {
@@ -1587,20 +1546,9 @@ mod tests {
     }
 
     impl Env {
-        async fn add_token(&self, token: &str) -> Connection {
-            self.service
-                .add_token(AddToken {
-                    label: Some("Test portal".into()),
-                    base_url: Some(self.sandbox.base_url()),
-                    token: Secret::new(token.to_owned()),
-                })
-                .await
-                .unwrap()
-        }
-
         async fn mint(&self, scopes: &[&str]) -> String {
             let v: serde_json::Value = self
-                .admin(
+                .admin_ok(
                     "tokens",
                     serde_json::json!({ "scopes": scopes, "kind": "private" }),
                 )
@@ -1609,83 +1557,6 @@ mod tests {
                 .await
                 .unwrap();
             v["token"].as_str().unwrap().to_owned()
-        }
-
-        fn begin_request(&self) -> BeginOAuth {
-            let app = self.sandbox.demo_app();
-            BeginOAuth {
-                label: None,
-                app_kind: OAuthAppKind::Demo,
-                base_url: Some(self.sandbox.base_url()),
-                authorize_base_url: None,
-                client_id: app.client_id,
-                client_secret: Secret::new(app.client_secret),
-                port: Some(self.port),
-                scopes: app.scopes,
-                optional_scopes: vec![
-                    "tickets".into(),
-                    "crm.schemas.tickets.read".into(),
-                    "crm.objects.custom.read".into(),
-                    "crm.objects.custom.write".into(),
-                    "crm.schemas.custom.read".into(),
-                ],
-            }
-        }
-
-        async fn connect_oauth(&self) -> Connection {
-            let started = self
-                .service
-                .begin_oauth(self.begin_request())
-                .await
-                .unwrap();
-            let service = self.service.clone();
-            let flow = started.flow_id.clone();
-            let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
-            let page = self
-                .http
-                .get(&started.authorize_url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let marker = "name=\"request_id\" value=\"";
-            let start = page.find(marker).unwrap() + marker.len();
-            let request_id = &page[start..start + page[start..].find('"').unwrap()];
-            let answer = self
-                .http
-                .post(format!("{}/oauth/authorize", self.sandbox.base_url()))
-                .form(&[("request_id", request_id), ("decision", "allow")])
-                .send()
-                .await
-                .unwrap();
-            let callback = answer.headers()["location"].to_str().unwrap().to_owned();
-            assert_eq!(self.http.get(&callback).send().await.unwrap().status(), 200);
-            waiting.await.unwrap().unwrap()
-        }
-
-        async fn admin(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-            let r = self
-                .http
-                .post(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "admin {path}: {}", r.status());
-            r
-        }
-
-        async fn put(&self, path: &str, body: serde_json::Value) {
-            let r = self
-                .http
-                .put(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "admin {path}: {}", r.status());
         }
 
         /// Points the connection at another API address (as if it had been set up that way).
@@ -1735,7 +1606,7 @@ mod tests {
     #[tokio::test]
     async fn a_healthy_oauth_portal_passes_every_check_including_the_write_probe() {
         let env = env().await;
-        let conn = env.connect_oauth().await;
+        let conn = env.connect_oauth_with(OPTIONAL).await;
         let before: serde_json::Value = env
             .http
             .get(format!("{}/_sandbox", env.sandbox.base_url()))
@@ -1874,7 +1745,7 @@ mod tests {
         assert_eq!(d.code, "webhooks_need_oauth");
         assert!(d.fix.contains("OAuth"), "{d:?}");
         assert!(run.passed, "a warning does not fail the test");
-        let oauth = env.connect_oauth().await;
+        let oauth = env.connect_oauth_with(OPTIONAL).await;
         let run = env.test(&oauth.id, CheckOptions::default()).await;
         assert_eq!(status(&run, "webhooks"), StepStatus::Pass);
     }
@@ -1929,7 +1800,7 @@ mod tests {
         let env = env().await;
         let token = env.mint(&["crm.objects.contacts.read"]).await;
         let conn = env.add_token(&token).await;
-        env.admin("tokens/revoke", serde_json::json!({ "token": token }))
+        env.admin_ok("tokens/revoke", serde_json::json!({ "token": token }))
             .await;
         let run = env.test(&conn.id, CheckOptions::default()).await;
         assert_only_failure(&run, "token", "token_rejected");
@@ -1949,9 +1820,9 @@ mod tests {
     async fn an_expired_or_revoked_oauth_sign_in_asks_for_reconnect() {
         // Access tokens live 60 s, inside the refresh margin: the test refreshes first.
         let env = env_with(|s| s.access_token_ttl_secs = 60, |_| {}).await;
-        let conn = env.connect_oauth().await;
+        let conn = env.connect_oauth_with(OPTIONAL).await;
         let refresh = env.secrets.value(&conn.id, SecretKind::Refresh).unwrap();
-        env.admin("tokens/revoke", serde_json::json!({ "token": refresh }))
+        env.admin_ok("tokens/revoke", serde_json::json!({ "token": refresh }))
             .await;
         let run = env.test(&conn.id, CheckOptions::default()).await;
         assert_only_failure(&run, "token", "sign_in_expired");
@@ -1962,7 +1833,7 @@ mod tests {
     async fn a_healthy_oauth_token_near_expiry_is_refreshed_through_the_single_flight_path() {
         // 200 s left is inside the 5-minute refresh margin.
         let env = env_with(|s| s.access_token_ttl_secs = 200, |_| {}).await;
-        let conn = env.connect_oauth().await;
+        let conn = env.connect_oauth_with(OPTIONAL).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let run = env.test(&conn.id, CheckOptions::default()).await;
         assert!(run.passed, "{run:#?}");
@@ -2043,7 +1914,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_client_secret_is_diagnosed_at_refresh() {
         let env = env_with(|s| s.access_token_ttl_secs = 60, |_| {}).await;
-        let conn = env.connect_oauth().await;
+        let conn = env.connect_oauth_with(OPTIONAL).await;
         env.secrets
             .set(
                 &conn.id,
@@ -2059,7 +1930,7 @@ mod tests {
     #[tokio::test]
     async fn a_user_without_install_permission_is_told_who_can_install() {
         let env = env().await;
-        let started = env.service.begin_oauth(env.begin_request()).await.unwrap();
+        let started = env.service.begin_oauth(env.begin_request_with(OPTIONAL)).await.unwrap();
         let state = url::Url::parse(&started.authorize_url)
             .unwrap()
             .query_pairs()
@@ -2256,7 +2127,7 @@ mod tests {
     async fn a_closed_port_is_unreachable() {
         let env = env().await;
         let conn = env.add_token(&env.sandbox.private_app_token()).await;
-        env.set_base_url(&conn, &format!("http://127.0.0.1:{}", free_port()));
+        env.set_base_url(&conn, &format!("http://127.0.0.1:{}", crate::testenv::free_port()));
         let run = env.test(&conn.id, CheckOptions::default()).await;
         assert_only_failure(&run, "reach", "unreachable");
     }
@@ -2280,7 +2151,7 @@ mod tests {
     #[tokio::test]
     async fn the_report_carries_no_secret_and_no_record_value() {
         let env = env().await;
-        let oauth = env.connect_oauth().await;
+        let oauth = env.connect_oauth_with(OPTIONAL).await;
         let token = env.sandbox.private_app_token();
         let full = env.add_token(&token).await;
         let narrow_token = env.mint(&["crm.objects.contacts.read"]).await;

@@ -38,6 +38,9 @@ pub mod store;
 pub mod tokenfmt;
 pub mod tokens;
 
+#[cfg(test)]
+mod testenv;
+
 pub use check::{run_checks, CheckOptions, CheckRun, CheckStep, StepStatus};
 pub use diagnose::{diagnose, Diagnosis};
 

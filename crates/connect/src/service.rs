@@ -937,58 +937,15 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use spoke_hubspot::Describe;
-    use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
-
     use super::*;
-    use crate::keychain::memory::MemoryStore;
     use crate::scopes::{ObjectAccess, ScopeObject};
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
+    use crate::testenv::{env_with as env_in, Env};
 
-    struct Env {
-        sandbox: SandboxHandle,
-        service: Arc<Connections>,
-        secrets: Arc<MemoryStore>,
-        port: u16,
-        http: reqwest::Client,
-        _dir: tempfile::TempDir,
-    }
+    const OPTIONAL: &[&str] = &["tickets"];
 
     async fn env_with(tweak: impl FnOnce(&mut ConnectConfig)) -> Env {
-        let port = free_port();
-        let sandbox = Sandbox::start(SandboxConfig {
-            contacts: 20,
-            extra_redirect_uris: vec![format!("http://localhost:{port}/callback")],
-            ..SandboxConfig::default()
-        })
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ConnectConfig::new(dir.path().join("spoke.db"));
-        config.open_browser = false;
-        config.client.retry.base_delay = Duration::from_millis(10);
-        tweak(&mut config);
-        let store = ConnectionStore::open(&config.db_path).unwrap();
-        let secrets = Arc::new(MemoryStore::default());
-        let service = Arc::new(Connections::with_parts(config, store, secrets.clone()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Env {
-            sandbox,
-            service,
-            secrets,
-            port,
-            http,
-            _dir: dir,
-        }
+        env_in(20, |_| {}, tweak).await
     }
 
     async fn env() -> Env {
@@ -997,95 +954,11 @@ mod tests {
 
     impl Env {
         fn begin_request(&self) -> BeginOAuth {
-            let app = self.sandbox.demo_app();
-            BeginOAuth {
-                label: None,
-                app_kind: OAuthAppKind::Demo,
-                base_url: Some(self.sandbox.base_url()),
-                authorize_base_url: None,
-                client_id: app.client_id,
-                client_secret: Secret::new(app.client_secret),
-                port: Some(self.port),
-                scopes: app.scopes,
-                optional_scopes: vec!["tickets".into()],
-            }
-        }
-
-        /// Plays the browser: opens the consent page, clicks Allow or Deny, and returns the
-        /// callback URL HubSpot redirects to (not yet visited).
-        async fn consent(&self, authorize_url: &str, decision: &str) -> String {
-            let page = self
-                .http
-                .get(authorize_url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let marker = "name=\"request_id\" value=\"";
-            let start = page
-                .find(marker)
-                .unwrap_or_else(|| panic!("no consent form in {page}"))
-                + marker.len();
-            let request_id = &page[start..start + page[start..].find('"').unwrap()];
-            let answer = self
-                .http
-                .post(format!("{}/oauth/authorize", self.sandbox.base_url()))
-                .form(&[("request_id", request_id), ("decision", decision)])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(answer.status(), 302);
-            answer.headers()["location"].to_str().unwrap().to_owned()
-        }
-
-        async fn visit(&self, url: &str) -> Result<(u16, String), reqwest::Error> {
-            let r = self.http.get(url).send().await?;
-            Ok((r.status().as_u16(), r.text().await?))
+            self.begin_request_with(OPTIONAL)
         }
 
         async fn connect_oauth(&self) -> Connection {
-            let started = self
-                .service
-                .begin_oauth(self.begin_request())
-                .await
-                .unwrap();
-            let service = self.service.clone();
-            let flow = started.flow_id.clone();
-            let waiting = tokio::spawn(async move { service.finish_oauth(&flow).await });
-            let callback = self.consent(&started.authorize_url, "allow").await;
-            let (status, _) = self.visit(&callback).await.unwrap();
-            assert_eq!(status, 200);
-            waiting.await.unwrap().unwrap()
-        }
-
-        async fn token_calls(&self) -> u64 {
-            let v: serde_json::Value = self
-                .http
-                .get(format!("{}/_sandbox/requests", self.sandbox.base_url()))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["byRoute"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter(|(route, _)| route.starts_with("POST /oauth/") && route.ends_with("/token"))
-                .map(|(_, n)| n.as_u64().unwrap())
-                .sum()
-        }
-
-        async fn admin(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-            self.http
-                .post(format!("{}/_sandbox/{path}", self.sandbox.base_url()))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
+            self.connect_oauth_with(OPTIONAL).await
         }
     }
 
