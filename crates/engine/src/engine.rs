@@ -13,6 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+mod events;
+pub use events::EventsSummary;
+
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -37,6 +37,11 @@ pub enum Error {
 
     #[error("conflict {id} is already settled (kept {kept})")]
     ConflictResolved { id: i64, kept: String },
+    #[error("the schedule's {field} {reason}")]
+    InvalidSchedule { field: String, reason: String },
+
+    #[error("the webhook receiver could not start on {address}: {reason}")]
+    WebhookReceiver { address: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -64,6 +69,8 @@ impl Describe for Error {
             Error::NoSuchDeadLetter { .. } => "engine.no_such_dead_letter",
             Error::NoSuchConflict { .. } => "engine.no_such_conflict",
             Error::ConflictResolved { .. } => "engine.conflict_resolved",
+            Error::InvalidSchedule { .. } => "engine.invalid_schedule",
+            Error::WebhookReceiver { .. } => "engine.webhook_receiver",
         }
     }
 
@@ -80,6 +87,8 @@ impl Describe for Error {
             Error::NoSuchDeadLetter { .. } => "List the dead letters (spoke deadletters) and use a row key from there, or resend all of them.",
             Error::NoSuchConflict { .. } => "List the open conflicts (spoke conflicts) and use an id from there.",
             Error::ConflictResolved { .. } => "Nothing to do: list the open conflicts with spoke conflicts; to change the value now, edit the row and sync again.",
+            Error::InvalidSchedule { .. } => "Pick a minute from 0 to 59 and an hour from 0 to 23.",
+            Error::WebhookReceiver { .. } => "Close the program using that port, or set SPOKE_WEBHOOK_PORT to a free one; until then real-time schedules poll every minute.",
         };
         Some(text.to_owned())
     }

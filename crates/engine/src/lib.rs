@@ -14,17 +14,24 @@
 //!   [`DeadLetter`]s ([`Store::dead_letters`], [`Engine::resend`]).
 //! - Two-way sync: local edits survive reads, per-field conflict policies, [`Conflict`]s
 //!   ([`Store::conflicts`], [`Engine::resolve_conflict`]).
+//! - [`webhooks::Receiver`]: the local webhooks v3 endpoint (verified, deduplicated, stored);
+//!   [`Engine::apply_events`] feeds the stored events into a mapping's table.
+//! - [`Schedule`] per mapping and the [`Scheduler`] that runs the due ones.
 
 mod deadletter;
 mod engine;
 mod error;
+pub mod schedule;
 mod store;
 mod twoway;
 mod types;
+pub mod webhooks;
 mod write;
 
 pub use deadletter::DeadLetter;
-pub use engine::{modified_property, Engine};
+pub use engine::{modified_property, Engine, EventsSummary};
+pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};
+pub use webhooks::{Endpoint, Receiver, WebhookMode, WebhookStatus};
 pub use error::{Error, Result};
 pub use store::{association_table, Store, ENGINE_COLUMNS};
 pub use twoway::{Conflict, ConflictSide};
