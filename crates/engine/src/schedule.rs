@@ -407,10 +407,17 @@ impl Scheduler {
                 continue;
             }
             let live = webhooks_live(&e.connection_id);
+            // A failed or skipped run waits a minute before events are tried again.
+            let resting = e
+                .last_outcome
+                .as_deref()
+                .is_some_and(|o| !o.starts_with("succeeded"))
+                && e.last_run_ms.is_some_and(|t| now_ms - t < REALTIME_POLL_MS);
             let kind = if e.next_due_ms.is_some_and(|due| due <= now_ms) {
                 JobKind::Sync
             } else if e.schedule == Schedule::Realtime
                 && live
+                && !resting
                 && self
                     .store
                     .pending_events(&e.connection_id, &e.table, &e.object)?
@@ -634,5 +641,47 @@ mod tests {
             .schedule("c1", "contacts.json", false)
             .unwrap()
             .is_none());
+    }
+    #[test]
+    fn received_events_make_a_realtime_mapping_due_at_once_unless_it_just_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        let m = Mapping::new(
+            "Contacts",
+            "contacts",
+            spoke_mapping::Destination::Spoke {
+                table: "contacts".into(),
+            },
+            spoke_mapping::MatchKey::RecordId {
+                column: "id".into(),
+            },
+        );
+        let e = store
+            .set_schedule("c1", "contacts.json", &m, &Schedule::Realtime)
+            .unwrap();
+        let s = Scheduler::new(store.clone());
+        let soon = e.set_at_ms + 1_000;
+        assert!(s.due(soon, &|_| true).unwrap().is_empty());
+        store
+            .store_events(
+                "c1",
+                7,
+                br#"[{"eventId":1,"subscriptionType":"contact.propertyChange","portalId":7,"objectId":11}]"#,
+            )
+            .unwrap();
+        let due = s.due(soon, &|_| true).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].kind, JobKind::Events);
+        // Without a live receiver the events wait for the minute's poll.
+        assert!(s.due(soon, &|_| false).unwrap().is_empty());
+        // A failed run rests for a minute.
+        store
+            .note_scheduled_run("c1", "contacts.json", soon, "failed: HubSpot is down")
+            .unwrap();
+        assert!(s.due(soon + 1_000, &|_| true).unwrap().is_empty());
+        assert_eq!(
+            s.due(soon + REALTIME_POLL_MS, &|_| true).unwrap()[0].kind,
+            JobKind::Events
+        );
     }
 }
