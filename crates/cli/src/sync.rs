@@ -11,12 +11,40 @@ use std::path::{Path, PathBuf};
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     /// Connection id, label or portal id.
-    pub connection: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub connection: Option<String>,
     /// Mapping name or file (see `spoke mapping list CONNECTION`).
-    pub mapping: String,
+    #[arg(required_unless_present = "all")]
+    pub mapping: Option<String>,
+    /// Sync every saved mapping of every connection, one after another (for cron); prints a
+    /// summary of each and exits 1 when any failed.
+    #[arg(long)]
+    pub all: bool,
     /// Read every record again instead of only what changed.
     #[arg(long)]
     pub full: bool,
+}
+
+/// One mapping's result in `spoke sync --all`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AllEntry {
+    connection_id: String,
+    connection: String,
+    file: String,
+    mapping: String,
+    ok: bool,
+    summary: Option<spoke_engine::RunSummary>,
+    problem: Option<spoke_hubspot::Problem>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AllSummary {
+    ok: bool,
+    synced: usize,
+    failed: usize,
+    syncs: Vec<AllEntry>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,9 +87,15 @@ fn render_progress(p: &Progress) -> String {
 }
 
 pub async fn sync(dir: &Path, args: &SyncArgs, out: &Out) -> Result<(), Failure> {
+    if args.all {
+        return sync_all(dir, args.full, out).await;
+    }
+    let (Some(connection), Some(mapping)) = (&args.connection, &args.mapping) else {
+        return Err(Failure::usage("cli.usage", "give a CONNECTION and a MAPPING, or --all", "See `spoke sync --help`."));
+    };
     let connections = service(dir)?;
-    let id = find(&connections.list().await?, &args.connection)?;
-    let mapping = load(dir, &id, &args.mapping)?;
+    let id = find(&connections.list().await?, connection)?;
+    let mapping = load(dir, &id, mapping)?;
     let store = Store::open(dir.join("store.db"))?;
     let engine = Engine::new(store, connections.client(&id)?);
     let cancel = CancelToken::new();
@@ -75,6 +109,85 @@ pub async fn sync(dir: &Path, args: &SyncArgs, out: &Out) -> Result<(), Failure>
     let options = SyncOptions { full: args.full, ..SyncOptions::default() };
     let summary = engine.sync(&mapping, options, cancel, |p| eprintln!("{}", render_progress(&p))).await?;
     out.print(&summary, || summary.message.clone())
+}
+
+/// `spoke sync --all`: every saved mapping of every connection, one at a time; a failure does not
+/// stop the others. Exit code 1 when any failed (the summary is printed first).
+async fn sync_all(dir: &Path, full: bool, out: &Out) -> Result<(), Failure> {
+    let connections = service(dir)?;
+    let store = Store::open(dir.join("store.db"))?;
+    let cancel = CancelToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling at the next checkpoint…");
+            on_ctrl_c.cancel();
+        }
+    });
+    let mut syncs = Vec::new();
+    for conn in connections.list().await? {
+        for entry in library(dir).list(&conn.id)? {
+            let mut item = AllEntry {
+                connection_id: conn.id.clone(),
+                connection: conn.label.clone(),
+                file: entry.file.clone(),
+                mapping: entry.name.clone(),
+                ok: false,
+                summary: None,
+                problem: None,
+            };
+            if cancel.is_cancelled() {
+                item.problem = Some(spoke_hubspot::Problem::new("cli.cancelled", "cancelled before it started", None));
+                syncs.push(item);
+                continue;
+            }
+            eprintln!("{} / {}:", conn.label, entry.name);
+            let result = async {
+                let mapping = library(dir).load(&conn.id, &entry.file)?;
+                let engine = Engine::new(store.clone(), connections.client(&conn.id)?);
+                let options = SyncOptions { full, ..SyncOptions::default() };
+                Ok::<_, Failure>(engine.sync(&mapping, options, cancel.clone(), |p| eprintln!("  {}", render_progress(&p))).await?)
+            }
+            .await;
+            match result {
+                Ok(summary) => {
+                    item.ok = !matches!(summary.status, spoke_engine::RunStatus::Failed | spoke_engine::RunStatus::Cancelled);
+                    item.summary = Some(summary);
+                }
+                Err(f) => item.problem = Some(f.problem),
+            }
+            syncs.push(item);
+        }
+    }
+    let failed = syncs.iter().filter(|s| !s.ok).count();
+    let summary = AllSummary { ok: failed == 0, synced: syncs.len() - failed, failed, syncs };
+    out.print(&summary, || {
+        if summary.syncs.is_empty() {
+            return "No saved mappings: create one in the app or with `spoke mapping import`.".to_owned();
+        }
+        let mut lines: Vec<String> = summary
+            .syncs
+            .iter()
+            .map(|s| match (&s.summary, &s.problem) {
+                (Some(run), _) => format!("{} {} / {}: {}", if s.ok { "ok  " } else { "FAIL" }, s.connection, s.mapping, run.message),
+                (None, Some(p)) => format!("FAIL {} / {}: {}", s.connection, s.mapping, p.message),
+                (None, None) => format!("FAIL {} / {}", s.connection, s.mapping),
+            })
+            .collect();
+        lines.push(format!("{} synced, {} failed", summary.synced, summary.failed));
+        lines.join("\n")
+    })?;
+    if failed == 0 {
+        return Ok(());
+    }
+    Err(Failure {
+        problem: spoke_hubspot::Problem::new(
+            crate::test::CHECKS_FAILED,
+            format!("{failed} of {} syncs failed", summary.syncs.len()),
+            Some("See each failure's message above; fix it and run `spoke sync --all` again.".to_owned()),
+        ),
+        exit_code: 1,
+    })
 }
 
 pub async fn runs(dir: &Path, limit: usize, out: &Out) -> Result<(), Failure> {
