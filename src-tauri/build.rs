@@ -38,6 +38,8 @@ const COMMANDS: &[&str] = &[
     "list_runs",
     "run_errors",
     "table_rows",
+    "get_schedule",
+    "set_schedule",
 ];
 
 fn main() {

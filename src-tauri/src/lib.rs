@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod mapping;
+pub mod schedule;
 pub mod state;
 pub mod sync;
 pub mod testing;
@@ -54,6 +55,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             sync::list_runs,
             sync::run_errors,
             sync::table_rows,
+            schedule::get_schedule,
+            schedule::set_schedule,
         ])
 }
 
@@ -83,7 +86,10 @@ pub fn run() {
             let demo = tauri::async_runtime::block_on(demo::DemoPortal::start());
             let mappings = spoke_mapping::MappingLibrary::new(paths.data_dir.join("mappings"));
             let store = spoke_engine::Store::open(&paths.store_file).map_err(|e| format!("{e}"))?;
+            let background = tauri::async_runtime::block_on(schedule::background(&store));
             app.manage(state::AppState::new(paths, connections, demo, mappings, store, started));
+            app.manage(background);
+            schedule::spawn(app.handle().clone());
             Ok(())
         })
         .run(tauri::generate_context!())

@@ -69,6 +69,19 @@ impl RunningSyncs {
         token
     }
 
+    /// Like [`RunningSyncs::begin`], but `None` when that mapping is already syncing (the
+    /// scheduler never starts a second run of one mapping).
+    pub fn try_begin(&self, connection_id: &str, file: &str) -> Option<spoke_engine::CancelToken> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = Self::key(connection_id, file);
+        if map.contains_key(&key) {
+            return None;
+        }
+        let token = spoke_engine::CancelToken::new();
+        map.insert(key, token.clone());
+        Some(token)
+    }
+
     pub fn end(&self, connection_id: &str, file: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&Self::key(connection_id, file));
     }

@@ -752,6 +752,18 @@ impl Connections {
         self.tokens.access_token(id).await
     }
 
+    /// The OAuth app's client secret of `id` (from the keychain), e.g. to verify webhook
+    /// signatures; token connections have none.
+    pub async fn client_secret(&self, id: &str) -> Result<Secret, Error> {
+        let key = id.to_owned();
+        blocking(&self.secrets, move |s| s.get(&key, SecretKind::ClientSecret))
+            .await?
+            .ok_or_else(|| Error::SecretMissing {
+                connection_id: id.to_owned(),
+                what: SecretKind::ClientSecret.describe(),
+            })
+    }
+
     /// "Test connection": asks HubSpot now who the connection belongs to and which scopes it
     /// has, and records the answer. A rejected token moves the connection to Reconnect.
     pub async fn verify(&self, id: &str) -> Result<Connection, Error> {

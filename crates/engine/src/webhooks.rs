@@ -547,6 +547,17 @@ impl Receiver {
             .insert(connection_id.to_owned(), why.into());
     }
 
+    /// True once the connection was registered or given a reason to poll.
+    pub fn knows(&self, connection_id: &str) -> bool {
+        self.is_live(connection_id)
+            || self
+                .inner
+                .polling
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(connection_id)
+    }
+
     /// True when the connection's events are being received.
     pub fn is_live(&self, connection_id: &str) -> bool {
         self.inner

@@ -290,6 +290,22 @@ async tableRows(table: string, limit: number, offset: number) : Promise<Result<R
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+async getSchedule(connectionId: string, file: string) : Promise<Result<ScheduleView, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("get_schedule", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async setSchedule(connectionId: string, file: string, schedule: Schedule) : Promise<Result<ScheduleView, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_schedule", { connectionId, file, schedule }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -1072,6 +1088,55 @@ deletedIds: string[]; durationMs: number;
  */
 message: string }
 /**
+ * When a mapping syncs on its own.
+ */
+export type Schedule = 
+/**
+ * Only when started by hand (or by `spoke sync` from cron).
+ */
+{ kind: "manual" } | 
+/**
+ * Webhook events as they arrive; otherwise an incremental read every minute.
+ */
+{ kind: "realtime" } | 
+/**
+ * Every hour at `minute` past.
+ */
+{ kind: "hourly"; minute: number } | 
+/**
+ * Every day at `hour:minute` local time; `utcOffsetMinutes` is the local offset from UTC
+ * (e.g. 60 for CET, -300 for EST) recorded when the schedule was saved.
+ */
+{ kind: "daily"; hour: number; minute: number; utcOffsetMinutes: number }
+/**
+ * A mapping's schedule as stored, with its last and next run.
+ */
+export type ScheduleEntry = { connectionId: string; 
+/**
+ * The mapping file (as in the mapping library).
+ */
+file: string; table: string; object: string; schedule: Schedule; setAtMs: number; lastRunMs: number | null; 
+/**
+ * `succeeded`, `failed: …`, `skipped: …` of the last scheduled run.
+ */
+lastOutcome: string | null; 
+/**
+ * When it runs next (Unix ms); `None` for manual.
+ */
+nextDueMs: number | null; 
+/**
+ * The same, RFC 3339 UTC.
+ */
+nextDueAt: string | null }
+/**
+ * A mapping's schedule and the webhook status of its connection.
+ */
+export type ScheduleView = { 
+/**
+ * `None`: manual (never scheduled).
+ */
+entry: ScheduleEntry | null; webhooks: WebhookStatus }
+/**
  * One HubSpot scope, explained in one plain sentence.
  */
 export type ScopeInfo = { scope: string; explanation: string }
@@ -1217,6 +1282,19 @@ conflictPolicy?: ConflictPolicy;
  * Per-field overrides, by HubSpot property name.
  */
 fieldPolicies: Partial<{ [key in string]: ConflictPolicy }>; localDeletes?: LocalDeletes }
+/**
+ * Whether a connection's webhooks are receiving.
+ */
+export type WebhookMode = "receiving" | "polling"
+/**
+ * What the Sync screen shows about webhooks.
+ */
+export type WebhookStatus = { mode: WebhookMode; 
+/**
+ * Why polling (no public URL, a token connection, the receiver could not start), or where
+ * events arrive.
+ */
+detail: string; targetUrl: string | null; eventsReceived: number; duplicates: number; rejected: number; lastEventAt: string | null; lastRejection: string | null }
 
 /** tauri-specta globals **/
 
