@@ -25,6 +25,8 @@ const COMMANDS: &[&str] = &[
     "suggest_fields",
     "validate_mapping",
     "preview_mapping",
+    "sample_records",
+    "preview_field",
     "list_mappings",
     "load_mapping",
     "save_mapping",

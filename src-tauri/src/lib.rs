@@ -42,6 +42,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             mapping::suggest_fields,
             mapping::validate_mapping,
             mapping::preview_mapping,
+            mapping::sample_records,
+            mapping::preview_field,
             mapping::list_mappings,
             mapping::load_mapping,
             mapping::save_mapping,

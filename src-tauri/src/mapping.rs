@@ -4,7 +4,7 @@
 use crate::error::IpcError;
 use crate::state::AppState;
 use spoke_mapping::{
-    DryRunRow, Issue, LocalTable, Mapping, MappingEntry, ObjectCatalog, ObjectDirectory, Suggestion,
+    DryRunRow, FieldMapping, FieldPreview, HubSpotRecord, Issue, LocalTable, Mapping, MappingEntry, ObjectCatalog, ObjectDirectory, Suggestion,
 };
 use std::path::PathBuf;
 use tauri::State;
@@ -122,6 +122,28 @@ pub async fn preview_mapping(
         spoke_mapping::preview_inbound(&client, &mapping, &catalog, &db, limit as usize).await?
     };
     Ok(rows)
+}
+
+/// Up to `limit` real records the mapping would read (criteria applied), with every property it
+/// maps: the samples of the transform editor's live preview.
+#[tauri::command]
+#[specta::specta]
+pub async fn sample_records(
+    state: State<'_, AppState>,
+    connection_id: String,
+    mapping: Mapping,
+    limit: u32,
+) -> Res<Vec<HubSpotRecord>> {
+    let client = state.connections.client(&connection_id)?;
+    let catalog = state.catalog(&connection_id, &mapping.object, false).await?;
+    Ok(spoke_mapping::sample_records(&client, &mapping, &catalog, limit as usize).await?)
+}
+
+/// One field's HubSpot → local steps run over sample records: before → after per record.
+#[tauri::command]
+#[specta::specta]
+pub fn preview_field(field: FieldMapping, records: Vec<HubSpotRecord>) -> Res<Vec<FieldPreview>> {
+    Ok(spoke_mapping::preview_field(&field, &records))
 }
 
 #[tauri::command]

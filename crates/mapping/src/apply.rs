@@ -349,6 +349,15 @@ pub fn dry_run(
         .collect()
 }
 
+/// Runs one field's HubSpot → local steps over sample records, for the transform editor's live
+/// preview: per record the source value, the value the column would get, or why it fails.
+pub fn preview_field(field: &FieldMapping, records: &[HubSpotRecord]) -> Vec<FieldPreview> {
+    records
+        .iter()
+        .map(|r| preview(field, inbound_field(field, r), None))
+        .collect()
+}
+
 /// Loose equality for "did it change": numbers by value, date-times by instant, text exactly.
 fn same(a: &LocalValue, b: &LocalValue) -> bool {
     if a.is_empty() || b.is_empty() {
@@ -562,6 +571,51 @@ mod tests {
 
     fn t(s: &str) -> LocalValue {
         LocalValue::Text(s.into())
+    }
+
+    #[test]
+    fn preview_field_shows_each_sample_before_and_after_or_why_it_fails() {
+        let mut f = field(
+            "spoke_score",
+            "score",
+            Direction::ToLocal,
+            PropertyType::String,
+            LocalType::Integer,
+        );
+        f.inbound = vec![
+            Transform::Trim,
+            Transform::ParseNumber {
+                decimal: Some(",".into()),
+                thousands: Some(".".into()),
+            },
+        ];
+        let got = preview_field(
+            &f,
+            &[
+                record("1", &[("spoke_score", " 1.234 ")]),
+                record("2", &[("spoke_score", "abc")]),
+                record("3", &[]),
+            ],
+        );
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            (got[0].before.clone(), got[0].after.clone()),
+            (t(" 1.234 "), LocalValue::Integer(1234))
+        );
+        assert!(got[0].error.is_none() && got[0].changed);
+        assert!(
+            got[1].error.as_deref().is_some_and(|e| e.contains("abc")),
+            "{:?}",
+            got[1]
+        );
+        assert_eq!(
+            (
+                got[2].before.clone(),
+                got[2].after.clone(),
+                got[2].error.clone()
+            ),
+            (LocalValue::Null, LocalValue::Null, None)
+        );
     }
 
     #[test]

@@ -28,8 +28,8 @@ mod validate;
 mod fuzz;
 
 pub use apply::{
-    apply_inbound, apply_outbound, apply_outbound_checked, dry_run, Action, DryRunRow,
-    DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord,
+    apply_inbound, apply_outbound, apply_outbound_checked, dry_run, preview_field, Action,
+    DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord,
 };
 pub use catalog::{
     discover_objects, discover_properties, EnumOption, ObjectCatalog, ObjectDirectory,

@@ -186,6 +186,29 @@ async previewMapping(connectionId: string, mapping: Mapping, toHubspot: boolean,
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Up to `limit` real records the mapping would read (criteria applied), with every property it
+ * maps: the samples of the transform editor's live preview.
+ */
+async sampleRecords(connectionId: string, mapping: Mapping, limit: number) : Promise<Result<HubSpotRecord[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sample_records", { connectionId, mapping, limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * One field's HubSpot → local steps run over sample records: before → after per record.
+ */
+async previewField(field: FieldMapping, records: HubSpotRecord[]) : Promise<Result<FieldPreview[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("preview_field", { field, records }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async listMappings(connectionId: string) : Promise<Result<MappingEntry[], IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_mappings", { connectionId }) };
@@ -673,6 +696,10 @@ after: LocalValue;
  * What the target holds now, when the sample says.
  */
 current: LocalValue | null; changed: boolean; error: string | null }
+/**
+ * A HubSpot record as the CRM object endpoints return it (`{id, properties: {..}}`).
+ */
+export type HubSpotRecord = { id: string; properties?: Partial<{ [key in string]: string | null }> }
 /**
  * What the UI receives when a command fails. Built from any crate's error through
  * [`Describe`], so the code, message and hint are decided where the error is understood.

@@ -7,8 +7,9 @@ export type {
   ScopeObject, Access, AuthMethod, DemoPortalInfo, DisconnectReport, OwnAppSignIn, AppInfo,
   Mapping, MappingEntry, FieldMapping, ObjectCatalog, ObjectDirectory, PropertyDef, Suggestion, Issue,
   DryRunRow, LocalTable, Criterion, Direction, Transform, LocalValue, PropertyType, LocalType,
+  HubSpotRecord, FieldPreview, Candidate,
 } from "./bindings";
-import type { Mapping } from "./bindings";
+import type { FieldMapping, HubSpotRecord, Mapping } from "./bindings";
 
 export class CommandError extends Error {
   readonly code: string;
@@ -70,6 +71,10 @@ export const api = {
   validateMapping: async (id: string, mapping: Mapping) => unwrap(await commands.validateMapping(id, mapping)),
   previewMapping: async (id: string, mapping: Mapping, toHubspot: boolean, limit: number) =>
     unwrap(await commands.previewMapping(id, mapping, toHubspot, limit)),
+  sampleRecords: async (id: string, mapping: Mapping, limit: number) =>
+    unwrap(await commands.sampleRecords(id, mapping, limit)),
+  previewField: async (field: FieldMapping, records: HubSpotRecord[]) =>
+    unwrap(await commands.previewField(field, records)),
   listMappings: async (id: string) => unwrap(await commands.listMappings(id)),
   loadMapping: async (id: string, file: string) => unwrap(await commands.loadMapping(id, file)),
   saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),
