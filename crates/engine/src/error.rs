@@ -32,6 +32,9 @@ pub enum Error {
     #[error("the mapping {mapping:?} has no dead letter for the row {row_key:?}")]
     NoSuchDeadLetter { mapping: String, row_key: String },
 
+    #[error("notes can be synced as comments for contacts, companies, deals and tickets, not {object:?}")]
+    CommentsUnsupported { object: String },
+
     #[error("there is no conflict {id}")]
     NoSuchConflict { id: i64 },
 
@@ -67,6 +70,7 @@ impl Describe for Error {
             Error::Unexpected(_) => "engine.unexpected_response",
             Error::DailyReserve { .. } => "engine.daily_reserve",
             Error::NoSuchDeadLetter { .. } => "engine.no_such_dead_letter",
+            Error::CommentsUnsupported { .. } => "engine.comments_unsupported",
             Error::NoSuchConflict { .. } => "engine.no_such_conflict",
             Error::ConflictResolved { .. } => "engine.conflict_resolved",
             Error::InvalidSchedule { .. } => "engine.invalid_schedule",
@@ -85,6 +89,7 @@ impl Describe for Error {
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",
             Error::DailyReserve { .. } => "Sync again after HubSpot's daily reset (midnight in the portal's time zone); it resumes where it stopped. Or lower the daily reserve in the sync settings.",
             Error::NoSuchDeadLetter { .. } => "List the dead letters (spoke deadletters) and use a row key from there, or resend all of them.",
+            Error::CommentsUnsupported { .. } => "Sync comments on a contacts, companies, deals or tickets mapping; notes on custom objects are not synced yet.",
             Error::NoSuchConflict { .. } => "List the open conflicts (spoke conflicts) and use an id from there.",
             Error::ConflictResolved { .. } => "Nothing to do: list the open conflicts with spoke conflicts; to change the value now, edit the row and sync again.",
             Error::InvalidSchedule { .. } => "Pick a minute from 0 to 59 and an hour from 0 to 23.",

@@ -12,12 +12,14 @@
 //! - [`Engine::sync`]: full or incremental read of one mapping, with progress and cancel.
 //! - [`Engine::write_back`]: local changes sent to HubSpot in batches; refused rows kept as
 //!   [`DeadLetter`]s ([`Store::dead_letters`], [`Engine::resend`]).
+//! - [`Engine::sync_comments`]: notes on the mapped records as a local comments table, and back.
 //! - Two-way sync: local edits survive reads, per-field conflict policies, [`Conflict`]s
 //!   ([`Store::conflicts`], [`Engine::resolve_conflict`]).
 //! - [`webhooks::Receiver`]: the local webhooks v3 endpoint (verified, deduplicated, stored);
 //!   [`Engine::apply_events`] feeds the stored events into a mapping's table.
 //! - [`Schedule`] per mapping and the [`Scheduler`] that runs the due ones.
 
+mod comments;
 mod deadletter;
 mod engine;
 mod error;
@@ -28,6 +30,7 @@ mod types;
 pub mod webhooks;
 mod write;
 
+pub use comments::{comments_table, CommentsSummary};
 pub use deadletter::DeadLetter;
 pub use engine::{modified_property, Engine, EventsSummary};
 pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};
