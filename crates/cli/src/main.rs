@@ -56,6 +56,14 @@ pub enum Command {
     Test(test::TestArgs),
     /// Read HubSpot into the local store through a saved mapping (progress on stderr).
     Sync(sync::SyncArgs),
+    /// Notes on a mapping's synced records as local comments (`TABLE__comments` in the store),
+    /// and local comments (new rows, edited bodies) written back as notes.
+    Comments {
+        /// Connection id, label or portal id.
+        connection: String,
+        /// Mapping name or file (contacts, companies, deals or tickets; sync it first).
+        mapping: String,
+    },
     /// Sync history: counts, API calls and errors per run.
     Runs {
         /// How many runs to show, newest first.
@@ -139,6 +147,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Scopes(args) => connections::scopes(args, out),
         Command::Test(args) => test::run(&dir, args, out).await,
         Command::Sync(args) => sync::sync(&dir, args, out).await,
+        Command::Comments { connection, mapping } => sync::comments(&dir, connection, mapping, out).await,
         Command::Runs { limit } => sync::runs(&dir, *limit, out).await,
         Command::Mapping(cmd) => sync::mapping(&dir, cmd, out).await,
         Command::Push(args) => deadletters::push(&dir, args, out).await,

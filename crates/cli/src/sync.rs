@@ -111,6 +111,30 @@ pub async fn sync(dir: &Path, args: &SyncArgs, out: &Out) -> Result<(), Failure>
     out.print(&summary, || summary.message.clone())
 }
 
+/// `spoke comments CONNECTION MAPPING`: notes ↔ the mapping's comments table.
+pub async fn comments(dir: &Path, connection: &str, mapping: &str, out: &Out) -> Result<(), Failure> {
+    let connections = service(dir)?;
+    let id = find(&connections.list().await?, connection)?;
+    let mapping = load(dir, &id, mapping)?;
+    let engine = Engine::new(Store::open(dir.join("store.db"))?, connections.client(&id)?);
+    let s = engine.sync_comments(&mapping, &CancelToken::new()).await?;
+    out.print(&s, || {
+        format!(
+            "{} notes read into {}: {} added, {} changed, {} removed; {} notes created and {} updated in HubSpot; {} conflicts, {} refused; {} API calls",
+            s.read, spoke_engine::comments_table(mapping.destination.table()), s.added, s.changed, s.removed, s.created, s.updated, s.conflicts, s.failed, s.api_calls
+        )
+    })?;
+    if s.failed > 0 {
+        let problem = spoke_hubspot::Problem::new(
+            "cli.comments_refused",
+            format!("HubSpot refused {} comment(s)", s.failed),
+            Some("The reason is in the _error column of the comments table; fix the row and run spoke comments again.".to_owned()),
+        );
+        return Err(Failure { problem, exit_code: 4 });
+    }
+    Ok(())
+}
+
 /// `spoke sync --all`: every saved mapping of every connection, one at a time; a failure does not
 /// stop the others. Exit code 1 when any failed (the summary is printed first).
 async fn sync_all(dir: &Path, full: bool, out: &Out) -> Result<(), Failure> {

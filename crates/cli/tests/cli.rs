@@ -191,6 +191,14 @@ mod sync_against_the_demo_portal {
         assert!(read > 400, "{summary}");
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty(), "progress goes to stderr");
 
+        // the synced contacts' notes as comments
+        let out = run(&["comments", &portal, &file, "--json"], dir.path(), "");
+        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let comments = json(&out);
+        assert!(comments["read"].as_u64().unwrap() > 0, "{comments}");
+        assert_eq!(comments["added"], comments["read"], "{comments}");
+        assert_eq!(comments["created"].as_u64(), Some(0), "{comments}");
+
         let out = run(&["runs", "--json"], dir.path(), "");
         let runs = json(&out);
         assert_eq!(runs.as_array().unwrap().len(), 1);
