@@ -124,7 +124,7 @@ fn mapping_hash(mapping: &Mapping) -> String {
 
 /// Runs the mapping on one record; on failure, maps field by field so that the good fields are
 /// kept, and says which failed.
-fn map_record(mapping: &Mapping, record: &HubSpotRecord) -> (LocalRow, Option<String>) {
+pub(crate) fn map_record(mapping: &Mapping, record: &HubSpotRecord) -> (LocalRow, Option<String>) {
     match apply_inbound(mapping, record) {
         Ok(row) => (row, None),
         Err(first) => {
@@ -354,6 +354,14 @@ impl Engine {
         let outcome = self
             .run_scan(&mut run, scan, &stream, &options, &hash, &cancel)
             .await;
+        // Versions of locally edited rows were parked: settle them per the conflict policies.
+        let outcome = match outcome {
+            Ok(true) => self.settle(mapping, &run.columns, run_id).await.map(|s| {
+                run.counts.api_calls += s.api_calls;
+                true
+            }),
+            other => other,
+        };
         let duration_ms = run.started.elapsed().as_millis() as u64;
         let (status, failure) = match &outcome {
             Ok(true) if run.counts.errors > 0 => (RunStatus::SucceededWithErrors, None),

@@ -579,7 +579,7 @@ impl Store {
         {
             let mut select = tx
                 .prepare_cached(&format!(
-                    "SELECT _hs_updated_ms, _hs_raw, _hs_archived FROM {} WHERE _hs_id = ?1",
+                    "SELECT _hs_updated_ms, _hs_raw, _hs_archived, rowid FROM {} WHERE _hs_id = ?1",
                     quote(table)
                 ))
                 .map_err(|e| self.err(e))?;
@@ -616,8 +616,10 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             for rec in records {
                 counts.read += 1;
-                let existing: Option<(Option<i64>, Option<String>, i64)> = select
-                    .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                let existing: Option<(Option<i64>, Option<String>, i64, i64)> = select
+                    .query_row([&rec.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
                     .optional()
                     .map_err(|e| self.err(e))?;
                 let write = match &existing {
@@ -625,7 +627,20 @@ impl Store {
                         counts.created += 1;
                         true
                     }
-                    Some((ms, raw, archived)) => {
+                    // A locally edited row: the new version waits to be settled field by field
+                    // (two-way conflict policies), it does not overwrite the local edit.
+                    Some((ms, raw, _, rid))
+                        if rec.updated_ms >= ms.unwrap_or(i64::MIN)
+                            && (rec.updated_ms > ms.unwrap_or(i64::MIN)
+                                || raw.as_deref() != Some(rec.raw.as_str()))
+                            && crate::twoway::is_marked(&tx, table, *rid)
+                                .map_err(|e| self.err(e))? =>
+                    {
+                        crate::twoway::park(&tx, table, *rid, rec).map_err(|e| self.err(e))?;
+                        counts.updated += 1;
+                        false
+                    }
+                    Some((ms, raw, archived, _)) => {
                         let ms = ms.unwrap_or(i64::MIN);
                         if rec.updated_ms < ms {
                             // An older version (search lag): what we have is newer.

@@ -20,12 +20,17 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use spoke_mapping::{ConflictPolicy, LocalValue};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::{json, Value};
+use spoke_hubspot::Request;
+use spoke_mapping::{
+    apply_outbound, ConflictPolicy, Direction, HubSpotRecord, LocalRow, LocalValue, Mapping,
+};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::store::{iso_ms, now_ms, quote, Store};
+use crate::store::{iso_ms, now_ms, parse_ms, quote, Incoming, Store};
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _spoke_conflicts (
@@ -136,7 +141,6 @@ pub struct Conflict {
     pub run_id: Option<i64>,
 }
 
-#[allow(dead_code)] // used by settling
 fn policy_str(p: ConflictPolicy) -> String {
     serde_json::to_value(p)
         .ok()
@@ -312,6 +316,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Properties of open conflicts per row of `table` (not sent until settled).
+    pub(crate) fn open_conflict_fields(
+        &self,
+        table: &str,
+    ) -> Result<HashMap<i64, BTreeSet<String>>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT rid, property FROM _spoke_conflicts WHERE tbl = ?1 AND kept IS NULL")
+            .map_err(|e| self.tw_err(e))?;
+        let mut out: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        let rows = stmt
+            .query_map([table], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.tw_err(e))?;
+        for r in rows {
+            let (rid, p) = r.map_err(|e| self.tw_err(e))?;
+            out.entry(rid).or_default().insert(p);
+        }
+        Ok(out)
+    }
+}
+
 impl Engine {
     /// Settles an open conflict (see [`Store::resolve_conflict`]); a write-back afterwards
     /// sends a kept local value.
@@ -334,8 +362,7 @@ fn json_to_sql(v: &Value) -> rusqlite::types::Value {
     }
 }
 
-#[allow(dead_code)] // used by settling
-fn local_to_sql(v: &LocalValue) -> rusqlite::types::Value {
+pub(crate) fn local_to_sql(v: &LocalValue) -> rusqlite::types::Value {
     json_to_sql(&serde_json::to_value(v).unwrap_or(Value::Null))
 }
 
@@ -357,6 +384,369 @@ fn restore_mark(
         )?,
     };
     Ok(())
+}
+
+/// Whether the row carries a local-edit mark (a read must not overwrite it).
+pub(crate) fn is_marked(tx: &Transaction<'_>, table: &str, rid: i64) -> rusqlite::Result<bool> {
+    let mut s =
+        tx.prepare_cached("SELECT 1 FROM _spoke_local_edits WHERE tbl = ?1 AND rid = ?2")?;
+    s.exists(params![table, rid])
+}
+
+/// Parks a read version of a locally edited row until it is settled (the newest version wins).
+pub(crate) fn park(
+    tx: &Transaction<'_>,
+    table: &str,
+    rid: i64,
+    rec: &Incoming,
+) -> rusqlite::Result<()> {
+    let mut s = tx.prepare_cached(
+        "INSERT INTO _spoke_incoming (tbl, rid, hs_id, created_at, updated_at, updated_ms, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(tbl, rid) DO UPDATE SET hs_id = excluded.hs_id, created_at = excluded.created_at, updated_at = excluded.updated_at, updated_ms = excluded.updated_ms, raw = excluded.raw
+         WHERE excluded.updated_ms >= _spoke_incoming.updated_ms",
+    )?;
+    s.execute(params![
+        table,
+        rid,
+        rec.id,
+        rec.created_at,
+        rec.updated_at,
+        rec.updated_ms,
+        rec.raw
+    ])?;
+    Ok(())
+}
+
+/// What settling did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Settled {
+    pub applied: u64,
+    pub conflicts: u64,
+    pub open: u64,
+    pub api_calls: u64,
+}
+
+type Raw = BTreeMap<String, Option<String>>;
+
+/// One parked version with its row.
+struct ParkedRow {
+    rid: i64,
+    hs_id: String,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    updated_ms: i64,
+    raw: String,
+    old_raw: Option<String>,
+    mark: Option<i64>,
+    row: LocalRow,
+}
+
+/// A conflict found while settling.
+struct Found {
+    property: String,
+    column: String,
+    policy: ConflictPolicy,
+    local_value: Option<String>,
+    hubspot_value: Option<String>,
+    hubspot_local: LocalValue,
+    hubspot_ms: Option<i64>,
+    kept: Option<ConflictSide>,
+}
+
+fn parse_raw(raw: Option<&str>) -> Option<Raw> {
+    raw.and_then(|r| serde_json::from_str(r).ok())
+}
+
+fn prop(raw: &Raw, p: &str) -> Option<String> {
+    raw.get(p).cloned().flatten()
+}
+
+impl Engine {
+    /// Settles the parked versions of locally edited rows of `mapping`'s table (see the module
+    /// docs). Called at the end of every read and at the start of every write-back.
+    pub(crate) async fn settle(
+        &self,
+        mapping: &Mapping,
+        columns: &[String],
+        run_id: i64,
+    ) -> Result<Settled> {
+        let store = self.store();
+        let table = mapping.destination.table().to_owned();
+        let t = quote(&table);
+        let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+        let mut out = Settled::default();
+        store
+            .conn()
+            .execute(
+                &format!("DELETE FROM _spoke_incoming WHERE tbl = ?1 AND NOT EXISTS (SELECT 1 FROM {t} WHERE rowid = _spoke_incoming.rid AND _hs_id = _spoke_incoming.hs_id)"),
+                [&table],
+            )
+            .map_err(err)?;
+        loop {
+            let parked: Vec<ParkedRow> = {
+                let conn = store.conn();
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT i.rid, i.hs_id, i.created_at, i.updated_at, i.updated_ms, i.raw, t._hs_raw, e.at_ms{} FROM _spoke_incoming i JOIN {t} t ON t.rowid = i.rid LEFT JOIN _spoke_local_edits e ON e.tbl = i.tbl AND e.rid = i.rid WHERE i.tbl = ?1 ORDER BY i.rid LIMIT 50",
+                        columns.iter().map(|c| format!(", t.{}", quote(c))).collect::<String>()
+                    ))
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map([&table], |r| {
+                        let mut row = LocalRow::new();
+                        for (i, c) in columns.iter().enumerate() {
+                            row.insert(c.clone(), crate::write::sql_to_local(r.get_ref(8 + i)?));
+                        }
+                        Ok(ParkedRow {
+                            rid: r.get(0)?,
+                            hs_id: r.get(1)?,
+                            created_at: r.get(2)?,
+                            updated_at: r.get(3)?,
+                            updated_ms: r.get(4)?,
+                            raw: r.get(5)?,
+                            old_raw: r.get(6)?,
+                            mark: r.get(7)?,
+                            row,
+                        })
+                    })
+                    .map_err(err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(err)?;
+                rows
+            };
+            if parked.is_empty() {
+                return Ok(out);
+            }
+            // Decide per row and field; newest-wins conflicts need HubSpot's timestamps.
+            let mut plans: Vec<(ParkedRow, LocalRow, Vec<Found>)> = Vec::new();
+            let mut need_history: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for p in parked {
+                let (merged, found) = plan_row(mapping, &p);
+                for f in found
+                    .iter()
+                    .filter(|f| f.policy == ConflictPolicy::NewestWins)
+                {
+                    need_history
+                        .entry(p.hs_id.clone())
+                        .or_default()
+                        .insert(f.property.clone());
+                }
+                plans.push((p, merged, found));
+            }
+            let history = if need_history.is_empty() {
+                HashMap::new()
+            } else {
+                out.api_calls += 1;
+                self.history_times(&mapping.object, &need_history).await?
+            };
+            let now = iso_ms(now_ms());
+            let mut conn = store.conn();
+            let tx = conn.transaction().map_err(err)?;
+            for (p, mut merged, mut found) in plans {
+                let key = crate::write::row_key(mapping, &p.row, Some(&p.hs_id), p.rid);
+                for f in &mut found {
+                    if f.policy == ConflictPolicy::NewestWins {
+                        f.hubspot_ms = history.get(&(p.hs_id.clone(), f.property.clone())).copied();
+                        let local_newer = match (p.mark, f.hubspot_ms) {
+                            (Some(l), Some(h)) => l > h,
+                            (Some(_), None) => true,
+                            _ => false,
+                        };
+                        f.kept = Some(if local_newer {
+                            ConflictSide::Local
+                        } else {
+                            ConflictSide::HubSpot
+                        });
+                    }
+                    if f.kept == Some(ConflictSide::HubSpot) {
+                        merged.insert(f.column.clone(), f.hubspot_local.clone());
+                    }
+                    out.conflicts += 1;
+                    if f.kept.is_none() {
+                        out.open += 1;
+                    }
+                    tx.execute(
+                        "INSERT INTO _spoke_conflicts (tbl, rid, mapping, object, row_key, hs_id, property, col, local_value, hubspot_value, hubspot_local, local_changed_ms, hubspot_changed_ms, detected_at, policy, kept, resolved_by, resolved_at, run_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, CASE WHEN ?16 IS NULL THEN NULL ELSE 'policy' END, CASE WHEN ?16 IS NULL THEN NULL ELSE ?14 END, ?17)
+                         ON CONFLICT (tbl, rid, property) WHERE kept IS NULL DO UPDATE SET local_value = excluded.local_value, hubspot_value = excluded.hubspot_value, hubspot_local = excluded.hubspot_local, local_changed_ms = excluded.local_changed_ms, hubspot_changed_ms = excluded.hubspot_changed_ms, detected_at = excluded.detected_at, policy = excluded.policy, run_id = excluded.run_id",
+                        params![
+                            table, p.rid, mapping.name, mapping.object, key, p.hs_id, f.property, f.column,
+                            f.local_value, f.hubspot_value, serde_json::to_string(&f.hubspot_local).unwrap_or_default(),
+                            p.mark, f.hubspot_ms, now, policy_str(f.policy), f.kept.map(ConflictSide::as_str), run_id
+                        ],
+                    )
+                    .map_err(err)?;
+                }
+                let sets: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{} = ?{}", quote(c), i + 7))
+                    .collect();
+                let mut values: Vec<rusqlite::types::Value> = vec![
+                    p.rid.into(),
+                    p.created_at.clone().into(),
+                    p.updated_at.clone().into(),
+                    p.updated_ms.into(),
+                    p.raw.clone().into(),
+                    run_id.into(),
+                ];
+                values.extend(columns.iter().map(|c| {
+                    merged
+                        .get(c)
+                        .map(local_to_sql)
+                        .unwrap_or(rusqlite::types::Value::Null)
+                }));
+                tx.execute(
+                    &format!("UPDATE {t} SET _hs_created_at = coalesce(?2, _hs_created_at), _hs_updated_at = coalesce(?3, _hs_updated_at), _hs_updated_ms = ?4, _hs_raw = ?5, _hs_archived = 0, _hs_archived_at = NULL{} WHERE rowid = ?1", sets.iter().map(|s| format!(", {s}")).collect::<String>()),
+                    rusqlite::params_from_iter(values),
+                )
+                .map_err(err)?;
+                let _ = run_id;
+                // Still a local change to send (or an open conflict to keep): the mark stays.
+                let dirty = found.iter().any(|f| f.kept != Some(ConflictSide::HubSpot))
+                    || crate::write::baseline_hash(mapping, &merged, &p.hs_id, &p.raw)
+                        != crate::write::outbound_hash(mapping, &merged);
+                restore_mark(
+                    &tx,
+                    &table,
+                    p.rid,
+                    if dirty {
+                        p.mark.or(Some(now_ms()))
+                    } else {
+                        None
+                    },
+                )
+                .map_err(err)?;
+                tx.execute(
+                    "DELETE FROM _spoke_incoming WHERE tbl = ?1 AND rid = ?2",
+                    params![table, p.rid],
+                )
+                .map_err(err)?;
+                out.applied += 1;
+            }
+            tx.commit().map_err(err)?;
+        }
+    }
+
+    /// HubSpot's time of the current value of each (record, property), from property history.
+    async fn history_times(
+        &self,
+        object: &str,
+        wanted: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<HashMap<(String, String), i64>> {
+        let props: BTreeSet<&String> = wanted.values().flatten().collect();
+        let inputs: Vec<Value> = wanted.keys().map(|id| json!({ "id": id })).collect();
+        let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
+            .json(json!({ "inputs": inputs, "properties": [], "propertiesWithHistory": props }))
+            .idempotent(true);
+        let value: Value = self.client().send(req).await?.json()?;
+        let mut out = HashMap::new();
+        for r in value
+            .get("results")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(id) = r.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(h) = r.get("propertiesWithHistory").and_then(Value::as_object) else {
+                continue;
+            };
+            for (p, entries) in h {
+                let newest = entries
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| {
+                        e.get("timestamp")
+                            .and_then(Value::as_str)
+                            .and_then(parse_ms)
+                    })
+                    .max();
+                if let Some(ms) = newest {
+                    out.insert((id.to_owned(), p.clone()), ms);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The row with the parked version applied field by field, and the conflicts (policies other
+/// than newest wins already decided).
+fn plan_row(mapping: &Mapping, p: &ParkedRow) -> (LocalRow, Vec<Found>) {
+    let new_raw = parse_raw(Some(&p.raw)).unwrap_or_default();
+    let record = |raw: &Raw| HubSpotRecord {
+        id: p.hs_id.clone(),
+        properties: raw.clone(),
+    };
+    let (incoming, _) = crate::engine::map_record(mapping, &record(&new_raw));
+    let mut merged = p.row.clone();
+    let Some(old_raw) = parse_raw(p.old_raw.as_deref()) else {
+        // Nothing agreed to compare with: HubSpot's version is taken.
+        merged.extend(incoming);
+        return (merged, Vec::new());
+    };
+    let mut base = p.row.clone();
+    base.extend(crate::engine::map_record(mapping, &record(&old_raw)).0);
+    let local_out = apply_outbound(mapping, &p.row).ok();
+    let base_out = apply_outbound(mapping, &base).ok();
+    let mut keep_local: BTreeSet<String> = BTreeSet::new();
+    let mut found = Vec::new();
+    for f in mapping
+        .fields
+        .iter()
+        .filter(|f| f.direction == Direction::Both)
+    {
+        let (Some(property), Some(column)) = (&f.property, &f.column) else {
+            continue;
+        };
+        let local_value = local_out
+            .as_ref()
+            .and_then(|o| o.properties.get(property).cloned());
+        let local_changed = match (&local_out, &base_out) {
+            (Some(l), Some(b)) => l.properties.get(property) != b.properties.get(property),
+            _ => p.row.get(column) != base.get(column),
+        };
+        if !local_changed {
+            continue;
+        }
+        let hub = prop(&new_raw, property);
+        if prop(&old_raw, property) == hub || (local_value.is_some() && local_value == hub) {
+            // Only the local side changed (or both to the same value).
+            if prop(&old_raw, property) == hub {
+                keep_local.insert(column.clone());
+            }
+            continue;
+        }
+        let policy = mapping.two_way.policy_for(property);
+        let kept = match policy {
+            ConflictPolicy::HubSpotWins => Some(ConflictSide::HubSpot),
+            ConflictPolicy::LocalWins => Some(ConflictSide::Local),
+            // Decided once HubSpot's timestamps are in.
+            ConflictPolicy::NewestWins | ConflictPolicy::Ask => None,
+        };
+        if kept != Some(ConflictSide::HubSpot) {
+            keep_local.insert(column.clone());
+        }
+        found.push(Found {
+            property: property.clone(),
+            column: column.clone(),
+            policy,
+            local_value: local_value.or_else(|| p.row.get(column).and_then(LocalValue::as_text)),
+            hubspot_value: hub,
+            hubspot_local: incoming.get(column).cloned().unwrap_or(LocalValue::Null),
+            hubspot_ms: None,
+            kept,
+        });
+    }
+    for (c, v) in incoming {
+        if !keep_local.contains(&c) {
+            merged.insert(c, v);
+        }
+    }
+    (merged, found)
 }
 
 #[cfg(test)]

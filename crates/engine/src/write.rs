@@ -139,6 +139,10 @@ pub struct WriteSummary {
 
 const MAX_RESULTS: usize = 1000;
 
+/// Clears a row's local-edit mark once its edits (made before `?3`) are in HubSpot, unless a
+/// conflict of the row waits for the user.
+const UNMARK: &str = "DELETE FROM _spoke_local_edits WHERE tbl = ?1 AND rid = ?2 AND at_ms <= ?3 AND NOT EXISTS (SELECT 1 FROM _spoke_conflicts c WHERE c.tbl = ?1 AND c.rid = ?2 AND c.kept IS NULL)";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Update,
@@ -189,18 +193,20 @@ impl Item {
 struct Pending {
     rid: i64,
     hs_id: Option<String>,
+    /// `_hs_raw`: what HubSpot held at the last read or write.
+    raw: Option<String>,
     row: LocalRow,
     key: String,
     hash: String,
 }
 
-fn sha(text: &str) -> String {
+pub(crate) fn sha(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Hash of what a row sends (`None` when the mapping cannot run on it: always a change).
-fn outbound_hash(mapping: &Mapping, row: &LocalRow) -> Option<String> {
+pub(crate) fn outbound_hash(mapping: &Mapping, row: &LocalRow) -> Option<String> {
     let out = apply_outbound(mapping, row).ok()?;
     Some(sha(&serde_json::to_string(&(
         &out.id,
@@ -210,6 +216,37 @@ fn outbound_hash(mapping: &Mapping, row: &LocalRow) -> Option<String> {
     .ok()?))
 }
 
+/// Email keys are sent trimmed and lower-cased (HubSpot stores them so).
+fn normalize_email(mapping: &Mapping, out: &mut HubSpotProperties) {
+    if let MatchKey::Property { property, .. } = &mapping.match_key {
+        if property == "email" {
+            if let Some(v) = out.properties.get_mut(property) {
+                *v = v.trim().to_lowercase();
+            }
+        }
+    }
+}
+
+/// What the row sent as the last read left it (inbound columns from `_hs_raw`).
+fn baseline_out(
+    mapping: &Mapping,
+    row: &LocalRow,
+    hs_id: &str,
+    raw: &str,
+) -> Option<HubSpotProperties> {
+    let properties: BTreeMap<String, Option<String>> = serde_json::from_str(raw).ok()?;
+    let record = HubSpotRecord {
+        id: hs_id.to_owned(),
+        properties,
+    };
+    let inbound = apply_inbound(mapping, &record).ok()?;
+    let mut base = row.clone();
+    base.extend(inbound);
+    let mut out = apply_outbound(mapping, &base).ok()?;
+    normalize_email(mapping, &mut out);
+    Some(out)
+}
+
 fn normalize_key(mapping: &Mapping, value: &str) -> String {
     match &mapping.match_key {
         MatchKey::Property { property, .. } if property == "email" => value.trim().to_lowercase(),
@@ -217,7 +254,7 @@ fn normalize_key(mapping: &Mapping, value: &str) -> String {
     }
 }
 
-fn row_key(mapping: &Mapping, row: &LocalRow, hs_id: Option<&str>, rid: i64) -> String {
+pub(crate) fn row_key(mapping: &Mapping, row: &LocalRow, hs_id: Option<&str>, rid: i64) -> String {
     if let MatchKey::Property { .. } = &mapping.match_key {
         if let Some(v) = row
             .get(mapping.match_key.column())
@@ -236,7 +273,12 @@ fn row_key(mapping: &Mapping, row: &LocalRow, hs_id: Option<&str>, rid: i64) -> 
 }
 
 /// The row as the last read left it: inbound columns from `_hs_raw`, the rest as they are.
-fn baseline_hash(mapping: &Mapping, row: &LocalRow, hs_id: &str, raw: &str) -> Option<String> {
+pub(crate) fn baseline_hash(
+    mapping: &Mapping,
+    row: &LocalRow,
+    hs_id: &str,
+    raw: &str,
+) -> Option<String> {
     let properties: BTreeMap<String, Option<String>> = serde_json::from_str(raw).ok()?;
     let record = HubSpotRecord {
         id: hs_id.to_owned(),
@@ -250,7 +292,7 @@ fn baseline_hash(mapping: &Mapping, row: &LocalRow, hs_id: &str, raw: &str) -> O
     outbound_hash(mapping, &base)
 }
 
-fn sql_to_local(v: rusqlite::types::ValueRef<'_>) -> LocalValue {
+pub(crate) fn sql_to_local(v: rusqlite::types::ValueRef<'_>) -> LocalValue {
     use rusqlite::types::ValueRef;
     match v {
         ValueRef::Null => LocalValue::Null,
@@ -487,6 +529,8 @@ struct WriteRun<'a> {
     mapped_properties: BTreeSet<String>,
     summary: WriteSummary,
     started: Instant,
+    /// When the outbox was read: local-edit marks older than this are cleared by a write.
+    started_ms: i64,
 }
 
 impl Engine {
@@ -585,6 +629,7 @@ impl Engine {
                 message: String::new(),
             },
             started: Instant::now(),
+            started_ms: now_ms(),
         };
         let outcome = self
             .write_inner(&mut run, catalog, &columns, &cancel, progress)
@@ -671,6 +716,7 @@ impl Engine {
             let mut dead = tx
                 .prepare("SELECT hash, next_retry_ms FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2")
                 .map_err(err)?;
+            let mut unmark = tx.prepare(UNMARK).map_err(err)?;
             let mut adopt = tx
                 .prepare("INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(err)?;
@@ -732,6 +778,7 @@ impl Engine {
                     }
                 };
                 if !changed {
+                    unmark.execute(params![run.table, rid, now]).map_err(err)?;
                     continue;
                 }
                 let dl: Option<(String, i64)> = dead
@@ -748,6 +795,7 @@ impl Engine {
                 out.push(Pending {
                     rid,
                     hs_id,
+                    raw,
                     row,
                     key,
                     hash,
@@ -767,10 +815,17 @@ impl Engine {
         progress: &(dyn Fn(WriteProgress) + Send + Sync),
     ) -> Result<()> {
         let mapping = run.mapping;
+        // Versions read while rows were edited locally are settled first (conflict policies).
+        let settled = self.settle(mapping, columns, run.run_id).await?;
+        run.summary.api_calls += settled.api_calls;
+        run.started_ms = now_ms();
         let pending = self.outbox(run, columns)?;
         run.summary.pending = pending.len() as u64;
         let mut items: Vec<Item> = Vec::new();
         let mut refused: Vec<Rejection> = Vec::new();
+        let open = self.store().open_conflict_fields(&run.table)?;
+        // Rows whose only changes wait for the user: nothing to send; recorded as seen.
+        let mut unsent: Vec<(i64, String, String, String)> = Vec::new();
         for p in pending {
             match apply_outbound_checked(mapping, catalog, &p.row) {
                 Ok(mut out) => {
@@ -788,11 +843,21 @@ impl Engine {
                             (Op::Upsert, key)
                         }
                     };
-                    if let MatchKey::Property { property, .. } = &mapping.match_key {
-                        if property == "email" {
-                            if let Some(v) = out.properties.get_mut(property) {
-                                *v = v.trim().to_lowercase();
-                            }
+                    normalize_email(mapping, &mut out);
+                    // An update sends only what changed locally since HubSpot and the row last
+                    // agreed (so HubSpot's own changes to other fields are never overwritten),
+                    // and never a field whose conflict waits for the user.
+                    if let (Op::Update, Some(id), Some(raw)) = (op, &p.hs_id, &p.raw) {
+                        if let Some(base) = baseline_out(mapping, &p.row, id, raw) {
+                            out.properties
+                                .retain(|k, v| base.properties.get(k) != Some(v));
+                        }
+                        if let Some(held) = open.get(&p.rid) {
+                            out.properties.retain(|k, _| !held.contains(k));
+                        }
+                        if out.properties.is_empty() {
+                            unsent.push((p.rid, id.clone(), p.hash.clone(), sha(raw)));
+                            continue;
                         }
                     }
                     items.push(Item {
@@ -826,6 +891,20 @@ impl Engine {
         }
         self.commit_outcome(run, &[], BatchOutcome::default(), refused)
             .await?;
+        if !unsent.is_empty() {
+            let store = self.store();
+            let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+            let mut conn = store.conn();
+            let tx = conn.transaction().map_err(err)?;
+            for (rid, id, hash, raw_hash) in &unsent {
+                tx.execute(
+                    "INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![run.table, rid, id, hash, raw_hash, iso_ms(now_ms())],
+                )
+                .map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+        }
         let size = (run.options.batch_size.clamp(1, 100)) as usize;
         let mut queue: Vec<Vec<Item>> = Vec::new();
         for op in [Op::Update, Op::Upsert, Op::Create] {
@@ -984,22 +1063,72 @@ impl Engine {
                 .map_err(err)?
                 .flatten()
                 .map(|r| sha(&r));
-            // Matched by record id: a created record's id goes into the key column, and the
-            // hash is that of the row as it now is.
-            let mut hash = item.hash.clone();
+            // The row as it now is: with a record-id key the created record's id goes into the
+            // key column; columns of properties this write did not send take what the
+            // read-back found (HubSpot's own concurrent changes, values HubSpot sets itself),
+            // so that they are neither lost nor sent back. The hash follows.
+            let mut row = item.row.clone();
+            let mut sets: Vec<(String, LocalValue)> = Vec::new();
             if let MatchKey::RecordId { column } = &run.mapping.match_key {
                 let current = item.row.get(column).and_then(LocalValue::as_text);
                 if current.as_deref().map(str::trim) != Some(id.as_str()) {
-                    tx.execute(
-                        &format!("UPDATE {t} SET {} = ?2 WHERE rowid = ?1", quote(column)),
-                        params![item.rid, id],
-                    )
-                    .map_err(err)?;
-                    let mut row = item.row.clone();
-                    row.insert(column.clone(), LocalValue::Text(id.clone()));
-                    hash = outbound_hash(run.mapping, &row).unwrap_or(hash);
+                    sets.push((column.clone(), LocalValue::Text(id.clone())));
                 }
             }
+            if rec.is_some() {
+                let record = HubSpotRecord {
+                    id: id.clone(),
+                    properties: props.clone(),
+                };
+                let (incoming, _) = crate::engine::map_record(run.mapping, &record);
+                let sent: BTreeSet<&str> = run
+                    .mapping
+                    .fields
+                    .iter()
+                    .filter(|f| {
+                        f.property
+                            .as_ref()
+                            .is_some_and(|p| item.out.properties.contains_key(p))
+                    })
+                    .filter_map(|f| f.column.as_deref())
+                    .chain(std::iter::once(run.mapping.match_key.column()))
+                    .collect();
+                // A column whose conflict waits for the user keeps the local value.
+                let held: Vec<String> = {
+                    let mut s = tx
+                        .prepare_cached("SELECT col FROM _spoke_conflicts WHERE tbl = ?1 AND rid = ?2 AND kept IS NULL")
+                        .map_err(err)?;
+                    let rows = s
+                        .query_map(params![run.table, item.rid], |r| r.get(0))
+                        .map_err(err)?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                        .map_err(err)?;
+                    rows
+                };
+                for (c, v) in incoming {
+                    if !sent.contains(c.as_str())
+                        && !held.contains(&c)
+                        && row.contains_key(&c)
+                        && row.get(&c) != Some(&v)
+                        && !sets.iter().any(|(k, _)| k == &c)
+                    {
+                        sets.push((c, v));
+                    }
+                }
+            }
+            for (c, v) in &sets {
+                tx.execute(
+                    &format!("UPDATE {t} SET {} = ?2 WHERE rowid = ?1", quote(c)),
+                    params![item.rid, crate::twoway::local_to_sql(v)],
+                )
+                .map_err(err)?;
+                row.insert(c.clone(), v.clone());
+            }
+            let hash = if sets.is_empty() {
+                item.hash.clone()
+            } else {
+                outbound_hash(run.mapping, &row).unwrap_or_else(|| item.hash.clone())
+            };
             tx.execute(
                 "INSERT OR REPLACE INTO _spoke_write_state (tbl, rid, hs_id, hash, raw_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![run.table, item.rid, id, hash, raw_hash, now],
@@ -1010,6 +1139,8 @@ impl Engine {
                 params![run.table, item.rid],
             )
             .map_err(err)?;
+            tx.execute(UNMARK, params![run.table, item.rid, run.started_ms])
+                .map_err(err)?;
             if *created {
                 run.summary.created += 1;
             } else {

@@ -15,7 +15,7 @@
 //! | `POST /_sandbox/tokens/unauthorized` | `{"token","count"}` | the token's next `count` API calls answer 401 (mid-run expiry) |
 //! | `PUT /_sandbox/private-app/scopes` | `{"scopes":[…],"token"?}` | change a private app's scopes (default: the all-scopes token) |
 //! | `GET`/`PUT`/`DELETE /_sandbox/faults` | [`crate::FaultConfig`] JSON | read / set / clear faults |
-//! | `GET`/`DELETE /_sandbox/requests` | | request counters (total, per route, faults injected) / reset |
+//! | `GET`/`DELETE /_sandbox/requests` | | request counters (total, per route, per operation with batch ops resolved, faults injected) / reset |
 //! | `POST /_sandbox/clock/advance` | `{"ms"}` | move the sandbox clock forward (token expiry, search lag) |
 //! | `PUT /_sandbox/rate-limits/daily-used` | `{"used"}` | set today's usage (test the `DAILY` policy) |
 //! | `GET /_sandbox/webhooks/deliveries` | | webhook delivery attempts |
@@ -373,7 +373,7 @@ async fn faults_clear(State(st): State<Arc<AppState>>) -> ApiResult<StatusCode> 
 
 async fn requests(State(st): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let c = st.counters.lock().map_err(|_| ApiError::internal("counters poisoned"))?;
-    Ok(Json(json!({ "total": c.total, "byRoute": c.by_route, "faults": c.faults })))
+    Ok(Json(json!({ "total": c.total, "byRoute": c.by_route, "byOperation": c.by_operation, "faults": c.faults })))
 }
 
 async fn requests_reset(State(st): State<Arc<AppState>>) -> ApiResult<StatusCode> {

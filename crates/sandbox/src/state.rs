@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 pub struct Counters {
     pub total: u64,
     pub by_route: BTreeMap<String, u64>,
+    /// Like `by_route`, with the `{op}` of batch routes resolved (`…/batch/upsert`), so that
+    /// reads and writes are told apart.
+    pub by_operation: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
 }
 
@@ -218,8 +221,18 @@ async fn count_requests(State(st): State<Arc<AppState>>, req: Request, next: Nex
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| req.uri().path().to_string())
     );
     if !key.contains(" /_sandbox") {
+        let op_key = key.contains("{op}").then(|| {
+            let (method, matched) = key.split_once(' ').unwrap_or_default();
+            let resolved: Vec<&str> = matched
+                .split('/')
+                .zip(req.uri().path().split('/'))
+                .map(|(m, actual)| if m == "{op}" { actual } else { m })
+                .collect();
+            format!("{method} {}", resolved.join("/"))
+        });
         if let Ok(mut c) = st.counters.lock() {
             c.total += 1;
+            *c.by_operation.entry(op_key.unwrap_or_else(|| key.clone())).or_default() += 1;
             match c.by_route.get_mut(&key) {
                 Some(n) => *n += 1,
                 None => {
