@@ -33,6 +33,17 @@ pub struct ResendArgs {
     pub all: bool,
 }
 
+/// The names of the saved mappings of a connection.
+pub async fn mapping_names(dir: &Path, connection: &str) -> Result<Vec<String>, Failure> {
+    let connections = service(dir)?;
+    let id = find(&connections.list().await?, connection)?;
+    Ok(MappingLibrary::new(dir.join("mappings"))
+        .list(&id)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+}
+
 /// A saved mapping by file name or by its name.
 fn load(dir: &Path, connection_id: &str, name: &str) -> Result<Mapping, Failure> {
     let lib = MappingLibrary::new(dir.join("mappings"));
@@ -190,13 +201,7 @@ pub async fn list(dir: &Path, connection: Option<&str>, out: &Out) -> Result<(),
     let store = Store::open(dir.join("store.db"))?;
     let mut letters = store.dead_letters(None)?;
     if let Some(connection) = connection {
-        let connections = service(dir)?;
-        let id = find(&connections.list().await?, connection)?;
-        let names: Vec<String> = MappingLibrary::new(dir.join("mappings"))
-            .list(&id)?
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
+        let names = mapping_names(dir, connection).await?;
         letters.retain(|d| names.contains(&d.mapping));
     }
     out.print(&letters, || render_dead_letters(&letters))

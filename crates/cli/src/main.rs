@@ -1,5 +1,6 @@
 //! `spoke`: the headless twin of every screen in the Spoke app.
 
+mod conflicts;
 mod connections;
 mod deadletters;
 mod output;
@@ -82,6 +83,10 @@ pub enum Command {
     },
     /// Send dead letters again now: one row (by key or HubSpot id) or --all.
     Resend(deadletters::ResendArgs),
+    /// Two-way fields changed on both sides: the open ones (policy "ask") or --all.
+    Conflicts(conflicts::ConflictsArgs),
+    /// Settle an open conflict: keep the local value or HubSpot's.
+    Resolve(conflicts::ResolveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +158,8 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Push(args) => deadletters::push(&dir, args, out).await,
         Command::Deadletters { connection } => deadletters::list(&dir, connection.as_deref(), out).await,
         Command::Resend(args) => deadletters::resend(&dir, args, out).await,
+        Command::Conflicts(args) => conflicts::list(&dir, args, out).await,
+        Command::Resolve(args) => conflicts::resolve(&dir, args, out).await,
     }
 }
 

@@ -180,3 +180,154 @@ async fn push_lists_dead_letters_and_resends_after_a_fix() {
     );
     sandbox.shutdown().await;
 }
+
+const TWO_WAY: &str = r#"{
+  "version": 1,
+  "name": "People",
+  "object": "contacts",
+  "destination": { "kind": "spoke", "table": "people" },
+  "matchKey": { "kind": "property", "property": "email", "column": "email" },
+  "fields": [
+    { "property": "email", "column": "email", "direction": "both" },
+    { "property": "firstname", "column": "first_name", "direction": "both" }
+  ],
+  "twoWay": { "conflictPolicy": "ask" }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conflicts_are_listed_and_resolved() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        contacts: 20,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("{}\n", sandbox.private_app_token());
+    let out = run(
+        &[
+            "connect",
+            "--token-stdin",
+            "--json",
+            "--base-url",
+            &sandbox.base_url(),
+        ],
+        dir.path(),
+        &token,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let portal = sandbox.portal_id().to_string();
+    let file = dir.path().join("people.json");
+    std::fs::write(&file, TWO_WAY).unwrap();
+    let out = run(
+        &[
+            "mapping",
+            "import",
+            &portal,
+            file.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+        "",
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let out = run(&["sync", &portal, "People", "--json"], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+    let out = run(&["conflicts", "--json"], dir.path(), "");
+    assert_eq!(json(&out).as_array().unwrap().len(), 0, "{}", show(&out));
+
+    // The same field edited locally and in HubSpot.
+    let db = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    let id: String = db
+        .query_row(
+            "SELECT _hs_id FROM people WHERE email IS NOT NULL ORDER BY rowid LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE people SET first_name = 'Local' WHERE _hs_id = ?1",
+        [&id],
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/_sandbox/objects/contacts/{id}/update",
+            sandbox.base_url()
+        ))
+        .json(&serde_json::json!({ "properties": { "firstname": "InHubSpot" } }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let out = run(&["sync", &portal, "People", "--json"], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+
+    let out = run(&["conflicts", &portal, "--json"], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+    let list = json(&out);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let c = &list[0];
+    assert_eq!(
+        (
+            c["property"].as_str(),
+            c["localValue"].as_str(),
+            c["hubspotValue"].as_str(),
+            c["policy"].as_str()
+        ),
+        (
+            Some("firstname"),
+            Some("Local"),
+            Some("InHubSpot"),
+            Some("ask")
+        ),
+        "{c}"
+    );
+    let text = run(&["conflicts"], dir.path(), "");
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("spoke resolve"),
+        "{}",
+        show(&text)
+    );
+    // Pushing leaves the open conflict alone.
+    let out = run(&["push", &portal, "People", "--json"], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+
+    let cid = c["id"].as_i64().unwrap().to_string();
+    let out = run(
+        &["resolve", &cid, "--keep", "hubspot", "--json"],
+        dir.path(),
+        "",
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(json(&out)["kept"], "hubSpot");
+    let first: String = db
+        .query_row(
+            "SELECT first_name FROM people WHERE _hs_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(first, "InHubSpot");
+    let out = run(
+        &["resolve", &cid, "--keep", "local", "--json"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert_eq!(json(&out)["code"], "engine.conflict_resolved");
+    let out = run(
+        &["resolve", "999", "--keep", "local", "--json"],
+        dir.path(),
+        "",
+    );
+    assert_eq!(json(&out)["code"], "engine.no_such_conflict");
+    let out = run(&["resolve", &cid, "--keep", "sideways"], dir.path(), "");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let out = run(&["conflicts", "--json"], dir.path(), "");
+    assert_eq!(json(&out).as_array().unwrap().len(), 0);
+    let out = run(&["conflicts", "--all", "--json"], dir.path(), "");
+    assert_eq!(json(&out)[0]["resolvedBy"], "user");
+    sandbox.shutdown().await;
+}
