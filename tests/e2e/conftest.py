@@ -73,6 +73,7 @@ def driver_url():
     # What the app inherits through tauri-driver: a demo portal on a free port, and a "system
     # browser" that is a real headless Chromium clicking through the consent page.
     os.environ["SPOKE_DEMO_PORT"] = "0"
+    os.environ["SPOKE_WEBHOOK_PORT"] = "0"
     browser = ROOT / "tests" / "e2e" / "browser.sh"
     os.environ["BROWSER"] = str(browser)
     _register_default_browser(browser)

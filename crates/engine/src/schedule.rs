@@ -470,6 +470,7 @@ impl Scheduler {
                         tracing::info!(connection = %key.0, file = %key.1, kind = ?job.kind, "scheduled run");
                         let kind = job.kind;
                         let outcome = run(job).await;
+                        tracing::info!(connection = %key.0, file = %key.1, outcome = %outcome.0, "scheduled run finished");
                         // Event jobs do not move the polling clock.
                         if kind == JobKind::Sync || !outcome.0.starts_with("succeeded") {
                             if let Err(e) =
