@@ -184,6 +184,6 @@ def create_contacts_mapping(driver) -> None:
     click(driver, "button[data-nav=mapping]")
     click(driver, "button[data-action=new-mapping]")
     choose(driver, "select[data-field=object]", "contacts")
-    wait_for(driver, "tr.mapped[data-property=email]")
+    wait_for(driver, "li.slot.mapped[data-property=email]")
     click(driver, "button[data-action=save-mapping]")
     wait_for(driver, ".actions .ok")
