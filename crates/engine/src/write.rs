@@ -889,6 +889,7 @@ impl Engine {
                 }
             }
         }
+        self.refuse_duplicate_keys(run, &mut items, &mut refused)?;
         self.commit_outcome(run, &[], BatchOutcome::default(), refused)
             .await?;
         if !unsent.is_empty() {
@@ -953,6 +954,89 @@ impl Engine {
                 elapsed_ms: run.started.elapsed().as_millis() as u64,
             });
         }
+        Ok(())
+    }
+
+    /// A new row whose match key another local row already has (a synced one, or an earlier
+    /// new one) would silently turn two rows into one HubSpot record: it is refused instead
+    /// (`DUPLICATE_KEY`), the first row goes.
+    fn refuse_duplicate_keys(
+        &self,
+        run: &WriteRun<'_>,
+        items: &mut Vec<Item>,
+        refused: &mut Vec<Rejection>,
+    ) -> Result<()> {
+        let MatchKey::Property { column, property } = &run.mapping.match_key else {
+            return Ok(());
+        };
+        if !items.iter().any(|i| i.op == Op::Upsert) {
+            return Ok(());
+        }
+        let store = self.store();
+        let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+        let mut owner: HashMap<String, (i64, String)> = HashMap::new();
+        {
+            let conn = store.conn();
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT rowid, {c}, _hs_id FROM {t} WHERE _hs_id IS NOT NULL AND {c} IS NOT NULL AND _hs_archived = 0",
+                    c = quote(column),
+                    t = quote(&run.table)
+                ))
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, sql_to_local(r.get_ref(1)?), r.get::<_, String>(2)?))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (rid, v, id) = row.map_err(err)?;
+                if let Some(v) = v.as_text() {
+                    owner.insert(normalize_key(run.mapping, &v), (rid, id));
+                }
+            }
+        }
+        let mut first: HashMap<String, String> = HashMap::new();
+        let mut kept = Vec::with_capacity(items.len());
+        let mut upserts: Vec<Item> = Vec::new();
+        for it in items.drain(..) {
+            if it.op == Op::Upsert {
+                upserts.push(it);
+            } else {
+                kept.push(it);
+            }
+        }
+        upserts.sort_by_key(|i| i.rid);
+        for it in upserts {
+            let Some(key) = it.input_id.clone().map(|k| k.to_lowercase()) else {
+                kept.push(it);
+                continue;
+            };
+            let other = match owner.get(&key) {
+                Some((rid, id)) if *rid != it.rid => Some(format!("the synced row of HubSpot record {id}")),
+                _ => first.get(&key).map(|k| format!("the new row {k}")),
+            };
+            match other {
+                Some(other) => refused.push(Rejection {
+                    rid: it.rid,
+                    row_key: it.key.clone(),
+                    hs_id: None,
+                    hash: it.hash.clone(),
+                    category: "DUPLICATE_KEY".into(),
+                    message: format!("{other} has the same {property} {key:?}; HubSpot keeps one record per {property}"),
+                    context: Some(json!({ property: [key] }).to_string()),
+                    code: "engine.duplicate_key".into(),
+                    cause: format!("Two local rows of {} have one {property}, and writing both would make them one HubSpot record.", run.table),
+                    fix: format!("Merge the two rows, or give this row its own {property}; then resend it."),
+                    correlation_id: None,
+                }),
+                None => {
+                    first.insert(key, it.key.clone());
+                    kept.push(it);
+                }
+            }
+        }
+        *items = kept;
         Ok(())
     }
 

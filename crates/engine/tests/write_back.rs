@@ -279,27 +279,47 @@ async fn dead_letters_retry_on_their_own_after_the_backoff() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_keys_in_one_batch_go_in_separate_batches() {
+async fn a_new_row_with_another_rows_key_is_refused_not_merged() {
     let env = small().await;
     let m = people();
     let cat = catalog(&env).await;
     env.sync(&m, SyncOptions::default()).await;
+    let synced: String = db(&env)
+        .query_row("SELECT email FROM people WHERE email IS NOT NULL ORDER BY rowid LIMIT 1", [], |r| r.get(0))
+        .unwrap();
     insert(&env, "Twin@Example.com", "First", "lead");
     insert(&env, "twin@example.com ", "Second", "lead");
     insert(&env, "solo@example.com", "Solo", "lead");
+    insert(&env, &synced.to_uppercase(), "Copy", "lead");
     env.reset_requests().await;
     let s = write(&env, &m, &cat).await;
-    assert_eq!(s.rejected, 0, "{s:?}");
-    assert_eq!(s.created + s.updated, 3, "{s:?}");
-    assert_eq!(s.created, 2, "{s:?}");
-    // Two upsert batches (the twins apart) and their two read-backs.
-    assert_eq!(s.api_calls, 4, "{s:?}");
-    assert_eq!(env.requests().await["total"].as_u64().unwrap(), 4);
-    let twin = hub(&env, "twin@example.com").await.unwrap();
-    assert_eq!(twin.1, "Second");
-    // Locally the two rows are one record now, as in HubSpot.
-    assert_eq!(env.count("SELECT count(*) FROM people WHERE lower(trim(email)) = 'twin@example.com'"), 1);
-    assert_same(&env.portal(&m).await, &env.local("people"));
+    assert_eq!((s.pending, s.created, s.rejected), (4, 2, 2), "{s:?}");
+    // One upsert batch and its read-back.
+    assert_eq!(s.api_calls, 2, "{s:?}");
+    assert_eq!(env.requests().await["total"].as_u64().unwrap(), 2);
+    assert_eq!(hub(&env, "twin@example.com").await.unwrap().1, "First");
+    assert_ne!(hub(&env, &synced).await.unwrap().1, "Copy");
+    let dead = env.store.dead_letters(None).unwrap();
+    let mut got: Vec<(&str, &str, &str)> = dead
+        .iter()
+        .map(|d| (d.row_key.as_str(), d.category.as_str(), d.code.as_str()))
+        .collect();
+    got.sort();
+    let copy_key = synced.to_lowercase();
+    let mut want = vec![
+        ("twin@example.com", "DUPLICATE_KEY", "engine.duplicate_key"),
+        (copy_key.as_str(), "DUPLICATE_KEY", "engine.duplicate_key"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(dead.iter().all(|d| d.fix.contains("resend")), "{dead:?}");
+    // Both local rows stay; the portal has one record per email.
+    assert_eq!(env.count("SELECT count(*) FROM people WHERE lower(trim(email)) = 'twin@example.com'"), 2);
+    // Given its own email, the second twin goes.
+    db(&env).execute("UPDATE people SET email = 'twin2@example.com' WHERE firstname = 'Second'", []).unwrap();
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.created, s.rejected), (1, 0), "{s:?}");
+    assert_eq!(hub(&env, "twin2@example.com").await.unwrap().1, "Second");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,4 +501,132 @@ async fn progress_is_reported_per_batch_and_cancel_stops_between_batches() {
         .unwrap();
     assert_eq!((s.pending, s.created, s.status), (3, 3, RunStatus::Succeeded), "{s:?}");
     assert_eq!(*seen.lock().unwrap(), vec![2, 3]);
+}
+
+/// 10,000 new rows, 5 % of them bad in four ways: exactly the good ones reach HubSpot, exactly
+/// the bad ones are dead letters with their reason; fixed and resent, they go too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_upserts_with_five_percent_bad_rows() {
+    let env = small().await;
+    let mut m = people();
+    m.name = "Bulk".into();
+    m.fields.push(both("spoke_days_as_customer"));
+    let cat = catalog(&env).await;
+    env.sync(&m, SyncOptions::default()).await;
+    let before = env.portal(&m).await.len();
+    let kind = |i: usize| match i % 80 {
+        0 => "invalid",
+        20 => "duplicate",
+        40 => "read_only",
+        60 => "enum",
+        _ => "good",
+    };
+    let email = |i: usize| match kind(i) {
+        "invalid" => format!("not-an-email-{i}"),
+        "duplicate" => format!("user{}@bulk.example", i - 1),
+        _ => format!("user{i}@bulk.example"),
+    };
+    {
+        let mut c = db(&env);
+        let tx = c.transaction().unwrap();
+        for i in 0..10_000 {
+            let k = kind(i);
+            tx.execute(
+                "INSERT INTO people (email, firstname, lastname, lifecyclestage, spoke_days_as_customer) VALUES (?1, ?2, 'Bulk', ?3, ?4)",
+                params![
+                    email(i),
+                    format!("Row{i}"),
+                    if k == "enum" { "no-such-stage" } else { "lead" },
+                    (k == "read_only").then_some("7"),
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    env.reset_requests().await;
+    let s = write(&env, &m, &cat).await;
+    assert_eq!(
+        (s.pending, s.created, s.updated, s.rejected),
+        (10_000, 9_500, 0, 500),
+        "{}",
+        s.message
+    );
+    // 9,625 rows sent (the good ones and the invalid emails, which only HubSpot can judge) in
+    // 97 upsert batches and 97 read-backs; the rows Spoke refused were never sent.
+    let ops = env.requests().await["byOperation"].clone();
+    assert_eq!(ops["POST /crm/v3/objects/{object_type}/batch/upsert"], 97, "{ops}");
+    assert_eq!(ops["POST /crm/v3/objects/{object_type}/batch/read"], 97, "{ops}");
+
+    // HubSpot has exactly the good rows.
+    let portal = env.portal(&m).await;
+    let bulk: std::collections::BTreeSet<String> = portal
+        .values()
+        .filter_map(|(_, raw)| {
+            let v: Value = serde_json::from_str(raw).unwrap();
+            v["email"].as_str().filter(|e| e.contains("bulk.example")).map(str::to_owned)
+        })
+        .collect();
+    let good: std::collections::BTreeSet<String> =
+        (0..10_000).filter(|i| kind(*i) == "good").map(email).collect();
+    assert_eq!(bulk, good);
+    assert_eq!(portal.len(), before + 9_500);
+
+    // Exactly the bad rows are dead letters, each with its reason.
+    let dead = env.store.dead_letters(Some("Bulk")).unwrap();
+    assert_eq!(dead.len(), 500);
+    let mut by_kind: std::collections::BTreeMap<&str, usize> = Default::default();
+    for d in &dead {
+        let i: usize = d.row_key.trim_start_matches("not-an-email-").trim_start_matches("user").trim_end_matches("@bulk.example").parse().unwrap();
+        let row: usize = db(&env)
+            .query_row("SELECT CAST(substr(firstname, 4) AS INTEGER) FROM people WHERE rowid = ?1", [d.row_id], |r| r.get::<_, i64>(0))
+            .unwrap() as usize;
+        let k = kind(row);
+        match k {
+            "invalid" => {
+                assert_eq!((d.category.as_str(), d.code.as_str()), ("VALIDATION_ERROR", "validation_error"), "{d:?}");
+                assert!(d.message.contains("INVALID_EMAIL"), "{d:?}");
+                assert_eq!(i, row);
+            }
+            "duplicate" => {
+                assert_eq!((d.category.as_str(), d.code.as_str()), ("DUPLICATE_KEY", "engine.duplicate_key"), "{d:?}");
+                assert_eq!(i, row - 1);
+            }
+            "read_only" => {
+                assert_eq!((d.category.as_str(), d.code.as_str()), ("WRITE_REFUSED", "mapping.write_refused"), "{d:?}");
+                assert!(d.message.contains("spoke_days_as_customer"), "{d:?}");
+            }
+            "enum" => {
+                assert_eq!((d.category.as_str(), d.code.as_str()), ("WRITE_REFUSED", "mapping.write_refused"), "{d:?}");
+                assert!(d.message.contains("no-such-stage"), "{d:?}");
+            }
+            other => panic!("a good row {row} is a dead letter ({other}): {d:?}"),
+        }
+        assert!(!d.fix.is_empty() && !d.cause.is_empty(), "{d:?}");
+        *by_kind.entry(k).or_default() += 1;
+    }
+    assert_eq!(
+        by_kind.into_iter().collect::<Vec<_>>(),
+        [("duplicate", 125), ("enum", 125), ("invalid", 125), ("read_only", 125)]
+    );
+
+    // Fixed and resent: all of them go, nothing is left.
+    {
+        let c = db(&env);
+        c.execute("UPDATE people SET email = 'fixed' || substr(firstname, 4) || '@bulk.example' WHERE email LIKE 'not-an-email-%'", []).unwrap();
+        c.execute("UPDATE people SET spoke_days_as_customer = NULL WHERE spoke_days_as_customer = '7' AND email LIKE '%@bulk.example'", []).unwrap();
+        c.execute("UPDATE people SET lifecyclestage = 'lead' WHERE lifecyclestage = 'no-such-stage'", []).unwrap();
+        c.execute("UPDATE people SET email = 'dup' || substr(firstname, 4) || '@bulk.example' WHERE rowid IN (SELECT rid FROM _spoke_dead_letters WHERE category = 'DUPLICATE_KEY')", []).unwrap();
+    }
+    let s = env
+        .engine
+        .resend(&m, &cat, None, WriteOptions::default(), CancelToken::new(), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((s.pending, s.created, s.rejected), (500, 500, 0), "{}", s.message);
+    assert!(env.store.dead_letters(None).unwrap().is_empty());
+    assert_eq!(env.portal(&m).await.len(), before + 10_000);
+    assert_same(&env.portal(&m).await, &env.local("people"));
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
 }
