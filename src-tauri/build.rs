@@ -40,6 +40,7 @@ const COMMANDS: &[&str] = &[
     "list_runs",
     "run_errors",
     "table_rows",
+    "sync_comments",
     "get_schedule",
     "set_schedule",
 ];

@@ -57,6 +57,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             sync::list_runs,
             sync::run_errors,
             sync::table_rows,
+            sync::sync_comments,
             schedule::get_schedule,
             schedule::set_schedule,
         ])

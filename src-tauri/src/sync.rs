@@ -3,7 +3,7 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use spoke_engine::{Engine, Progress, RowsPage, RunError, RunRecord, RunSummary, SyncOptions};
+use spoke_engine::{CancelToken, CommentsSummary, Engine, Progress, RowsPage, RunError, RunRecord, RunSummary, SyncOptions};
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -49,4 +49,13 @@ pub fn run_errors(state: State<'_, AppState>, run_id: f64) -> Res<Vec<RunError>>
 #[specta::specta]
 pub fn table_rows(state: State<'_, AppState>, table: String, limit: u32, offset: u32) -> Res<RowsPage> {
     Ok(state.store.rows(&table, limit as usize, offset as usize)?)
+}
+
+/// Notes on the mapping's synced records ↔ its comments table (see `Engine::sync_comments`).
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_comments(state: State<'_, AppState>, connection_id: String, file: String) -> Res<CommentsSummary> {
+    let mapping = state.mappings.load(&connection_id, &file)?;
+    let engine = Engine::new(state.store.clone(), state.connections.client(&connection_id)?);
+    Ok(engine.sync_comments(&mapping, &CancelToken::new()).await?)
 }

@@ -314,6 +314,17 @@ async tableRows(table: string, limit: number, offset: number) : Promise<Result<R
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Notes on the mapping's synced records ↔ its comments table (see `Engine::sync_comments`).
+ */
+async syncComments(connectionId: string, file: string) : Promise<Result<CommentsSummary, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("sync_comments", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async getSchedule(connectionId: string, file: string) : Promise<Result<ScheduleView, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("get_schedule", { connectionId, file }) };
@@ -460,6 +471,30 @@ id: string; title: string; status: StepStatus; durationMs: number;
  * One or two plain sentences on what was found.
  */
 detail: string; facts?: Fact[]; diagnosis: Diagnosis | null }
+/**
+ * What one comments sync did.
+ */
+export type CommentsSummary = { 
+/**
+ * Notes read from HubSpot.
+ */
+read: number; 
+/**
+ * Local comment rows added / changed / removed by the read.
+ */
+added: number; changed: number; removed: number; 
+/**
+ * Notes created / updated in HubSpot from local comments.
+ */
+created: number; updated: number; 
+/**
+ * Comments edited on both sides (HubSpot's text kept, the local one in `_error`).
+ */
+conflicts: number; 
+/**
+ * Local comments HubSpot refused (reason in the row's `_error`).
+ */
+failed: number; apiCalls: number }
 /**
  * How well a value kind fits a target.
  */

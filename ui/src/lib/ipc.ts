@@ -97,6 +97,7 @@ export const api = {
   listRuns: async (limit: number) => unwrap(await commands.listRuns(limit)),
   runErrors: async (runId: number) => unwrap(await commands.runErrors(runId)),
   tableRows: async (table: string, limit: number, offset: number) => unwrap(await commands.tableRows(table, limit, offset)),
+  syncComments: async (id: string, file: string) => unwrap(await commands.syncComments(id, file)),
   getSchedule: async (id: string, file: string) => unwrap(await commands.getSchedule(id, file)),
   setSchedule: async (id: string, file: string, schedule: import("./bindings").Schedule) =>
     unwrap(await commands.setSchedule(id, file, schedule)),

@@ -1,0 +1,36 @@
+"""Notes as comments: after a sync, the contacts' notes come into the local comments table from
+the Sync screen, and a second pass changes nothing (no echo writes)."""
+import time
+
+from conftest import click, connect_demo_with_token, create_contacts_mapping, screenshot, wait_for
+
+
+def test_notes_sync_as_comments(app):
+    connect_demo_with_token(app)
+    create_contacts_mapping(app)
+    click(app, "button[data-nav=sync]")
+    wait_for(app, "[data-testid=sync-list] [data-sync]")
+    click(app, "button[data-action=full-sync]")
+    wait_for(app, "[data-testid=sync-summary]", timeout=120)
+
+    click(app, "button[data-action=sync-comments]")
+    summary = wait_for(app, "[data-testid=comments-summary]", timeout=60)
+    counts = [int(b.text.replace(",", "")) for b in summary.find_elements("css selector", "b")]
+    read, added, changed, removed, created, updated = counts[:6]
+    assert read > 0 and added == read, summary.text
+    assert (changed, removed, created, updated) == (0, 0, 0, 0), summary.text
+    card = wait_for(app, "[data-testid=comments-card]")
+    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", card)
+    screenshot(app, "sync-comments")
+
+    click(app, "button[data-action=sync-comments]")
+    wait_for(app, "[data-testid=comments-summary]")
+    again = app.find_element("css selector", "[data-testid=comments-summary]")
+    # The second pass only reads: nothing added, changed or written.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        counts = [int(b.text.replace(",", "")) for b in again.find_elements("css selector", "b")]
+        if counts[1] == 0:
+            break
+        time.sleep(0.2)
+    assert counts[0] == read and counts[1:6] == [0, 0, 0, 0, 0], again.text
