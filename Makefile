@@ -36,13 +36,15 @@ e2e-only:
 	SPOKE_APP_BIN=$(APP_BIN) $(SESSION) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 ## bench: benchmarks (app start, release size, demo portal throughput, Test connection at 150 ms
-## latency, sync engine at the rate limit); writes target/bench/report.md
+## latency, mapping dry-run, mapper filter keystrokes with 2,000 properties, sync engine at the
+## rate limit); writes target/bench/report.md
 bench: deps test-deps ui app
 	mkdir -p target/bench/sections
 	cargo run -q --release -p spoke-sandbox --example bench -- --out target/bench/sections/20-sandbox.md
 	{ echo "## Test connection"; echo; cargo run -q --release -p spoke-connect --example check_bench; } > target/bench/sections/30-test-connection.md
 	cargo run -q --release -p spoke-mapping --example dry_run_bench > target/bench/sections/35-mapping-dry-run.md
 	cargo run -q --release -p spoke-engine --example bench > target/bench/sections/40-sync.md
+	$(SESSION) $(PY) tests/bench/mapper_filter.py --app $(APP_BIN) --out target/bench/sections/37-mapper-filter.md
 	$(SESSION) $(PY) tests/bench/run.py --app $(APP_BIN) --out target/bench/report.md
 
 ## bindings: regenerate ui/src/lib/bindings.ts from the Rust commands

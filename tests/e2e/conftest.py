@@ -182,7 +182,7 @@ def choose(driver, css: str, value: str) -> None:
 def create_contacts_mapping(driver) -> None:
     """Saves a contacts mapping (the editor's defaults) on the Mapping screen."""
     click(driver, "button[data-nav=mapping]")
-    click(driver, "button[data-action=new-mapping]")
+    wait_for(driver, "button[data-action=new-mapping]").click()
     choose(driver, "select[data-field=object]", "contacts")
     wait_for(driver, "li.slot.mapped[data-property=email]")
     click(driver, "button[data-action=save-mapping]")

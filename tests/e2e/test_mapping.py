@@ -13,7 +13,7 @@ def test_map_contacts_preview_and_save(app):
     click(app, "button[data-nav=mapping]")
     wait_for(app, "[data-testid=mappings-empty]")
     screenshot(app, "mapping-1-empty")
-    click(app, "button[data-action=new-mapping]")
+    wait_for(app, "button[data-action=new-mapping]").click()
     choose(app, "select[data-field=object]", "contacts")
     wait_for(app, "li.slot.mapped[data-property=email]")
     mapped = app.find_elements("css selector", "li.slot.mapped")
@@ -88,7 +88,7 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     _customers_db(db)
     connect_demo_with_token(app)
     click(app, "button[data-nav=mapping]")
-    click(app, "button[data-action=new-mapping]")
+    wait_for(app, "button[data-action=new-mapping]").click()
     choose(app, "select[data-field=object]", "contacts")
     wait_for(app, "li.slot.mapped[data-property=email]")
 
