@@ -43,6 +43,7 @@ const COMMANDS: &[&str] = &[
     "sync_comments",
     "get_schedule",
     "set_schedule",
+    "set_webhook_url",
 ];
 
 fn main() {

@@ -60,6 +60,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             sync::sync_comments,
             schedule::get_schedule,
             schedule::set_schedule,
+            schedule::set_webhook_url,
         ])
 }
 

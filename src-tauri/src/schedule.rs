@@ -86,6 +86,21 @@ pub async fn set_schedule(
     view(&state, &bg, &connection_id, &file)
 }
 
+/// Sets (or with an empty value removes) the public HTTPS URL that forwards a connection's
+/// webhooks to this computer.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_webhook_url(
+    state: State<'_, AppState>,
+    bg: State<'_, Background>,
+    connection_id: String,
+    url: Option<String>,
+) -> Res<WebhookStatus> {
+    state.store.set_public_webhook_url(&connection_id, url.as_deref())?;
+    enable_webhooks(&state, &bg, &connection_id).await;
+    Ok(bg.status(&connection_id))
+}
+
 /// Receives a connection's webhooks when it can: OAuth with the demo portal's app (which
 /// delivers to loopback; its subscriptions are set up here). HubSpot itself needs a public
 /// HTTPS target URL, which a desktop app does not have: those connections poll.
@@ -104,10 +119,16 @@ async fn try_enable(state: &AppState, receiver: &Receiver, id: &str) -> Result<(
     };
     let demo = state.demo.handle().filter(|h| app.kind == OAuthAppKind::Demo && h.base_url() == conn.base_url);
     let Some(demo) = demo else {
-        return Err(format!(
-            "No public URL: HubSpot delivers webhooks only to a public HTTPS target URL, and none reaches this computer, so real-time schedules read changes every minute instead. (Webhooks arrive here at {} — a tunnel to it set as your app's target URL would carry them.)",
-            receiver.local_url(id)
-        ));
+        // HubSpot: only through a public HTTPS URL (a tunnel) the admin set as the app's target URL.
+        let Some(url) = state.store.public_webhook_url(id).map_err(|e| e.to_string())? else {
+            return Err(format!(
+                "No public URL: HubSpot delivers webhooks only to a public HTTPS target URL, and none reaches this computer, so real-time schedules read changes every minute instead. To receive them, run a tunnel to {} and enter its https:// address here and as the target URL in your app's Webhooks settings.",
+                receiver.local_url(id)
+            ));
+        };
+        let client_secret = state.connections.client_secret(id).await.map_err(|e| e.to_string())?;
+        receiver.register(Endpoint { connection_id: id.to_owned(), portal_id: conn.portal_id, client_secret, target_url: url });
+        return Ok(());
     };
     let mut objects: Vec<(String, Vec<String>)> = Vec::new();
     for e in state.store.schedules(&|_| false).map_err(|e| e.to_string())? {

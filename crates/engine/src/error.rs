@@ -43,6 +43,9 @@ pub enum Error {
     #[error("the schedule's {field} {reason}")]
     InvalidSchedule { field: String, reason: String },
 
+    #[error("the public webhook URL {url:?} {reason}")]
+    InvalidWebhookUrl { url: String, reason: String },
+
     #[error("the webhook receiver could not start on {address}: {reason}")]
     WebhookReceiver { address: String, reason: String },
 }
@@ -74,6 +77,7 @@ impl Describe for Error {
             Error::NoSuchConflict { .. } => "engine.no_such_conflict",
             Error::ConflictResolved { .. } => "engine.conflict_resolved",
             Error::InvalidSchedule { .. } => "engine.invalid_schedule",
+            Error::InvalidWebhookUrl { .. } => "engine.invalid_webhook_url",
             Error::WebhookReceiver { .. } => "engine.webhook_receiver",
         }
     }
@@ -93,6 +97,7 @@ impl Describe for Error {
             Error::NoSuchConflict { .. } => "List the open conflicts (spoke conflicts) and use an id from there.",
             Error::ConflictResolved { .. } => "Nothing to do: list the open conflicts with spoke conflicts; to change the value now, edit the row and sync again.",
             Error::InvalidSchedule { .. } => "Pick a minute from 0 to 59 and an hour from 0 to 23.",
+            Error::InvalidWebhookUrl { .. } => "Enter the https:// address of a tunnel (e.g. https://abc.example.com/hubspot) that forwards to Spoke's local webhook address, exactly as it is set as the target URL in your HubSpot app's Webhooks settings; leave it empty to poll.",
             Error::WebhookReceiver { .. } => "Close the program using that port, or set SPOKE_WEBHOOK_PORT to a free one; until then real-time schedules poll every minute.",
         };
         Some(text.to_owned())

@@ -187,6 +187,10 @@ CREATE TABLE IF NOT EXISTS _spoke_webhook_events (
     UNIQUE (connection, event_id)
 );
 CREATE INDEX IF NOT EXISTS _spoke_webhook_events_received ON _spoke_webhook_events(received_at);
+CREATE TABLE IF NOT EXISTS _spoke_webhook_urls (
+    connection TEXT PRIMARY KEY,
+    url TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS _spoke_webhook_cursor (
     tbl TEXT NOT NULL,
     connection TEXT NOT NULL,
@@ -386,6 +390,64 @@ impl Store {
                 [connection_id],
                 |r| r.get(0),
             )
+            .map_err(|e| self.events_err(e))
+    }
+}
+
+/// Checks a public webhook URL: `https://`, a host, no spaces or fragment.
+pub fn check_public_url(url: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::InvalidWebhookUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    let Some(rest) = url.strip_prefix("https://") else {
+        return bad("must start with https:// (HubSpot delivers webhooks only over HTTPS)");
+    };
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    if host.is_empty() || !host.contains('.') && !host.starts_with("localhost") {
+        return bad("has no host name");
+    }
+    if url.chars().any(|c| c.is_whitespace()) || url.contains('#') {
+        return bad("must not contain spaces or a #fragment");
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Saves (or with `None` forgets) the public HTTPS URL that forwards a connection's webhooks
+    /// to the local receiver; HubSpot signs requests with exactly this URL.
+    pub fn set_public_webhook_url(&self, connection_id: &str, url: Option<&str>) -> Result<()> {
+        self.events_table()?;
+        let conn = self.conn();
+        let done = match url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => {
+                check_public_url(u)?;
+                conn.execute(
+                    "INSERT INTO _spoke_webhook_urls (connection, url) VALUES (?1, ?2) ON CONFLICT(connection) DO UPDATE SET url = excluded.url",
+                    params![connection_id, u],
+                )
+            }
+            None => conn.execute(
+                "DELETE FROM _spoke_webhook_urls WHERE connection = ?1",
+                [connection_id],
+            ),
+        };
+        done.map_err(|e| self.events_err(e))?;
+        Ok(())
+    }
+
+    pub fn public_webhook_url(&self, connection_id: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.events_table()?;
+        self.conn()
+            .query_row(
+                "SELECT url FROM _spoke_webhook_urls WHERE connection = ?1",
+                [connection_id],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(|e| self.events_err(e))
     }
 }
@@ -916,6 +978,30 @@ mod tests {
             ),
             Err(Rejection::BadTimestamp)
         );
+    }
+
+    #[test]
+    fn public_urls_are_checked_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
+        for bad in [
+            "http://x.example.com/h",
+            "https:///h",
+            "https://x.example.com/a b",
+            "ftp://x",
+        ] {
+            let e = store.set_public_webhook_url("c", Some(bad)).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        store
+            .set_public_webhook_url("c", Some(" https://hooks.example.com/spoke?x=1 "))
+            .unwrap();
+        assert_eq!(
+            store.public_webhook_url("c").unwrap().as_deref(),
+            Some("https://hooks.example.com/spoke?x=1")
+        );
+        store.set_public_webhook_url("c", Some("")).unwrap();
+        assert_eq!(store.public_webhook_url("c").unwrap(), None);
     }
 
     #[test]

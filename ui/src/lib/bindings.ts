@@ -340,6 +340,18 @@ async setSchedule(connectionId: string, file: string, schedule: Schedule) : Prom
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Sets (or with an empty value removes) the public HTTPS URL that forwards a connection's
+ * webhooks to this computer.
+ */
+async setWebhookUrl(connectionId: string, url: string | null) : Promise<Result<WebhookStatus, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("set_webhook_url", { connectionId, url }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 

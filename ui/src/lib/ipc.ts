@@ -101,4 +101,5 @@ export const api = {
   getSchedule: async (id: string, file: string) => unwrap(await commands.getSchedule(id, file)),
   setSchedule: async (id: string, file: string, schedule: import("./bindings").Schedule) =>
     unwrap(await commands.setSchedule(id, file, schedule)),
+  setWebhookUrl: async (id: string, url: string | null) => unwrap(await commands.setWebhookUrl(id, url)),
 };
