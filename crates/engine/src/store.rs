@@ -623,6 +623,13 @@ impl Store {
                     .optional()
                     .map_err(|e| self.err(e))?;
                 let write = match &existing {
+                    // Deleted locally and not yet archived in HubSpot: not brought back.
+                    None if crate::twoway::is_locally_deleted(&tx, table, &rec.id)
+                        .map_err(|e| self.err(e))? =>
+                    {
+                        counts.unchanged += 1;
+                        false
+                    }
                     None => {
                         counts.created += 1;
                         true
@@ -1141,6 +1148,8 @@ fn delete_record(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Resul
         &format!("DELETE FROM {} WHERE _hs_id = ?1", quote(table)),
         [id],
     )?;
+    // The engine's own delete is not a local delete to send to HubSpot.
+    crate::twoway::forget_local_delete(tx, table, id)?;
     let prefix = format!("{table}__assoc_");
     let assoc: Vec<String> = {
         let mut stmt = tx.prepare_cached(

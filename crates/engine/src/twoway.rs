@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS _spoke_local_edits (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (tbl, rid)
 );
+CREATE TABLE IF NOT EXISTS _spoke_local_deletes (
+    tbl TEXT NOT NULL,
+    hs_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tbl, hs_id)
+);
 CREATE TABLE IF NOT EXISTS _spoke_incoming (
     tbl TEXT NOT NULL,
     rid INTEGER NOT NULL,
@@ -192,8 +198,14 @@ pub(crate) fn ensure_triggers(
     let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
     let upd = quote(&format!("{table}__local_edit"));
     let ins = quote(&format!("{table}__local_insert"));
+    let del = quote(&format!("{table}__local_delete"));
     let mut sql = format!(
-        "DROP TRIGGER IF EXISTS {upd}; DROP TRIGGER IF EXISTS {ins};
+        "DROP TRIGGER IF EXISTS {upd}; DROP TRIGGER IF EXISTS {ins}; DROP TRIGGER IF EXISTS {del};
+         CREATE TRIGGER {del} AFTER DELETE ON {t} WHEN OLD._hs_id IS NOT NULL BEGIN
+           INSERT OR REPLACE INTO _spoke_local_deletes (tbl, hs_id, at_ms) VALUES ('{lit}', OLD._hs_id, {SQL_NOW_MS});
+           DELETE FROM _spoke_local_edits WHERE tbl = '{lit}' AND rid = OLD.rowid;
+           DELETE FROM _spoke_incoming WHERE tbl = '{lit}' AND rid = OLD.rowid;
+         END;
          CREATE TRIGGER {ins} AFTER INSERT ON {t} WHEN NEW._hs_id IS NULL BEGIN
            INSERT OR REPLACE INTO _spoke_local_edits (tbl, rid, at_ms) VALUES ('{lit}', NEW.rowid, {SQL_NOW_MS});
          END;"
@@ -384,6 +396,22 @@ fn restore_mark(
         )?,
     };
     Ok(())
+}
+
+/// Forgets the delete of a row the engine itself removed (merged away, deleted in HubSpot,
+/// left the criteria, or became another row's record): only local deletes go to HubSpot.
+pub(crate) fn forget_local_delete(tx: &Transaction<'_>, table: &str, hs_id: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM _spoke_local_deletes WHERE tbl = ?1 AND hs_id = ?2",
+        params![table, hs_id],
+    )?;
+    Ok(())
+}
+
+/// Whether the record's row was deleted locally (and the delete not sent or forgotten yet).
+pub(crate) fn is_locally_deleted(tx: &Transaction<'_>, table: &str, hs_id: &str) -> rusqlite::Result<bool> {
+    let mut s = tx.prepare_cached("SELECT 1 FROM _spoke_local_deletes WHERE tbl = ?1 AND hs_id = ?2")?;
+    s.exists(params![table, hs_id])
 }
 
 /// Whether the row carries a local-edit mark (a read must not overwrite it).

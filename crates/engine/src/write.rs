@@ -122,6 +122,10 @@ pub struct WriteSummary {
     /// Rows refused (by HubSpot or by Spoke's checks), kept as dead letters.
     #[specta(type = f64)]
     pub rejected: u64,
+    /// Records archived in HubSpot because their rows were deleted locally (mapping option
+    /// `localDeletes: archive`).
+    #[specta(type = f64)]
+    pub archived: u64,
     /// Dead letters not due for a retry yet (and not edited since).
     #[specta(type = f64)]
     pub deferred: u64,
@@ -621,6 +625,7 @@ impl Engine {
                 created: 0,
                 updated: 0,
                 rejected: 0,
+                archived: 0,
                 deferred: 0,
                 bisections: 0,
                 api_calls: 0,
@@ -641,6 +646,7 @@ impl Engine {
             created: s.created,
             updated: s.updated,
             errors: s.rejected,
+            deleted: s.archived,
             api_calls: s.api_calls,
             pages: s.api_calls,
             ..RunCounts::default()
@@ -655,12 +661,17 @@ impl Engine {
                     RunStatus::Succeeded
                 };
                 s.message = format!(
-                    "{} local change{}: {} created, {} updated in HubSpot, {} refused (dead letters){}{}.",
+                    "{} local change{}: {} created, {} updated in HubSpot, {} refused (dead letters){}{}{}.",
                     s.pending,
                     if s.pending == 1 { "" } else { "s" },
                     s.created,
                     s.updated,
                     s.rejected,
+                    if s.archived > 0 {
+                        format!(", {} archived (deleted locally)", s.archived)
+                    } else {
+                        String::new()
+                    },
                     if s.deferred > 0 {
                         format!(", {} dead letters waiting for their retry", s.deferred)
                     } else {
@@ -906,6 +917,7 @@ impl Engine {
             }
             tx.commit().map_err(err)?;
         }
+        self.send_local_deletes(run, cancel).await?;
         let size = (run.options.batch_size.clamp(1, 100)) as usize;
         let mut queue: Vec<Vec<Item>> = Vec::new();
         for op in [Op::Update, Op::Upsert, Op::Create] {
@@ -953,6 +965,65 @@ impl Engine {
                 api_calls: run.summary.api_calls,
                 elapsed_ms: run.started.elapsed().as_millis() as u64,
             });
+        }
+        Ok(())
+    }
+
+    /// Rows deleted locally (recorded by a trigger; the engine's own deletes are not): with
+    /// `localDeletes: archive` their records are archived in HubSpot (`batch/archive`, 100 a
+    /// call); with `ignore` (the default) they are forgotten (a later read may bring the row
+    /// back). Until then reads do not bring such a row back; a row put back locally with the
+    /// same record id cancels the delete. Dead letters and open conflicts of deleted rows go
+    /// with them.
+    async fn send_local_deletes(&self, run: &mut WriteRun<'_>, cancel: &CancelToken) -> Result<()> {
+        let store = self.store();
+        let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
+        let t = quote(&run.table);
+        let ids: Vec<String> = {
+            let conn = store.conn();
+            for sql in [
+                format!("DELETE FROM _spoke_local_deletes WHERE tbl = ?1 AND EXISTS (SELECT 1 FROM {t} WHERE _hs_id = _spoke_local_deletes.hs_id)"),
+                format!("DELETE FROM _spoke_dead_letters WHERE tbl = ?1 AND rid NOT IN (SELECT rowid FROM {t})"),
+                format!("DELETE FROM _spoke_conflicts WHERE tbl = ?1 AND kept IS NULL AND rid NOT IN (SELECT rowid FROM {t})"),
+            ] {
+                conn.execute(&sql, [&run.table]).map_err(err)?;
+            }
+            if run.mapping.two_way.local_deletes == spoke_mapping::LocalDeletes::Ignore {
+                conn.execute("DELETE FROM _spoke_local_deletes WHERE tbl = ?1", [&run.table])
+                    .map_err(err)?;
+                return Ok(());
+            }
+            let mut stmt = conn
+                .prepare("SELECT hs_id FROM _spoke_local_deletes WHERE tbl = ?1 ORDER BY at_ms, hs_id")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([&run.table], |r| r.get(0))
+                .map_err(err)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(err)?;
+            rows
+        };
+        for chunk in ids.chunks(100) {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let inputs: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
+            run.summary.api_calls += 1;
+            let path = format!("/crm/v3/objects/{}/batch/archive", run.mapping.object);
+            self.client()
+                .send(Request::post(path).json(json!({ "inputs": inputs })).idempotent(true))
+                .await?;
+            let mut conn = store.conn();
+            let tx = conn.transaction().map_err(err)?;
+            for id in chunk {
+                tx.execute(
+                    "DELETE FROM _spoke_local_deletes WHERE tbl = ?1 AND hs_id = ?2",
+                    params![run.table, id],
+                )
+                .map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            run.summary.archived += chunk.len() as u64;
         }
         Ok(())
     }
@@ -1126,6 +1197,7 @@ impl Engine {
             for other in others {
                 tx.execute(&format!("DELETE FROM {t} WHERE rowid = ?1"), [other])
                     .map_err(err)?;
+                crate::twoway::forget_local_delete(&tx, &run.table, id).map_err(err)?;
                 tx.execute(
                     "DELETE FROM _spoke_write_state WHERE tbl = ?1 AND rid = ?2",
                     params![run.table, other],

@@ -411,3 +411,60 @@ async fn a_write_makes_no_echo_and_hubspot_changes_to_other_fields_are_never_ove
     assert!(env.store.conflicts(None, true).unwrap().is_empty());
     assert_quiet(&env, &m, &cat).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_deletes_archive_in_hubspot_only_when_the_mapping_says_so() {
+    let (env, mut m, cat, _) = setup().await;
+    let ids: Vec<String> = {
+        let c = db(&env);
+        let mut st = c.prepare("SELECT _hs_id FROM people WHERE email IS NOT NULL ORDER BY rowid LIMIT 6").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let live = |id: &str| {
+        let (env, id) = (&env, id.to_owned());
+        async move {
+            env.client
+                .get::<Value>(&format!("/crm/v3/objects/contacts/{id}"), &[])
+                .await
+                .is_ok()
+        }
+    };
+    // Default (ignore): a local delete leaves HubSpot alone.
+    assert_eq!(m.two_way.local_deletes, spoke_mapping::LocalDeletes::Ignore);
+    db(&env).execute("DELETE FROM people WHERE _hs_id = ?1", [&ids[0]]).unwrap();
+    env.reset_requests().await;
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.archived, s.api_calls), (0, 0), "{s:?}");
+    assert!(live(&ids[0]).await);
+
+    // Archive: the deleted rows' records are archived, in one call.
+    m.two_way.local_deletes = spoke_mapping::LocalDeletes::Archive;
+    for id in &ids[1..4] {
+        db(&env).execute("DELETE FROM people WHERE _hs_id = ?1", [id]).unwrap();
+    }
+    // Records the engine removes itself (deleted in HubSpot, merged away) are not archived.
+    env.admin(reqwest::Method::DELETE, &format!("objects/contacts/{}", ids[4]), Value::Null).await;
+    env.admin(
+        reqwest::Method::POST,
+        "objects/contacts/merge",
+        json!({ "primaryObjectId": ids[5], "objectIdToMerge": ids[0] }),
+    )
+    .await;
+    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert!(full.counts.deleted >= 1, "{full:?}");
+    env.reset_requests().await;
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.archived, s.api_calls), (3, 1), "{s:?}");
+    let ops = env.requests().await["byOperation"].clone();
+    assert_eq!(ops["POST /crm/v3/objects/{object_type}/batch/archive"], 1, "{ops}");
+    for id in &ids[1..4] {
+        assert!(!live(id).await, "{id} still live");
+    }
+    assert!(live(&ids[5]).await);
+    // Once: nothing is archived again, and reads do not bring the rows back.
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.archived, s.api_calls), (0, 0), "{s:?}");
+    env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!(env.count(&format!("SELECT count(*) FROM people WHERE _hs_id IN ('{}', '{}', '{}') AND _hs_archived = 0", ids[1], ids[2], ids[3])), 0);
+    assert_quiet(&env, &m, &cat).await;
+}
