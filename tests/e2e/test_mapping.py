@@ -135,13 +135,15 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     # text cannot go into an INTEGER column: the validation panel says so; jump to it
     issue = wait_for(app, "[data-testid=mapping-issues] button[data-issue-code='mapping.incompatible_types']", 10)
     assert "jobtitle" in issue.text, issue.text
+    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", issue)
+    screenshot(app, "mapping-existing-2-validation")
     app.execute_script("window.scrollTo(0, 0)")
     issue.send_keys(Keys.ENTER)
     wait_for(app, "li.slot.flash[data-column=score]")
     focused = app.switch_to.active_element
     assert focused.get_attribute("data-column") == "score" or focused.find_element("xpath", "ancestor::li[@data-slot]").get_attribute("data-column") == "score"
     wait_for(app, "[data-testid=transform-editor]")  # the problem is in the transform chain: its editor opens
-    screenshot(app, "mapping-existing-2-jump-to-issue")
+    screenshot(app, "mapping-existing-3-jump-to-issue")
 
     # fix it: drag the right property (spoke_score, a number) onto the column; it replaces jobtitle
     search = app.find_element("css selector", "input[data-field=property-search]")
@@ -175,7 +177,7 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     WebDriverWait(app, 10).until(lambda d: d.find_element(
         "css selector", "[data-testid=transform-preview] tr[data-sample='0'] .after").text == '"GRACE"')
     app.execute_script("arguments[0].scrollIntoView({block: 'center'})", editor)
-    screenshot(app, "mapping-existing-3-transform-preview")
+    screenshot(app, "mapping-existing-4-transform-preview")
     app.find_element("css selector", "[data-testid=transform-editor] input[data-field=try-value]").send_keys(Keys.ESCAPE)
     WebDriverWait(app, 5).until(lambda d: not d.find_elements("css selector", "[data-testid=transform-editor]"))
 
@@ -188,7 +190,7 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     assert len(preview.find_elements("css selector", "tbody tr")) == 10, preview.text
     assert "create" in preview.text.lower()
     app.execute_script("arguments[0].scrollIntoView()", preview)
-    screenshot(app, "mapping-existing-4-dry-run")
+    screenshot(app, "mapping-existing-5-dry-run")
     click(app, "button[data-action=export-mapping]")
     exported = wait_for(app, ".actions .ok")
     text = open(exported.text.split("Exported to ", 1)[1]).read()

@@ -62,6 +62,7 @@ describe("issue targets", () => {
     expect(issueTarget("matchKey")).toEqual({ kind: "matchKey" });
     expect(issueTarget("destination.table")).toEqual({ kind: "destination" });
     expect(issueTarget("name")).toEqual({ kind: "name" });
+    expect(issueTarget("fields")).toEqual({ kind: "fields" });
     expect(issueTarget("twoWay")).toEqual({ kind: "none" });
   });
 });

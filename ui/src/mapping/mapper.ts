@@ -64,6 +64,7 @@ export type IssueTarget =
   | { kind: "matchKey" }
   | { kind: "destination" }
   | { kind: "name" }
+  | { kind: "fields" }
   | { kind: "none" };
 
 export function issueTarget(path: string): IssueTarget {
@@ -75,6 +76,7 @@ export function issueTarget(path: string): IssueTarget {
   if (path.startsWith("matchKey")) return { kind: "matchKey" };
   if (path.startsWith("destination")) return { kind: "destination" };
   if (path === "name") return { kind: "name" };
+  if (path === "fields") return { kind: "fields" };
   return { kind: "none" };
 }
 
