@@ -48,6 +48,40 @@ pub enum Error {
 
     #[error("the webhook receiver could not start on {address}: {reason}")]
     WebhookReceiver { address: String, reason: String },
+
+    #[error("the table {table:?} has no column {column:?} (its columns: {known})")]
+    UnknownColumn {
+        table: String,
+        column: String,
+        known: String,
+    },
+
+    #[error("the column {column:?} cannot be edited here: {reason}")]
+    ReadOnlyColumn { column: String, reason: String },
+
+    #[error("{column}: {message}")]
+    InvalidValue {
+        column: String,
+        value: String,
+        expected: String,
+        message: String,
+    },
+
+    #[error("the table {table:?} has no row {row_id}")]
+    NoSuchRow { table: String, row_id: i64 },
+
+    #[error("a row needs a value in {column:?}, the mapping's match key")]
+    MissingKey { column: String },
+
+    #[error("the new row for {table:?} has no values")]
+    EmptyRow { table: String },
+
+    #[error("row {row_id} of {table:?} is HubSpot record {hubspot_id}; only rows not in HubSpot yet can be discarded")]
+    InHubSpot {
+        table: String,
+        row_id: i64,
+        hubspot_id: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -79,6 +113,13 @@ impl Describe for Error {
             Error::InvalidSchedule { .. } => "engine.invalid_schedule",
             Error::InvalidWebhookUrl { .. } => "engine.invalid_webhook_url",
             Error::WebhookReceiver { .. } => "engine.webhook_receiver",
+            Error::UnknownColumn { .. } => "engine.unknown_column",
+            Error::ReadOnlyColumn { .. } => "engine.read_only_column",
+            Error::InvalidValue { .. } => "engine.invalid_value",
+            Error::NoSuchRow { .. } => "engine.no_such_row",
+            Error::MissingKey { .. } => "engine.missing_key",
+            Error::EmptyRow { .. } => "engine.empty_row",
+            Error::InHubSpot { .. } => "engine.in_hubspot",
         }
     }
 
@@ -99,6 +140,13 @@ impl Describe for Error {
             Error::InvalidSchedule { .. } => "Pick a minute from 0 to 59 and an hour from 0 to 23.",
             Error::InvalidWebhookUrl { .. } => "Enter the https:// address of a tunnel (e.g. https://abc.example.com/hubspot) that forwards to Spoke's local webhook address, exactly as it is set as the target URL in your HubSpot app's Webhooks settings; leave it empty to poll.",
             Error::WebhookReceiver { .. } => "Close the program using that port, or set SPOKE_WEBHOOK_PORT to a free one; until then real-time schedules poll every minute.",
+            Error::UnknownColumn { .. } => "Use one of the listed columns; a column appears once the mapping maps it.",
+            Error::ReadOnlyColumn { .. } => "Edit the mapping (Mapping screen) to send this field to HubSpot, or change the value in HubSpot and sync.",
+            Error::InvalidValue { column, expected, .. } => return Some(format!("Enter {expected} in {column}, or leave it empty.")),
+            Error::NoSuchRow { .. } => "The row was removed (by a sync or another program); reload the table.",
+            Error::MissingKey { column } => return Some(format!("Enter the {column} the record has (or will have) in HubSpot; Spoke matches rows to records by it.")),
+            Error::EmptyRow { .. } => "Fill in at least the match key column.",
+            Error::InHubSpot { .. } => "Archive the record in HubSpot instead; the next sync marks the row archived.",
         };
         Some(text.to_owned())
     }

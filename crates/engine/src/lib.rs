@@ -18,9 +18,12 @@
 //! - [`webhooks::Receiver`]: the local webhooks v3 endpoint (verified, deduplicated, stored);
 //!   [`Engine::apply_events`] feeds the stored events into a mapping's table.
 //! - [`Schedule`] per mapping and the [`Scheduler`] that runs the due ones.
+//! - [`Store::data_page`], [`Store::update_cell`], [`Store::insert_row`]: the app's table editor,
+//!   with each row's write state.
 
 mod comments;
 mod deadletter;
+mod edit;
 mod engine;
 mod error;
 pub mod schedule;
@@ -32,6 +35,7 @@ mod write;
 
 pub use comments::{comments_table, CommentsSummary};
 pub use deadletter::DeadLetter;
+pub use edit::{data_columns, DataColumn, DataPage, DataRow, RowFilter, RowProblem, RowState};
 pub use engine::{modified_property, Engine, EventsSummary};
 pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};
 pub use webhooks::{Endpoint, Receiver, WebhookMode, WebhookStatus};

@@ -55,7 +55,7 @@ pub use preview::{
     read_local_rows, sample_records,
 };
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
-pub use transform::{Case, Transform};
+pub use transform::{to_local_value, Case, Transform};
 pub use validate::{
     import_mapping, import_mapping_file, validate, validate_columns, Compatibility, Imported,
     Issue, Severity,

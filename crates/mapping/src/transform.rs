@@ -1118,3 +1118,14 @@ mod tests {
         );
     }
 }
+
+/// Converts a value typed by a person (or any program) into a local column of type `to`, the
+/// way values read from HubSpot are converted: `""` is null, `"yes"` a boolean, `"a;b"` a JSON
+/// list for a multiple-checkbox property (`from`). The error says what the value is not.
+pub fn to_local_value(
+    value: LocalValue,
+    to: LocalType,
+    from: Option<PropertyType>,
+) -> Result<LocalValue, String> {
+    to_local(value, to, from)
+}
