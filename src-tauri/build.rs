@@ -44,6 +44,14 @@ const COMMANDS: &[&str] = &[
     "get_schedule",
     "set_schedule",
     "set_webhook_url",
+    "data_page",
+    "update_cell",
+    "insert_row",
+    "discard_row",
+    "push_changes",
+    "resend_dead_letters",
+    "cancel_push",
+    "dead_letters",
 ];
 
 fn main() {

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod connections;
+pub mod data;
 pub mod demo;
 pub mod error;
 pub mod logging;
@@ -61,6 +62,14 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             schedule::get_schedule,
             schedule::set_schedule,
             schedule::set_webhook_url,
+            data::data_page,
+            data::update_cell,
+            data::insert_row,
+            data::discard_row,
+            data::push_changes,
+            data::resend_dead_letters,
+            data::cancel_push,
+            data::dead_letters,
         ])
 }
 

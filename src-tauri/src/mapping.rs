@@ -16,7 +16,7 @@ impl AppState {
         self.paths.data_dir.join("cache").join(spoke_mapping::slug(connection_id))
     }
 
-    async fn catalog(&self, connection_id: &str, object: &str, refresh: bool) -> Res<ObjectCatalog> {
+    pub(crate) async fn catalog(&self, connection_id: &str, object: &str, refresh: bool) -> Res<ObjectCatalog> {
         let client = self.connections.client(connection_id)?;
         Ok(spoke_mapping::discover_properties(&client, object, &self.cache_dir(connection_id), refresh).await?)
     }

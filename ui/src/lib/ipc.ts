@@ -102,4 +102,24 @@ export const api = {
   setSchedule: async (id: string, file: string, schedule: import("./bindings").Schedule) =>
     unwrap(await commands.setSchedule(id, file, schedule)),
   setWebhookUrl: async (id: string, url: string | null) => unwrap(await commands.setWebhookUrl(id, url)),
+  dataPage: async (id: string, file: string, filter: import("./bindings").RowFilter, limit: number, offset: number, focusRow: number | null = null) =>
+    unwrap(await commands.dataPage(id, file, filter, limit, offset, focusRow)),
+  updateCell: async (id: string, file: string, rowId: number, column: string, value: import("./bindings").LocalValue) =>
+    unwrap(await commands.updateCell(id, file, rowId, column, value)),
+  insertRow: async (id: string, file: string, values: Partial<Record<string, import("./bindings").LocalValue>>) =>
+    unwrap(await commands.insertRow(id, file, values)),
+  discardRow: async (id: string, file: string, rowId: number) => unwrap(await commands.discardRow(id, file, rowId)),
+  pushChanges: async (
+    id: string,
+    file: string,
+    onProgress: import("@tauri-apps/api/core").Channel<import("./bindings").WriteProgress>,
+  ) => unwrap(await commands.pushChanges(id, file, onProgress)),
+  resendDeadLetters: async (
+    id: string,
+    file: string,
+    rowKey: string | null,
+    onProgress: import("@tauri-apps/api/core").Channel<import("./bindings").WriteProgress>,
+  ) => unwrap(await commands.resendDeadLetters(id, file, rowKey, onProgress)),
+  cancelPush: (id: string, file: string) => commands.cancelPush(id, file),
+  deadLetters: async (id: string, file: string) => unwrap(await commands.deadLetters(id, file)),
 };

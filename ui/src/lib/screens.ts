@@ -4,6 +4,7 @@ import MappingScreen from "../mapping/MappingScreen.svelte";
 import TestScreen from "../test/TestScreen.svelte";
 import SyncScreen from "../sync/SyncScreen.svelte";
 import RunsScreen from "../runs/RunsScreen.svelte";
+import DataScreen from "../data/DataScreen.svelte";
 
 /** One entry per screen that exists. The navigation is built from this list, so a screen
  * appears in the app exactly when it is implemented. */
@@ -39,6 +40,12 @@ export const screens: Screen[] = [
     label: "Sync",
     icon: "M21 12a9 9 0 0 1-15.5 6.2M3 12A9 9 0 0 1 18.5 5.8M18 2v4h-4M6 22v-4h4",
     component: SyncScreen,
+  },
+  {
+    id: "data",
+    label: "Data",
+    icon: "M4 5h16v14H4zM4 10h16M4 15h16M10 5v14",
+    component: DataScreen,
   },
   {
     id: "runs",
