@@ -352,6 +352,77 @@ async setWebhookUrl(connectionId: string, url: string | null) : Promise<Result<W
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * A page of the mapping's table; with `focus_row`, the page holding that row.
+ */
+async dataPage(connectionId: string, file: string, filter: RowFilter, limit: number, offset: number, focusRow: number | null) : Promise<Result<DataPage, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("data_page", { connectionId, file, filter, limit, offset, focusRow }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async updateCell(connectionId: string, file: string, rowId: number, column: string, value: LocalValue) : Promise<Result<DataRow, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("update_cell", { connectionId, file, rowId, column, value }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async insertRow(connectionId: string, file: string, values: Partial<{ [key in string]: LocalValue }>) : Promise<Result<DataRow, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("insert_row", { connectionId, file, values }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async discardRow(connectionId: string, file: string, rowId: number) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("discard_row", { connectionId, file, rowId }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Sends the mapping's local changes to HubSpot.
+ */
+async pushChanges(connectionId: string, file: string, onProgress: TAURI_CHANNEL<WriteProgress>) : Promise<Result<WriteSummary, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("push_changes", { connectionId, file, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Sends one dead letter (by row key or HubSpot id) or all of the mapping's again, now.
+ */
+async resendDeadLetters(connectionId: string, file: string, rowKey: string | null, onProgress: TAURI_CHANNEL<WriteProgress>) : Promise<Result<WriteSummary, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resend_dead_letters", { connectionId, file, rowKey, onProgress }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async cancelPush(connectionId: string, file: string) : Promise<boolean> {
+    return await TAURI_INVOKE("cancel_push", { connectionId, file });
+},
+/**
+ * The rows HubSpot refused for the mapping, oldest first.
+ */
+async deadLetters(connectionId: string, file: string) : Promise<Result<DeadLetter[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("dead_letters", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -592,6 +663,99 @@ field: string; value?: CriterionValue | null; highValue?: CriterionValue | null;
  * A value in a criterion: text, a number, a boolean, or a list (for `IN`, `BETWEEN`).
  */
 export type CriterionValue = boolean | number | string | CriterionValue[]
+/**
+ * A column of a mapping's table, as the editor shows it.
+ */
+export type DataColumn = { name: string; localType: LocalType; 
+/**
+ * The HubSpot property the column is mapped to.
+ */
+property: string | null; 
+/**
+ * The match key column.
+ */
+key: boolean; 
+/**
+ * Whether a person may edit it here (it is written back to HubSpot).
+ */
+editable: boolean; 
+/**
+ * Why not, when it is not editable.
+ */
+readOnlyReason: string | null }
+/**
+ * A page of a mapping's table with every row's write state.
+ */
+export type DataPage = { mapping: string; table: string; columns: DataColumn[]; rows: DataRow[]; 
+/**
+ * Rows matching the filter.
+ */
+total: number; 
+/**
+ * Position of the first row of the page among those.
+ */
+offset: number; 
+/**
+ * Every row of the table.
+ */
+all: number; 
+/**
+ * New and changed rows (what the next push sends).
+ */
+changes: number; refused: number }
+/**
+ * One row of a mapping's table.
+ */
+export type DataRow = { 
+/**
+ * The local row's rowid (stable; dead letters name it).
+ */
+rowId: number; hubspotId: string | null; state: RowState; 
+/**
+ * The dead letter's reason, also when the row was edited since.
+ */
+problem: RowProblem | null; 
+/**
+ * HubSpot's last modification of the record as last read (RFC 3339).
+ */
+updatedAt: string | null; 
+/**
+ * One value per column of the page, in order.
+ */
+values: LocalValue[] }
+/**
+ * A row that could not be written to HubSpot.
+ */
+export type DeadLetter = { mapping: string; object: string; table: string; 
+/**
+ * The row's match key value (email lower-cased), else its HubSpot id, else `row:{rowid}`.
+ */
+rowKey: string; 
+/**
+ * The local row's rowid.
+ */
+rowId: number; hubspotId: string | null; attempts: number; 
+/**
+ * RFC 3339.
+ */
+firstFailedAt: string; lastFailedAt: string; 
+/**
+ * When a write run retries it on its own (RFC 3339); sooner if the row is edited.
+ */
+nextRetryAt: string; 
+/**
+ * HubSpot's category (`VALIDATION_ERROR`, `CONFLICT`, …) or `WRITE_REFUSED` when Spoke's
+ * own checks refused the row before sending it.
+ */
+category: string; message: string; 
+/**
+ * HubSpot's `context` (JSON text), when it sent one.
+ */
+context: string | null; 
+/**
+ * The diagnosis code (`validation_error`, `duplicate_record`, …) or the problem code.
+ */
+code: string; cause: string; fix: string; correlationId: string | null; runId: number | null }
 /**
  * What the UI may know about the demo portal. The demo app's client secret and the private-app
  * token stay in Rust.
@@ -1074,6 +1238,58 @@ export type RateGauge = { burstLimit: number; burstRemaining: number; burstWindo
  */
 export type Report = { markdown: string; json: unknown }
 /**
+ * Which rows a page lists.
+ */
+export type RowFilter = "all" | 
+/**
+ * New and changed rows: what the next push sends.
+ */
+"changes" | 
+/**
+ * Rows HubSpot refused.
+ */
+"refused"
+/**
+ * What happened to one row.
+ */
+export type RowOutcome = "created" | "updated" | 
+/**
+ * Kept as a dead letter.
+ */
+"rejected"
+/**
+ * Why HubSpot refused a row (its dead letter), shown next to the row.
+ */
+export type RowProblem = { category: string; message: string; fix: string }
+/**
+ * The result of one row of a write-back.
+ */
+export type RowResult = { rowKey: string; hubspotId: string | null; outcome: RowOutcome; category: string | null; message: string | null; fix: string | null }
+/**
+ * Where a row stands with HubSpot.
+ */
+export type RowState = 
+/**
+ * As last read from or written to HubSpot.
+ */
+"synced" | 
+/**
+ * Changed locally; the next push sends it.
+ */
+"changed" | 
+/**
+ * Not in HubSpot yet; the next push creates it.
+ */
+"new" | 
+/**
+ * Refused by HubSpot (a dead letter) and not edited since.
+ */
+"refused" | 
+/**
+ * Archived in HubSpot; never written.
+ */
+"archived"
+/**
  * A page of a local table, for data previews.
  */
 export type RowsPage = { columns: string[]; rows: LocalValue[][]; total: number }
@@ -1369,6 +1585,43 @@ export type WebhookStatus = { mode: WebhookMode;
  * events arrive.
  */
 detail: string; targetUrl: string | null; eventsReceived: number; duplicates: number; rejected: number; lastEventAt: string | null; lastRejection: string | null }
+/**
+ * Live progress of a write-back (after every batch call).
+ */
+export type WriteProgress = { runId: number; mapping: string; table: string; 
+/**
+ * Local changes found for this run.
+ */
+pending: number; written: number; rejected: number; apiCalls: number; elapsedMs: number }
+/**
+ * What a write-back did.
+ */
+export type WriteSummary = { runId: number; mapping: string; object: string; table: string; status: RunStatus; 
+/**
+ * Local changes found (including dead letters due for a retry).
+ */
+pending: number; created: number; updated: number; 
+/**
+ * Rows refused (by HubSpot or by Spoke's checks), kept as dead letters.
+ */
+rejected: number; 
+/**
+ * Records archived in HubSpot because their rows were deleted locally (mapping option
+ * `localDeletes: archive`).
+ */
+archived: number; 
+/**
+ * Dead letters not due for a retry yet (and not edited since).
+ */
+deferred: number; 
+/**
+ * Batches split in two after a batch-wide refusal.
+ */
+bisections: number; apiCalls: number; durationMs: number; 
+/**
+ * Per-row results (up to 1000).
+ */
+results: RowResult[]; message: string }
 
 /** tauri-specta globals **/
 
