@@ -62,7 +62,7 @@ describe("dead letters", () => {
 describe("push", () => {
   const base: WriteSummary = {
     runId: 3, mapping: "Contacts", object: "contacts", table: "contacts", status: "succeeded", pending: 0, created: 0, updated: 0,
-    rejected: 0, deferred: 0, bisections: 0, apiCalls: 0, durationMs: 10, results: [], message: "",
+    rejected: 0, archived: 0, deferred: 0, bisections: 0, apiCalls: 0, durationMs: 10, results: [], message: "",
   };
 
   it("sums up a push in one sentence", () => {
@@ -71,6 +71,7 @@ describe("push", () => {
       .toBe("1 updated, 1 created, 1 refused in HubSpot.");
     expect(pushHeadline({ ...base, pending: 1, deferred: 2 })).toBe("Nothing written in HubSpot. 2 refused rows wait for their retry.");
     expect(pushHeadline({ ...base, pending: 5, updated: 2, status: "cancelled" })).toBe("Cancelled: 2 updated in HubSpot.");
+    expect(pushHeadline({ ...base, pending: 1, archived: 1 })).toBe("1 archived in HubSpot.");
   });
 
   it("measures progress by rows answered", () => {

@@ -120,10 +120,11 @@ export function pushPercent(p: WriteProgress): number | null {
 
 /** One sentence for a finished push. */
 export function pushHeadline(s: WriteSummary): string {
-  if (s.pending === 0 && s.deferred === 0) return "Nothing to send: every row matches HubSpot.";
+  if (s.pending === 0 && s.deferred === 0 && !s.archived) return "Nothing to send: every row matches HubSpot.";
   const parts = [];
   if (s.updated) parts.push(`${s.updated.toLocaleString()} updated`);
   if (s.created) parts.push(`${s.created.toLocaleString()} created`);
+  if (s.archived) parts.push(`${s.archived.toLocaleString()} archived`);
   if (s.rejected) parts.push(`${s.rejected.toLocaleString()} refused`);
   const done = parts.length ? parts.join(", ") : "Nothing written";
   const waiting = s.deferred ? ` ${s.deferred} refused row${s.deferred === 1 ? "" : "s"} wait for their retry.` : "";
