@@ -167,7 +167,9 @@ pub fn save_mapping(state: State<'_, AppState>, connection_id: String, mapping: 
 #[tauri::command]
 #[specta::specta]
 pub fn delete_mapping(state: State<'_, AppState>, connection_id: String, file: String) -> Res<()> {
-    Ok(state.mappings.delete(&connection_id, &file)?)
+    state.mappings.delete(&connection_id, &file)?;
+    // A deleted mapping no longer runs on its schedule.
+    Ok(state.store.delete_schedule(&connection_id, &file)?)
 }
 
 /// A mapping file written for sharing or version control.

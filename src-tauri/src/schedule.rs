@@ -202,7 +202,12 @@ async fn run_job(app: tauri::AppHandle, job: Job) -> JobOutcome {
 }
 
 async fn run_engine(state: &AppState, job: &Job, cancel: CancelToken) -> Res<String> {
-    let mapping = state.mappings.load(&job.connection_id, &job.file)?;
+    let mapping = state.mappings.load(&job.connection_id, &job.file).inspect_err(|_| {
+        // The mapping file is gone (deleted outside the app): forget its schedule.
+        if !state.mappings.list(&job.connection_id).is_ok_and(|l| l.iter().any(|e| e.file == job.file)) {
+            let _ = state.store.delete_schedule(&job.connection_id, &job.file);
+        }
+    })?;
     let engine = Engine::new(state.store.clone(), state.connections.client(&job.connection_id)?);
     Ok(match job.kind {
         JobKind::Events => {
