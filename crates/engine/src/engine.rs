@@ -16,7 +16,7 @@ use std::time::Instant;
 mod events;
 pub use events::EventsSummary;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use spoke_hubspot::{Client, Describe, Page, Request};
@@ -438,7 +438,10 @@ impl Engine {
         // First the recycle bin: cheap, and its answer tells the governor today's budget.
         run.phase = Phase::Archived;
         self.emit(run);
+        let (calls_before, timer) = (run.counts.api_calls, Instant::now());
         self.archived_pass(run).await?;
+        // One round trip as this portal answers now, for planning how many calls to overlap.
+        let round_trip = timer.elapsed() / (run.counts.api_calls - calls_before).max(1) as u32;
         let criteria = self.criteria_groups(run).await?;
         let track_assoc = !options.associations.is_empty();
         run.phase = if full {
@@ -451,7 +454,18 @@ impl Engine {
         let limit = options.page_size.clamp(1, 200);
         if scan.dual
             && !self
-                .full_dual(run, &mut scan, track_assoc, limit, cancel)
+                .full_dual(
+                    run,
+                    &mut scan,
+                    track_assoc,
+                    limit,
+                    // Parsing and committing a page takes about as long as a fast round trip.
+                    Lanes::plan(
+                        self.gauge().as_ref(),
+                        round_trip + std::time::Duration::from_millis(60),
+                    ),
+                    cancel,
+                )
                 .await?
         {
             return Ok(false);
@@ -589,38 +603,34 @@ impl Engine {
     }
 
     /// A full read by two paths at once, each on its own rate budget: search (properties in the
-    /// body, 200 a page) from the highest id down, and list (ids only) + `batch/read` (100, the
-    /// properties in the body) from the lowest id up. They stop where they meet. Each path
-    /// checkpoints its own cursor with its pages. Ok(false) when cancelled.
+    /// body, 200 a page, highest id first) and list (ids only) + `batch/read` (100, the
+    /// properties in the body, lowest id first), with as many requests in flight as the budgets
+    /// can take at the measured round-trip time (see [`Lanes::plan`]).
+    ///
+    /// The ids still to read are a set of gaps. Each gap is read from both ends: a list lane
+    /// upward from its bottom, a search lane downward (keyset `hs_object_id BETWEEN`) from its
+    /// top; it is done where they meet. A lane without work splits the widest gap in two and
+    /// takes the new end (a list lane starts the upper half with `after` = its first id, which
+    /// is what HubSpot's list cursor is; a page that contradicts that turns list seeks off and
+    /// leaves such halves to search). Each side claims ids before reading them, so no record is
+    /// read twice, and every page commits the committed state of all gaps as its checkpoint.
+    /// Ok(false) when cancelled.
     async fn full_dual(
         &self,
         run: &mut Run<'_>,
         scan: &mut Scan,
         track_assoc: bool,
         limit: u32,
+        lanes: Lanes,
         cancel: &CancelToken,
     ) -> Result<bool> {
-        struct Shared {
-            counts: RunCounts,
-            merges: Vec<(String, String)>,
-            /// Lowest id the search path has read (`0` = it reached the bottom).
-            search_min: Option<u64>,
-            /// Highest id the list path has read (`u64::MAX` = it reached the top).
-            list_max: u64,
-            max_seen: Option<i64>,
-            read: u64,
-            total: Option<u64>,
-        }
-        let list_done_at_start = scan.list_after.as_deref() == Some("");
-        let shared = std::sync::Mutex::new(Shared {
+        let gaps = GapState::restore(scan);
+        let shared = std::sync::Mutex::new(DualState {
             counts: std::mem::take(&mut run.counts),
             merges: Vec::new(),
-            search_min: scan.cursor.as_deref().map(id_num),
-            list_max: if list_done_at_start {
-                u64::MAX
-            } else {
-                scan.list_max.as_deref().map(id_num).unwrap_or(0)
-            },
+            gaps,
+            seek_ok: true,
+            density: None,
             max_seen: scan.max_seen_ms,
             read: 0,
             total: None,
@@ -636,8 +646,8 @@ impl Engine {
             assoc_all: true,
             track_assoc,
         };
-        let progress = |s: &Shared| {
-            let mut p = Run {
+        let progress = |s: &DualState| {
+            let p = Run {
                 counts: s.counts.clone(),
                 merges: Vec::new(),
                 deleted_ids: Vec::new(),
@@ -656,101 +666,144 @@ impl Engine {
                 progress: view.progress,
                 daily_reserve_percent: view.daily_reserve_percent,
             };
-            p.counts.api_calls = s.counts.api_calls;
             self.emit(&p);
         };
         let object = view.mapping.object.clone();
-        let start_cursor = scan.cursor.clone();
-        let search = async {
-            let mut cursor = start_cursor;
-            loop {
-                if cancel.is_cancelled() {
-                    return Ok::<bool, Error>(false);
-                }
-                let below = cursor.as_deref().map(id_num);
-                let list_max = lock().list_max;
-                if list_max == u64::MAX || below.is_some_and(|b| b <= list_max.saturating_add(1)) {
-                    return Ok(true);
-                }
-                // Between what the list has read and what this path has read.
-                let low = lock().list_max.saturating_add(1);
-                let filters = match (below, low) {
-                    (None, 1) => Vec::new(),
-                    (None, low) => vec![Filter {
-                        property_name: "hs_object_id".to_owned(),
-                        operator: Operator::Gte,
-                        value: Some(low.to_string()),
-                        high_value: None,
-                        values: None,
-                    }],
-                    (Some(b), low) => vec![Filter {
-                        property_name: "hs_object_id".to_owned(),
-                        operator: Operator::Between,
-                        value: Some(low.min(b - 1).to_string()),
-                        high_value: Some((b - 1).to_string()),
-                        values: None,
-                    }],
-                };
-                let groups = spoke_mapping::with_engine_filters(&[], &filters)?;
-                let body = json!({
-                    "filterGroups": groups,
-                    "sorts": [{ "propertyName": "hs_object_id", "direction": "DESCENDING" }],
-                    "properties": view.properties,
-                    "limit": limit,
-                });
-                let req = Request::post(format!("/crm/v3/objects/{object}/search"))
-                    .json(body)
-                    .search()
-                    .idempotent(true);
-                self.check_budget(view.daily_reserve_percent)?;
-                lock().counts.api_calls += 1;
-                let page: Page<Raw> = self.client.send(req).await?.json()?;
-                let exhausted = page.results.is_empty() || page.next_after().is_none();
-                let mut records: Vec<Incoming> = page
-                    .results
-                    .into_iter()
-                    .map(|r| self.incoming(view, r))
-                    .collect();
-                let page_min = records.iter().map(|r| id_num(&r.id)).min();
-                let mut s = lock();
-                // Ids the list path has claimed are its to write.
-                let claimed = s.list_max;
-                records.retain(|r| id_num(&r.id) > claimed);
-                let covered_to = if exhausted {
-                    claimed.saturating_add(1)
-                } else {
-                    page_min.unwrap_or(0).max(claimed.saturating_add(1))
-                };
-                if below.is_none_or(|b| covered_to < b) {
-                    cursor = Some(covered_to.to_string());
-                }
-                let seen = records.iter().map(|r| r.updated_ms).max();
-                if s.total.is_none() {
-                    s.total = page.total;
-                }
-                s.read += records.len() as u64;
-                let result = self.store.commit_page(
-                    &ctx,
-                    &records,
-                    Checkpoint::Search {
-                        cursor: cursor.clone(),
-                        max_seen_ms: seen,
-                    },
-                    &mut s.counts,
-                )?;
-                s.merges.extend(result.merges);
-                s.search_min = cursor.as_deref().map(id_num);
-                if let Some(m) = seen {
-                    s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
-                }
-                progress(&s);
-                drop(s);
-                if exhausted {
-                    return Ok(true);
+        // Waits for work: Some(gap index) once this lane owns a side, None when all is read.
+        let take = |side: Side, lane: usize| {
+            let shared = &shared;
+            async move {
+                loop {
+                    if cancel.is_cancelled() {
+                        return Ok::<Option<usize>, Error>(None);
+                    }
+                    {
+                        let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(i) = s.take(side, lane, limit) {
+                            return Ok(Some(i));
+                        }
+                        if s.gaps.iter().all(|g| {
+                            g.closed() && g.list_owner.is_none() && g.search_owner.is_none()
+                        }) {
+                            return Ok(None);
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
             }
         };
-        let start_after = scan.list_after.clone();
+        let search_lane = |lane: usize| {
+            let object = object.clone();
+            let take = &take;
+            let progress = &progress;
+            let ctx = &ctx;
+            async move {
+                while take(Side::Search, lane).await?.is_some() {
+                    loop {
+                        if cancel.is_cancelled() {
+                            return Ok::<bool, Error>(false);
+                        }
+                        let (low, high) = {
+                            let s = lock();
+                            let Some(g) = s.owned(Side::Search, lane) else {
+                                break;
+                            };
+                            (g.list_max.saturating_add(1), g.search_min.map(|m| m - 1))
+                        };
+                        let filters = match (high, low) {
+                            (None, 1) => Vec::new(),
+                            (None, low) => vec![Filter {
+                                property_name: "hs_object_id".to_owned(),
+                                operator: Operator::Gte,
+                                value: Some(low.to_string()),
+                                high_value: None,
+                                values: None,
+                            }],
+                            (Some(h), low) => vec![Filter {
+                                property_name: "hs_object_id".to_owned(),
+                                operator: Operator::Between,
+                                value: Some(low.min(h).to_string()),
+                                high_value: Some(h.to_string()),
+                                values: None,
+                            }],
+                        };
+                        let groups = spoke_mapping::with_engine_filters(&[], &filters)?;
+                        let body = json!({
+                            "filterGroups": groups,
+                            "sorts": [{ "propertyName": "hs_object_id", "direction": "DESCENDING" }],
+                            "properties": view.properties,
+                            "limit": limit,
+                        });
+                        let req = Request::post(format!("/crm/v3/objects/{object}/search"))
+                            .json(body)
+                            .search()
+                            .idempotent(true);
+                        self.check_budget(view.daily_reserve_percent)?;
+                        lock().counts.api_calls += 1;
+                        let page: Page<Raw> = self.client.send(req).await?.json()?;
+                        let exhausted = page.results.is_empty() || page.next_after().is_none();
+                        let mut records: Vec<Incoming> = page
+                            .results
+                            .into_iter()
+                            .map(|r| self.incoming(view, r))
+                            .collect();
+                        let page_min = records.iter().map(|r| id_num(&r.id)).min();
+                        let page_max = records.iter().map(|r| id_num(&r.id)).max();
+                        let mut s = lock();
+                        let Some(gi) = s.owner_index(Side::Search, lane) else {
+                            break;
+                        };
+                        // The gap may have been split meanwhile: ids at or below its list side
+                        // are someone else's to write.
+                        let claimed = s.gaps[gi].list_max;
+                        let top = s.gaps[gi].search_min.unwrap_or(u64::MAX);
+                        records.retain(|r| {
+                            let id = id_num(&r.id);
+                            id > claimed && id < top
+                        });
+                        let covered_to = if exhausted {
+                            claimed.saturating_add(1)
+                        } else {
+                            page_min.unwrap_or(0).max(claimed.saturating_add(1))
+                        };
+                        if !exhausted {
+                            if let (Some(lo), Some(hi)) = (page_min, high.or(page_max)) {
+                                s.note_density(limit as u64, hi.saturating_sub(lo) + 1);
+                            }
+                        }
+                        let g = &mut s.gaps[gi];
+                        if g.search_min.is_none_or(|m| covered_to < m) {
+                            g.search_min = Some(covered_to);
+                        }
+                        let done = g.closed();
+                        if done {
+                            g.search_owner = None;
+                        }
+                        let seen = records.iter().map(|r| r.updated_ms).max();
+                        if s.total.is_none() {
+                            s.total = page.total;
+                        }
+                        s.read += records.len() as u64;
+                        let checkpoint = Checkpoint::Search {
+                            cursor: Some(s.checkpoint()),
+                            max_seen_ms: seen,
+                        };
+                        let result =
+                            self.store
+                                .commit_page(ctx, &records, checkpoint, &mut s.counts)?;
+                        s.merges.extend(result.merges);
+                        if let Some(m) = seen {
+                            s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+                        }
+                        progress(&s);
+                        if done {
+                            break;
+                        }
+                    }
+                }
+                Ok(!cancel.is_cancelled())
+            }
+        };
         let fetch_ids = |after: Option<String>| {
             let object = object.clone();
             async move {
@@ -790,87 +843,146 @@ impl Engine {
             }
         };
         // Pipelined: the next page of ids is listed while this page's records are read.
-        let list = async {
-            if start_after.as_deref() == Some("") {
-                return Ok::<bool, Error>(true);
-            }
-            let met = || {
-                let s = lock();
-                s.search_min
-                    .is_some_and(|m| s.list_max.saturating_add(1) >= m)
-            };
-            if met() {
-                return Ok(true);
-            }
-            let mut ids_page = fetch_ids(start_after).await?;
-            loop {
-                if cancel.is_cancelled() {
-                    return Ok(false);
-                }
-                let next = ids_page.next_after().map(str::to_owned);
-                let done = next.is_none();
-                let page_max = ids_page.results.iter().map(|r| id_num(&r.id)).max();
-                // Claim this page's ids before reading them; leave the search path's alone.
-                let (ids, claimed): (Vec<String>, u64) = {
-                    let mut s = lock();
-                    let search_min = s.search_min;
-                    let ids = ids_page
-                        .results
-                        .iter()
-                        .map(|r| r.id.clone())
-                        .filter(|id| search_min.is_none_or(|m| id_num(id) < m))
-                        .collect();
-                    s.list_max = if done {
-                        u64::MAX
-                    } else {
-                        s.list_max.max(page_max.unwrap_or(0))
+        let list_lane = |lane: usize| {
+            let take = &take;
+            let fetch_ids = &fetch_ids;
+            let read_batch = &read_batch;
+            let progress = &progress;
+            let ctx = &ctx;
+            async move {
+                'work: while take(Side::List, lane).await?.is_some() {
+                    let (start, seek) = {
+                        let s = lock();
+                        let Some(g) = s.owned(Side::List, lane) else {
+                            continue;
+                        };
+                        (g.list_after.clone(), g.seek)
                     };
-                    (ids, s.list_max)
-                };
-                let go_on = !done && !met();
-                let prefetch = async {
-                    if go_on {
-                        fetch_ids(next.clone()).await.map(Some)
-                    } else {
-                        Ok(None)
-                    }
-                };
-                let (records, following) = tokio::join!(read_batch(ids), prefetch);
-                let mut records = records?;
-                let mut s = lock();
-                // Written meanwhile by the search path: not again.
-                if let Some(m) = s.search_min {
-                    records.retain(|r| id_num(&r.id) < m);
-                }
-                let seen = records.iter().map(|r| r.updated_ms).max();
-                s.read += records.len() as u64;
-                let result = self.store.commit_page(
-                    &ctx,
-                    &records,
-                    Checkpoint::List {
-                        after: if done {
-                            String::new()
-                        } else {
+                    let mut ids_page = match fetch_ids(start.clone()).await {
+                        Ok(p) => p,
+                        // HubSpot refused `after` = an id: no more seeks; search reads the half.
+                        Err(Error::HubSpot(spoke_hubspot::Error::Api { status: 400, .. }))
+                            if seek =>
+                        {
+                            let mut s = lock();
+                            s.seek_ok = false;
+                            if let Some(gi) = s.owner_index(Side::List, lane) {
+                                s.gaps[gi].list_after = Some(String::new());
+                                s.gaps[gi].list_owner = None;
+                            }
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let mut seeking = seek;
+                    loop {
+                        if cancel.is_cancelled() {
+                            return Ok::<bool, Error>(false);
+                        }
+                        let next = ids_page.next_after().map(str::to_owned);
+                        let exhausted = next.is_none();
+                        let page_max = ids_page.results.iter().map(|r| id_num(&r.id)).max();
+                        let page_min = ids_page.results.iter().map(|r| id_num(&r.id)).min();
+                        // Claim this page's ids before reading them; leave the search side's alone.
+                        let (ids, go_on) = {
+                            let mut s = lock();
+                            let Some(gi) = s.owner_index(Side::List, lane) else {
+                                continue 'work;
+                            };
+                            let from = s.gaps[gi].list_max;
+                            if seeking {
+                                let want = start.as_deref().map(id_num).unwrap_or(0);
+                                if page_min.is_some_and(|m| m < want) {
+                                    // `after` is not an id here: no more seeks; search reads the half.
+                                    s.seek_ok = false;
+                                    s.gaps[gi].list_after = Some(String::new());
+                                    s.gaps[gi].list_owner = None;
+                                    continue 'work;
+                                }
+                                seeking = false;
+                            }
+                            let g = &mut s.gaps[gi];
+                            let top = g.search_min;
+                            let ids: Vec<String> = ids_page
+                                .results
+                                .iter()
+                                .map(|r| r.id.clone())
+                                .filter(|id| {
+                                    let n = id_num(id);
+                                    n > from && top.is_none_or(|m| n < m)
+                                })
+                                .collect();
+                            let reached =
+                                top.is_some_and(|m| page_max.unwrap_or(0).saturating_add(1) >= m);
+                            g.list_max = match top {
+                                Some(m) if reached || exhausted => m - 1,
+                                None if exhausted => u64::MAX,
+                                _ => from.max(page_max.unwrap_or(0)),
+                            };
+                            (ids, !(reached || exhausted))
+                        };
+                        let prefetch = async {
+                            if go_on {
+                                fetch_ids(next.clone()).await.map(Some)
+                            } else {
+                                Ok(None)
+                            }
+                        };
+                        let (records, following) = tokio::join!(read_batch(ids), prefetch);
+                        let mut records = records?;
+                        let mut s = lock();
+                        let Some(gi) = s.owner_index(Side::List, lane) else {
+                            continue 'work;
+                        };
+                        let g = &mut s.gaps[gi];
+                        // Never past the search side (it moves only down to this side's claim).
+                        if let Some(m) = g.search_min {
+                            records.retain(|r| id_num(&r.id) < m);
+                        }
+                        g.list_committed = g.list_max;
+                        g.list_after = Some(if go_on {
                             next.clone().unwrap_or_default()
-                        },
-                        max: Some(claimed.to_string()),
-                        max_seen_ms: seen,
-                    },
-                    &mut s.counts,
-                )?;
-                s.merges.extend(result.merges);
-                if let Some(m) = seen {
-                    s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+                        } else {
+                            String::new()
+                        });
+                        g.seek = false;
+                        if !go_on {
+                            g.list_owner = None;
+                        }
+                        let seen = records.iter().map(|r| r.updated_ms).max();
+                        s.read += records.len() as u64;
+                        let checkpoint = Checkpoint::Search {
+                            cursor: Some(s.checkpoint()),
+                            max_seen_ms: seen,
+                        };
+                        let result =
+                            self.store
+                                .commit_page(ctx, &records, checkpoint, &mut s.counts)?;
+                        s.merges.extend(result.merges);
+                        if let Some(m) = seen {
+                            s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+                        }
+                        progress(&s);
+                        drop(s);
+                        match following? {
+                            Some(page) => ids_page = page,
+                            None => continue 'work,
+                        }
+                    }
                 }
-                progress(&s);
-                drop(s);
-                match following? {
-                    Some(page) => ids_page = page,
-                    None => return Ok(true),
-                }
+                Ok(!cancel.is_cancelled())
             }
         };
-        let (a, b) = tokio::join!(search, list);
+        let mut futures: Vec<
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>>,
+        > = Vec::new();
+        for lane in 0..lanes.search {
+            futures.push(Box::pin(search_lane(lane)));
+        }
+        for lane in 0..lanes.list {
+            futures.push(Box::pin(list_lane(lane)));
+        }
+        let outcome = join_lanes(futures).await;
         let s = shared.into_inner().unwrap_or_else(|p| p.into_inner());
         run.counts = s.counts;
         run.scan_read += s.read;
@@ -879,7 +991,7 @@ impl Engine {
         }
         scan.max_seen_ms = s.max_seen;
         self.note_merges(run, s.merges);
-        Ok(a? && b?)
+        outcome
     }
 
     fn note_merges(&self, run: &mut Run<'_>, merges: Vec<(String, String)>) {
@@ -1166,6 +1278,278 @@ impl Engine {
             self.emit(run);
         }
     }
+}
+
+/// Which end of a gap a lane reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Search,
+    List,
+}
+
+/// How many requests a full read keeps in flight on each path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lanes {
+    pub search: usize,
+    pub list: usize,
+}
+
+impl Lanes {
+    /// Enough lanes to keep each budget busy when one call (round trip plus parsing and
+    /// committing its page) takes `call`: search lanes ≈ search calls per second × call time,
+    /// list lanes (a list page and a batch read at once) ≈ burst calls per second × call time / 2,
+    /// plus one each to cover jitter. More would only queue in the governor.
+    pub(crate) fn plan(gauge: Option<&RateGauge>, call: std::time::Duration) -> Lanes {
+        let Some(g) = gauge else {
+            return Lanes { search: 2, list: 2 };
+        };
+        let t = call.as_secs_f64();
+        let burst_per_s = g.burst_limit as f64 / (g.burst_window_ms.max(1) as f64 / 1000.0);
+        let search = (g.search_per_second as f64 * t).ceil() as usize + 1;
+        let list = (burst_per_s * t / 2.0).ceil() as usize + 1;
+        Lanes {
+            search: search.clamp(1, 8),
+            list: list.clamp(1, 8),
+        }
+    }
+}
+
+/// One stretch of ids a full read still has to cover (see [`Engine::full_dual`]).
+#[derive(Debug, Clone, Default)]
+struct GapState {
+    /// Ids up to here are claimed by the list side (or belong to the gap below).
+    list_max: u64,
+    /// Ids up to here are committed (the checkpoint's view of `list_max`).
+    list_committed: u64,
+    /// The list side's next cursor: `None` = from the start, `Some("")` = the list side is done.
+    list_after: Option<String>,
+    /// `list_after` is a seek (an id) not yet confirmed by a page.
+    seek: bool,
+    /// Ids from here up are read (or belong to the gap above); `None` = no upper bound yet.
+    search_min: Option<u64>,
+    list_owner: Option<usize>,
+    search_owner: Option<usize>,
+}
+
+/// A gap as committed in the checkpoint (`scan_cursor`, JSON).
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedGap {
+    l: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    a: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    k: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<u64>,
+}
+
+impl GapState {
+    fn closed(&self) -> bool {
+        match self.search_min {
+            Some(m) => self.list_max.saturating_add(1) >= m,
+            None => self.list_max == u64::MAX,
+        }
+    }
+
+    fn width(&self) -> Option<u64> {
+        self.search_min
+            .map(|m| m.saturating_sub(self.list_max.saturating_add(1)))
+    }
+
+    /// The gaps of an interrupted full read (or one gap over every id for a new one).
+    fn restore(scan: &Scan) -> Vec<GapState> {
+        if let Some(saved) = scan
+            .cursor
+            .as_deref()
+            .filter(|c| c.starts_with('['))
+            .and_then(|c| serde_json::from_str::<Vec<SavedGap>>(c).ok())
+        {
+            return saved
+                .into_iter()
+                .map(|g| GapState {
+                    list_max: g.l,
+                    list_committed: g.l,
+                    list_after: g.a,
+                    seek: g.k,
+                    search_min: g.s,
+                    ..GapState::default()
+                })
+                .collect();
+        }
+        // One search cursor and one list cursor (checkpoints written before gaps).
+        let list_done = scan.list_after.as_deref() == Some("");
+        let list_max = scan
+            .list_max
+            .as_deref()
+            .map(id_num)
+            .unwrap_or(if list_done { u64::MAX } else { 0 });
+        vec![GapState {
+            list_max,
+            list_committed: list_max,
+            list_after: scan.list_after.clone(),
+            seek: false,
+            search_min: scan.cursor.as_deref().map(id_num),
+            ..GapState::default()
+        }]
+    }
+}
+
+struct DualState {
+    counts: RunCounts,
+    merges: Vec<(String, String)>,
+    gaps: Vec<GapState>,
+    /// HubSpot's list cursor behaves as an id (a seek returned what it should).
+    seek_ok: bool,
+    /// Records per id, from search pages.
+    density: Option<(u64, u64)>,
+    max_seen: Option<i64>,
+    read: u64,
+    total: Option<u64>,
+}
+
+impl DualState {
+    fn owner_index(&self, side: Side, lane: usize) -> Option<usize> {
+        self.gaps.iter().position(|g| match side {
+            Side::Search => g.search_owner == Some(lane),
+            Side::List => g.list_owner == Some(lane),
+        })
+    }
+
+    fn owned(&self, side: Side, lane: usize) -> Option<&GapState> {
+        self.owner_index(side, lane).map(|i| &self.gaps[i])
+    }
+
+    fn note_density(&mut self, records: u64, ids: u64) {
+        let (r, i) = self.density.unwrap_or((0, 0));
+        self.density = Some((r + records, i + ids));
+    }
+
+    /// The committed state of every gap still open.
+    fn checkpoint(&self) -> String {
+        let open: Vec<SavedGap> = self
+            .gaps
+            .iter()
+            .filter(|g| match g.search_min {
+                Some(m) => g.list_committed.saturating_add(1) < m,
+                None => g.list_committed != u64::MAX,
+            })
+            .map(|g| SavedGap {
+                l: g.list_committed,
+                a: g.list_after.clone(),
+                k: g.seek,
+                s: g.search_min,
+            })
+            .collect();
+        serde_json::to_string(&open).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Gives `lane` a side to read: a free one (widest gap first), else the new end of the
+    /// widest gap split in two. None when there is nothing to take now.
+    fn take(&mut self, side: Side, lane: usize, limit: u32) -> Option<usize> {
+        let seek_ok = self.seek_ok;
+        let free = |g: &GapState| {
+            !g.closed()
+                && match side {
+                    Side::Search => g.search_owner.is_none(),
+                    Side::List => {
+                        g.list_owner.is_none()
+                            && g.list_after.as_deref() != Some("")
+                            && (!g.seek || seek_ok)
+                    }
+                }
+        };
+        let best = self
+            .gaps
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| free(g))
+            .max_by_key(|(_, g)| g.width().unwrap_or(u64::MAX))
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            match side {
+                Side::Search => self.gaps[i].search_owner = Some(lane),
+                Side::List => self.gaps[i].list_owner = Some(lane),
+            }
+            return Some(i);
+        }
+        if side == Side::List && !seek_ok {
+            return None;
+        }
+        // Split only gaps worth at least a few pages.
+        let (records, ids) = self.density?;
+        if records == 0 {
+            return None;
+        }
+        let min_width = (3 * limit as u64).saturating_mul(ids) / records;
+        let (i, width) = self
+            .gaps
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| !g.closed())
+            .filter_map(|(i, g)| g.width().map(|w| (i, w)))
+            .max_by_key(|(_, w)| *w)?;
+        if width < min_width.max(4) {
+            return None;
+        }
+        let g = &self.gaps[i];
+        let low = g.list_max + 1;
+        let high = g.search_min? - 1;
+        let mid = low + (high - low) / 2;
+        // The lower half keeps the list side, the upper half the search side.
+        let lower = GapState {
+            list_max: g.list_max,
+            list_committed: g.list_committed,
+            list_after: g.list_after.clone(),
+            seek: g.seek,
+            search_min: Some(mid + 1),
+            list_owner: g.list_owner,
+            search_owner: None,
+        };
+        let upper = &mut self.gaps[i];
+        upper.list_max = mid;
+        upper.list_committed = mid;
+        upper.list_after = Some((mid + 1).to_string());
+        upper.seek = true;
+        upper.list_owner = None;
+        self.gaps.push(lower);
+        let lower = self.gaps.len() - 1;
+        match side {
+            Side::Search => {
+                self.gaps[lower].search_owner = Some(lane);
+                Some(lower)
+            }
+            Side::List => {
+                self.gaps[i].list_owner = Some(lane);
+                Some(i)
+            }
+        }
+    }
+}
+
+/// Runs every lane to the end; the first error ends them all (pages already committed stay).
+async fn join_lanes(
+    mut lanes: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + '_>>>,
+) -> Result<bool> {
+    let mut results: Vec<Option<bool>> = vec![None; lanes.len()];
+    std::future::poll_fn(|cx| {
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            if let std::task::Poll::Ready(r) = lane.as_mut().poll(cx) {
+                match r {
+                    Ok(done) => results[i] = Some(done),
+                    Err(e) => return std::task::Poll::Ready(Err(e)),
+                }
+            }
+        }
+        if results.iter().all(Option::is_some) {
+            std::task::Poll::Ready(Ok(results.iter().all(|r| *r == Some(true))))
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 fn summary_message(

@@ -268,8 +268,9 @@ pub(crate) struct Scan {
     pub run: i64,
     /// Rewrite every record even if unchanged (the mapping changed).
     pub rewrite: bool,
-    /// A full read by two paths at once: search from the top id down (`cursor` = lowest id
-    /// read) and list + `batch/read` from the bottom up (`list_after`, `list_max`).
+    /// A full read by two paths at once: search from the top of each gap down and list +
+    /// `batch/read` from its bottom up; `cursor` holds the gaps (JSON). `list_after` and
+    /// `list_max` are the one list cursor of checkpoints written before gaps.
     pub dual: bool,
     /// The list's paging cursor; `Some("")` once the list is exhausted.
     pub list_after: Option<String>,
@@ -281,15 +282,9 @@ pub(crate) struct Scan {
 #[derive(Debug, Clone)]
 pub(crate) enum Checkpoint {
     None,
-    /// The search path: its keyset cursor.
+    /// A read's cursor: the incremental keyset id, or a full read's gaps (JSON).
     Search {
         cursor: Option<String>,
-        max_seen_ms: Option<i64>,
-    },
-    /// The list path: its paging cursor and the highest id read.
-    List {
-        after: String,
-        max: Option<String>,
         max_seen_ms: Option<i64>,
     },
 }
@@ -741,17 +736,6 @@ impl Store {
                 tx.execute(
                     "UPDATE _spoke_streams SET scan_cursor = ?2, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?3), coalesce(?3, scan_max_seen_ms)) WHERE tbl = ?1",
                     params![table, cursor, max_seen_ms],
-                )
-                .map_err(|e| self.err(e))?;
-            }
-            Checkpoint::List {
-                after,
-                max,
-                max_seen_ms,
-            } => {
-                tx.execute(
-                    "UPDATE _spoke_streams SET scan_list_after = ?2, scan_list_max = ?3, scan_max_seen_ms = max(coalesce(scan_max_seen_ms, ?4), coalesce(?4, scan_max_seen_ms)) WHERE tbl = ?1",
-                    params![table, after, max, max_seen_ms],
                 )
                 .map_err(|e| self.err(e))?;
             }
