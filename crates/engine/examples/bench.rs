@@ -1,9 +1,17 @@
 //! Read-path benchmark against the demo portal with HubSpot's Pro limits and network latency.
 //!
-//! `cargo run --release -p spoke-engine --example bench -- [--contacts N] [--latency-ms M]`
+//! `cargo run --release -p spoke-engine --example bench -- [--contacts N] [--latency-ms M]
+//! [--rss-contacts R]`
+//!
+//! 1. N contacts (default 100,000) × 50 properties, M ms latency (default 150), Pro rate limits
+//!    enforced: a full read (records/s as % of the rate-limit ceiling, 429s), then an
+//!    incremental read after 1 % changes (API calls vs the minimum).
+//! 2. R contacts (default 1,000,000; 0 skips it) × 50 properties with limits and latency off
+//!    and no governor: the engine's peak RSS when it streams a million records (at the rate
+//!    limit that read alone would take over 8 minutes; memory does not depend on the pace).
 //!
 //! The portal runs in this process; each sync runs in a child process (this binary again,
-//! `--engine ...`) so that its peak RSS is the engine's alone. Prints a Markdown table.
+//! `--engine ...`) so that its peak RSS is the engine's alone. Prints Markdown tables.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -41,16 +49,35 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) this process has used, in seconds.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?)
+        })
+        .map(|ticks| ticks / 100.0)
+        .unwrap_or(0.0)
+}
+
 /// Child: one sync, then `{summary, elapsedMs, peakRssKb}` on stdout.
 async fn engine_child(args: &[String]) {
     let (base, token, store, mapping) = (&args[2], &args[3], &args[4], &args[5]);
     let overlap_ms: u64 = args[6].parse().unwrap();
+    let governed = args[7] == "governed";
     let mapping = Mapping::read_file(std::path::Path::new(mapping)).unwrap();
-    let governor = GovernorRegistry::shared().for_portal(base, 1, Tier::Professional.budget());
-    let client = Client::new(ClientConfig::new(base.clone()))
+    let mut client = Client::new(ClientConfig::new(base.clone()))
         .unwrap()
-        .with_token_provider(Arc::new(StaticToken::new(Secret::from(token.as_str()))))
-        .with_governor(governor);
+        .with_token_provider(Arc::new(StaticToken::new(Secret::from(token.as_str()))));
+    if governed {
+        client = client.with_governor(GovernorRegistry::shared().for_portal(
+            base,
+            1,
+            Tier::Professional.budget(),
+        ));
+    }
     let engine = Engine::new(Store::open(store).unwrap(), client);
     let started = Instant::now();
     let summary = engine
@@ -69,6 +96,7 @@ async fn engine_child(args: &[String]) {
         "summary": summary,
         "elapsedMs": started.elapsed().as_millis() as u64,
         "peakRssKb": peak_rss_kb(),
+        "cpuSecs": cpu_secs(),
     });
     println!("{out}");
 }
@@ -102,12 +130,14 @@ fn run_child(
     token: &str,
     store: &std::path::Path,
     mapping: &std::path::Path,
-) -> (RunSummary, u64, u64) {
+    governed: bool,
+) -> (RunSummary, u64, u64, f64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--engine", base, token])
         .arg(store)
         .arg(mapping)
         .arg(OVERLAP_MS.to_string())
+        .arg(if governed { "governed" } else { "free" })
         .output()
         .unwrap();
     assert!(
@@ -120,22 +150,28 @@ fn run_child(
         serde_json::from_value(v["summary"].clone()).unwrap(),
         v["elapsedMs"].as_u64().unwrap(),
         v["peakRssKb"].as_u64().unwrap(),
+        v["cpuSecs"].as_f64().unwrap_or(0.0),
     )
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--engine") {
-        engine_child(&args).await;
-        return;
-    }
-    let contacts = arg(&args, "--contacts", 20_000) as usize;
-    let latency = arg(&args, "--latency-ms", 50);
+/// A portal of `contacts` contacts with 50 properties holding values, and a mapping of them.
+struct Setup {
+    sb: spoke_sandbox::SandboxHandle,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    properties: usize,
+    mapping_path: std::path::PathBuf,
+    store: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn prepare(contacts: usize, latency: u64, limits: bool) -> Setup {
     let sb = Sandbox::start(SandboxConfig {
         contacts,
         latency_ms: latency,
         tier: spoke_sandbox::Tier::Pro,
+        rate_limits: limits,
         ..SandboxConfig::default()
     })
     .await
@@ -220,6 +256,38 @@ async fn main() {
     mapping.write_file(&mapping_path).unwrap();
     let store = dir.path().join("spoke.db");
 
+    Setup {
+        sb,
+        base,
+        token,
+        http,
+        properties: names.len(),
+        mapping_path,
+        store,
+        _dir: dir,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--engine") {
+        engine_child(&args).await;
+        return;
+    }
+    let contacts = arg(&args, "--contacts", 100_000) as usize;
+    let latency = arg(&args, "--latency-ms", 150);
+    let rss_contacts = arg(&args, "--rss-contacts", 1_000_000) as usize;
+    let Setup {
+        sb,
+        base,
+        token,
+        http,
+        properties,
+        mapping_path,
+        store,
+        _dir,
+    } = prepare(contacts, latency, true).await;
     let sandbox_state = admin(&http, &base, reqwest::Method::GET, "", Value::Null).await;
     let live = sandbox_state["objects"]["contacts"]["live"]
         .as_u64()
@@ -257,8 +325,10 @@ async fn main() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await; // a fresh burst window
-    let (full, full_ms, full_rss) =
-        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    let portal_cpu = cpu_secs();
+    let (full, full_ms, full_rss, full_cpu) =
+        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path, true));
+    let portal_cpu = cpu_secs() - portal_cpu;
     let served_full = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
 
     // Incremental after 1 % changes (in a fresh search second: the child's governor is new).
@@ -292,8 +362,8 @@ async fn main() {
         Value::Null,
     )
     .await;
-    let (inc, inc_ms, inc_rss) =
-        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path));
+    let (inc, inc_ms, inc_rss, _) =
+        tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path, true));
     let served_inc = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
 
     let secs = full_ms as f64 / 1000.0;
@@ -316,7 +386,7 @@ async fn main() {
     let min_inc = (changes as u64).div_ceil(200) + archived.div_ceil(100).max(1);
     let served_inc_total = served_inc["total"].as_u64().unwrap();
 
-    println!("## spoke-engine read path: {contacts} contacts × {} properties, Pro limits, {latency} ms latency\n", names.len());
+    println!("## spoke-engine read path: {contacts} contacts × {} properties, Pro limits, {latency} ms latency\n", properties);
     println!("| metric | value |");
     println!("|---|---|");
     println!(
@@ -339,6 +409,11 @@ async fn main() {
     println!(
         "| 429s and retries (full) | {} |",
         served.saturating_sub(full.counts.api_calls)
+    );
+    println!(
+        "| CPU time during the full read | engine {full_cpu:.1} s, portal {portal_cpu:.1} s (of {secs:.1} s; {} cores, load {}) |",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?")
     );
     println!(
         "| incremental: changes | {changes} (overlap window {} s) |",
@@ -370,4 +445,40 @@ async fn main() {
     );
     assert_eq!(inc.counts.updated as usize, changes);
     sb.shutdown().await;
+
+    if rss_contacts == 0 {
+        return;
+    }
+    let big = prepare(rss_contacts, 0, false).await;
+    let live = admin(&big.http, &big.base, reqwest::Method::GET, "", Value::Null).await["objects"]
+        ["contacts"]["live"]
+        .as_u64()
+        .unwrap();
+    let (full, ms, rss, _) = tokio::task::block_in_place(|| {
+        run_child(&big.base, &big.token, &big.store, &big.mapping_path, false)
+    });
+    let db_mb = std::fs::metadata(&big.store).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
+    println!(
+        "\n### Streaming: {rss_contacts} contacts × {} properties, rate limits and latency off, no governor\n",
+        big.properties
+    );
+    println!("| metric | value |");
+    println!("|---|---|");
+    println!(
+        "| records read (full) | {} of {live} live |",
+        full.counts.read
+    );
+    println!(
+        "| full read time | {:.1} s ({:.0} records/s, engine and portal on one machine) |",
+        ms as f64 / 1000.0,
+        full.counts.read as f64 * 1000.0 / ms as f64
+    );
+    println!("| API calls | {} |", full.counts.api_calls);
+    println!("| engine peak RSS | {:.1} MB |", rss as f64 / 1024.0);
+    println!("| store size | {db_mb:.0} MB |");
+    assert_eq!(
+        full.counts.read, live,
+        "full read must read every live record"
+    );
+    big.sb.shutdown().await;
 }

@@ -435,13 +435,18 @@ impl Engine {
         cancel: &CancelToken,
     ) -> Result<bool> {
         let full = scan.kind == "full";
-        // First the recycle bin: cheap, and its answer tells the governor today's budget.
-        run.phase = Phase::Archived;
-        self.emit(run);
-        let (calls_before, timer) = (run.counts.api_calls, Instant::now());
-        self.archived_pass(run).await?;
-        // One round trip as this portal answers now, for planning how many calls to overlap.
-        let round_trip = timer.elapsed() / (run.counts.api_calls - calls_before).max(1) as u32;
+        // First the recycle bin: cheap, and its answer tells the governor today's budget. A full
+        // read into an empty table has nothing to flag (and its reconciliation would find
+        // anything archived since), so it starts reading at once.
+        let mut round_trip = std::time::Duration::from_millis(500);
+        if !(full && self.store.rows(&run.table, 0, 0)?.total == 0) {
+            run.phase = Phase::Archived;
+            self.emit(run);
+            let (calls_before, timer) = (run.counts.api_calls, Instant::now());
+            self.archived_pass(run).await?;
+            // One round trip as this portal answers now, for planning how many calls to overlap.
+            round_trip = timer.elapsed() / (run.counts.api_calls - calls_before).max(1) as u32;
+        }
         let criteria = self.criteria_groups(run).await?;
         let track_assoc = !options.associations.is_empty();
         run.phase = if full {
@@ -634,6 +639,8 @@ impl Engine {
             max_seen: scan.max_seen_ms,
             read: 0,
             total: None,
+            probing: None,
+            list_claimed: 0,
         });
         let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
         let view: &Run<'_> = run;
@@ -679,7 +686,19 @@ impl Engine {
                     }
                     {
                         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        if let Some(i) = s.take(side, lane, limit) {
+                        // The first call is a list page when there is one: search answers
+                        // carry no rate-limit headers, so they cannot tell today's budget.
+                        let list_first = side == Side::Search
+                            && s.probing.is_none()
+                            && s.gaps
+                                .iter()
+                                .any(|g| !g.closed() && g.list_after.as_deref() != Some(""));
+                        if s.probing == Some(true) || list_first {
+                            // Wait below.
+                        } else if let Some(i) = s.take(side, lane, limit) {
+                            if s.probing.is_none() {
+                                s.probing = Some(true);
+                            }
                             return Ok(Some(i));
                         }
                         if s.gaps.iter().all(|g| {
@@ -703,12 +722,16 @@ impl Engine {
                         if cancel.is_cancelled() {
                             return Ok::<bool, Error>(false);
                         }
-                        let (low, high) = {
+                        let (low, high, below) = {
                             let s = lock();
                             let Some(g) = s.owned(Side::Search, lane) else {
                                 break;
                             };
-                            (g.list_max.saturating_add(1), g.search_min.map(|m| m - 1))
+                            (
+                                g.list_max.saturating_add(1),
+                                g.search_min.map(|m| m - 1),
+                                s.list_claimed,
+                            )
                         };
                         let filters = match (high, low) {
                             (None, 1) => Vec::new(),
@@ -738,9 +761,13 @@ impl Engine {
                             .json(body)
                             .search()
                             .idempotent(true);
-                        self.check_budget(view.daily_reserve_percent)?;
+                        if lock().counts.api_calls > 0 {
+                            self.check_budget(view.daily_reserve_percent)?;
+                        }
                         lock().counts.api_calls += 1;
-                        let page: Page<Raw> = self.client.send(req).await?.json()?;
+                        let sent = self.client.send(req).await;
+                        lock().probing = Some(false);
+                        let page: Page<Raw> = sent?.json()?;
                         let exhausted = page.results.is_empty() || page.next_after().is_none();
                         let mut records: Vec<Incoming> = page
                             .results
@@ -780,8 +807,10 @@ impl Engine {
                             g.search_owner = None;
                         }
                         let seen = records.iter().map(|r| r.updated_ms).max();
-                        if s.total.is_none() {
-                            s.total = page.total;
+                        // The first page of the top gap counts what is left above the list's
+                        // claims; with those, every record.
+                        if s.total.is_none() && high.is_none() {
+                            s.total = page.total.map(|t| t + below);
                         }
                         s.read += records.len() as u64;
                         let checkpoint = Checkpoint::Search {
@@ -813,9 +842,14 @@ impl Engine {
                 if let Some(a) = after {
                     req = req.query("after", a);
                 }
-                self.check_budget(view.daily_reserve_percent)?;
+                // A run's first call always goes: its answer is what updates the daily budget.
+                if lock().counts.api_calls > 0 {
+                    self.check_budget(view.daily_reserve_percent)?;
+                }
                 lock().counts.api_calls += 1;
-                let page: Page<Raw> = self.client.send(req).await?.json()?;
+                let sent = self.client.send(req).await;
+                lock().probing = Some(false);
+                let page: Page<Raw> = sent?.json()?;
                 Ok::<Page<Raw>, Error>(page)
             }
         };
@@ -919,6 +953,7 @@ impl Engine {
                                 None if exhausted => u64::MAX,
                                 _ => from.max(page_max.unwrap_or(0)),
                             };
+                            s.list_claimed += ids.len() as u64;
                             (ids, !(reached || exhausted))
                         };
                         let prefetch = async {
@@ -1405,6 +1440,11 @@ struct DualState {
     max_seen: Option<i64>,
     read: u64,
     total: Option<u64>,
+    /// The read's first call is out and no answer has come yet: the others wait, so that the
+    /// daily budget in its answer's headers is known before more calls are spent.
+    probing: Option<bool>,
+    /// Ids the list sides have claimed (for the first search page's total).
+    list_claimed: u64,
 }
 
 impl DualState {
@@ -1475,12 +1515,12 @@ impl DualState {
         if side == Side::List && !seek_ok {
             return None;
         }
-        // Split only gaps worth at least a few pages.
+        // Split only gaps worth at least 8 pages (each new gap ends in a part-filled page).
         let (records, ids) = self.density?;
         if records == 0 {
             return None;
         }
-        let min_width = (3 * limit as u64).saturating_mul(ids) / records;
+        let min_width = (8 * limit as u64).saturating_mul(ids) / records;
         let (i, width) = self
             .gaps
             .iter()
@@ -1595,6 +1635,111 @@ mod tests {
         );
         let fut = engine.sync(&mapping, SyncOptions::default(), CancelToken::new(), |_| {});
         assert_send(&fut);
+    }
+
+    #[test]
+    fn free_lanes_split_the_widest_gap_and_the_checkpoint_restores_every_gap() {
+        let mut s = DualState {
+            counts: RunCounts::default(),
+            merges: Vec::new(),
+            gaps: vec![GapState::default()],
+            seek_ok: true,
+            density: None,
+            max_seen: None,
+            read: 0,
+            total: None,
+            probing: None,
+            list_claimed: 0,
+        };
+        assert_eq!(s.take(Side::Search, 0, 200), Some(0));
+        assert_eq!(s.take(Side::List, 0, 200), Some(0));
+        assert_eq!(
+            s.take(Side::Search, 1, 200),
+            None,
+            "no top known yet: nothing to split"
+        );
+        // The first pages came back: ids 1..=1,000 listed, 10,001 and up searched.
+        s.gaps[0].list_max = 1_000;
+        s.gaps[0].list_committed = 1_000;
+        s.gaps[0].list_after = Some("1001".into());
+        s.gaps[0].search_min = Some(10_001);
+        s.note_density(200, 200);
+        // A free search lane takes the top of the lower half; the list lane keeps its side.
+        let lower = s.take(Side::Search, 1, 200).unwrap();
+        assert_eq!(s.gaps[lower].search_min, Some(5_501));
+        assert_eq!(s.gaps[lower].list_owner, Some(0));
+        assert_eq!(s.gaps[lower].list_after.as_deref(), Some("1001"));
+        // The upper half keeps the busy search side; its list side starts at its first id.
+        assert_eq!(s.gaps[0].search_owner, Some(0));
+        assert_eq!(
+            (
+                s.gaps[0].list_max,
+                s.gaps[0].list_after.as_deref(),
+                s.gaps[0].seek
+            ),
+            (5_500, Some("5501"), true)
+        );
+        assert_eq!(s.take(Side::List, 1, 200), Some(0));
+        // List seeks turned off: a free list lane waits rather than split.
+        s.seek_ok = false;
+        assert_eq!(s.take(Side::List, 2, 200), None);
+        // A gap narrower than eight pages is not split.
+        s.gaps[lower].search_min = Some(2_500);
+        s.gaps[0].search_min = Some(7_000);
+        assert_eq!(s.take(Side::Search, 2, 200), None);
+
+        let scan = Scan {
+            kind: "full".into(),
+            since_ms: None,
+            cursor: Some(s.checkpoint()),
+            started_ms: 0,
+            max_seen_ms: None,
+            run: 1,
+            rewrite: false,
+            dual: true,
+            list_after: None,
+            list_max: None,
+        };
+        let restored = GapState::restore(&scan);
+        let view = |g: &[GapState]| {
+            let mut v: Vec<_> = g
+                .iter()
+                .map(|g| (g.list_committed, g.list_after.clone(), g.seek, g.search_min))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(view(&restored), view(&s.gaps));
+        assert!(restored
+            .iter()
+            .all(|g| g.list_owner.is_none() && g.search_owner.is_none()));
+        // A closed gap is left out; none left = the read is complete.
+        s.gaps[0].list_committed = 6_999;
+        s.gaps[0].list_max = 6_999;
+        assert_eq!(
+            GapState::restore(&Scan {
+                cursor: Some(s.checkpoint()),
+                ..scan.clone()
+            })
+            .len(),
+            1
+        );
+        assert!(GapState::restore(&Scan {
+            cursor: Some("[]".into()),
+            ..scan.clone()
+        })
+        .is_empty());
+        // A checkpoint from before gaps: one search cursor and one list cursor.
+        let old = GapState::restore(&Scan {
+            cursor: Some("900".into()),
+            list_after: Some("301".into()),
+            list_max: Some("300".into()),
+            ..scan
+        });
+        assert_eq!(
+            view(&old),
+            vec![(300, Some("301".into()), false, Some(900))]
+        );
     }
 
     #[test]
