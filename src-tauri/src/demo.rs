@@ -8,6 +8,29 @@ use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 /// still point at the portal in the next; `SPOKE_DEMO_PORT` changes it (0 = any free port).
 pub const DEFAULT_DEMO_PORT: u16 = 53180;
 
+/// Network latency the demo portal adds to every API answer, in milliseconds, as a HubSpot far
+/// away would: `--demo-latency-ms N` on the command line, then `SPOKE_DEMO_LATENCY_MS`; 0 (off)
+/// by default. With it a sync of the demo portal takes long enough to watch its progress.
+pub fn demo_latency_ms(args: impl Iterator<Item = std::ffi::OsString>, env: Option<std::ffi::OsString>) -> u64 {
+    let mut args = args.map(|a| a.to_string_lossy().into_owned());
+    let mut from_args = None;
+    while let Some(arg) = args.next() {
+        if arg == "--demo-latency-ms" {
+            from_args = args.next();
+        } else if let Some(v) = arg.strip_prefix("--demo-latency-ms=") {
+            from_args = Some(v.to_owned());
+        }
+    }
+    let value = from_args.or_else(|| env.map(|e| e.to_string_lossy().into_owned()));
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => 0,
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            tracing::warn!(value = v, "demo latency is not a whole number of milliseconds; using 0");
+            0
+        }),
+    }
+}
+
 /// What the UI may know about the demo portal. The demo app's client secret and the private-app
 /// token stay in Rust.
 #[derive(Debug, Clone, Serialize, specta::Type)]
@@ -33,9 +56,10 @@ impl DemoPortal {
     /// is taken, the demo portal is reported unavailable with the reason.
     pub async fn start() -> DemoPortal {
         let port = std::env::var("SPOKE_DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_DEMO_PORT);
-        match Sandbox::start(SandboxConfig { port, ..SandboxConfig::default() }).await {
+        let latency_ms = demo_latency_ms(std::env::args_os().skip(1), std::env::var_os("SPOKE_DEMO_LATENCY_MS"));
+        match Sandbox::start(SandboxConfig { port, latency_ms, ..SandboxConfig::default() }).await {
             Ok(handle) => {
-                tracing::info!(base_url = %handle.base_url(), "demo portal started");
+                tracing::info!(base_url = %handle.base_url(), latency_ms, "demo portal started");
                 DemoPortal::Running(handle)
             }
             Err(e) => {
@@ -150,6 +174,17 @@ mod tests {
 
     fn v(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn demo_latency_comes_from_the_command_line_then_the_environment() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>().into_iter();
+        let env = |e: &str| Some(std::ffi::OsString::from(e));
+        assert_eq!(demo_latency_ms(args(&[]), None), 0);
+        assert_eq!(demo_latency_ms(args(&[]), env("150")), 150);
+        assert_eq!(demo_latency_ms(args(&["--data-dir", "/x", "--demo-latency-ms", "900"]), env("150")), 900);
+        assert_eq!(demo_latency_ms(args(&["--demo-latency-ms=40"]), None), 40);
+        assert_eq!(demo_latency_ms(args(&[]), env("soon")), 0, "not a number: off, with a warning");
     }
 
     #[test]

@@ -111,13 +111,20 @@ def pytest_runtest_makereport(item, call):
         item.call_failed = report.failed
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "app_args(*args): extra command-line arguments for the Spoke window")
+
+
 @pytest.fixture
 def app(request, driver_url, data_dir):
-    """A fresh Spoke window with its own empty data folder. A failing test leaves a screenshot
-    of the window as it was: target/e2e/FAILED-<test>.png."""
+    """A fresh Spoke window with its own empty data folder (plus the arguments of an
+    `app_args` marker). A failing test leaves a screenshot of the window as it was:
+    target/e2e/FAILED-<test>.png."""
+    marker = request.node.get_closest_marker("app_args")
+    extra = [str(a) for a in marker.args] if marker else []
     options = ArgOptions()
     options.set_capability("browserName", "wry")
-    options.set_capability("tauri:options", {"application": app_binary(), "args": ["--data-dir", str(data_dir)]})
+    options.set_capability("tauri:options", {"application": app_binary(), "args": ["--data-dir", str(data_dir), *extra]})
     driver = webdriver.Remote(command_executor=driver_url, options=options)
     try:
         WebDriverWait(driver, 20).until(
