@@ -52,6 +52,8 @@ const COMMANDS: &[&str] = &[
     "resend_dead_letters",
     "cancel_push",
     "dead_letters",
+    "list_conflicts",
+    "resolve_conflict",
 ];
 
 fn main() {

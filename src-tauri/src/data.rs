@@ -4,7 +4,9 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use spoke_engine::{DataPage, DataRow, DeadLetter, Engine, RowFilter, WriteOptions, WriteProgress, WriteSummary};
+use spoke_engine::{
+    Conflict, ConflictSide, DataPage, DataRow, DeadLetter, Engine, RowFilter, WriteOptions, WriteProgress, WriteSummary,
+};
 use spoke_mapping::LocalValue;
 use std::collections::BTreeMap;
 use tauri::ipc::Channel;
@@ -118,4 +120,20 @@ pub fn cancel_push(state: State<'_, AppState>, connection_id: String, file: Stri
 pub fn dead_letters(state: State<'_, AppState>, connection_id: String, file: String) -> Res<Vec<DeadLetter>> {
     let mapping = state.mappings.load(&connection_id, &file)?;
     Ok(state.store.dead_letters(Some(&mapping.name))?)
+}
+
+/// The mapping's conflicts: open ones (waiting for a decision), or also those already settled.
+#[tauri::command]
+#[specta::specta]
+pub fn list_conflicts(state: State<'_, AppState>, connection_id: String, file: String, include_resolved: bool) -> Res<Vec<Conflict>> {
+    let mapping = state.mappings.load(&connection_id, &file)?;
+    Ok(state.store.conflicts(Some(&mapping.name), include_resolved)?)
+}
+
+/// Keeps one side of an open conflict (HubSpot's value goes into the row; a kept local value is
+/// sent by the next push).
+#[tauri::command]
+#[specta::specta]
+pub fn resolve_conflict(state: State<'_, AppState>, id: f64, keep: ConflictSide) -> Res<Conflict> {
+    Ok(state.store.resolve_conflict(id as i64, keep)?)
 }

@@ -70,6 +70,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             data::resend_dead_letters,
             data::cancel_push,
             data::dead_letters,
+            data::list_conflicts,
+            data::resolve_conflict,
         ])
 }
 

@@ -9,7 +9,7 @@ import urllib.request
 from selenium.common.exceptions import ElementNotInteractableException
 from selenium.webdriver.common.keys import Keys
 
-from conftest import click, connect_demo_with_token, create_contacts_mapping, screenshot, wait_for
+from conftest import choose, click, connect_demo_with_token, create_contacts_mapping, screenshot, wait_for
 
 
 def demo_base_url(app) -> str:
@@ -153,3 +153,64 @@ def test_edit_push_dead_letter_fix_resend(app):
     row = wait_for(app, f"tr[data-row='{new_id}']")
     assert row.get_attribute("data-state") == "synced"
     assert row.find_element("css selector", "td.hs code").text == created["id"]
+
+
+def test_conflict_asked_and_resolved(app):
+    """A mapping whose conflicts are set to "Ask me" in its write options: the same contact's
+    first name edited here and in HubSpot shows up under Conflicts; keeping HubSpot's value puts
+    it into the row and sends nothing."""
+    connect_demo_with_token(app)
+    click(app, "button[data-nav=mapping]")
+    wait_for(app, "button[data-action=new-mapping]").click()
+    choose(app, "select[data-field=object]", "contacts")
+    wait_for(app, "li.slot.mapped[data-property=email]")
+    options = wait_for(app, "[data-testid=write-options]")
+    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", options)
+    choose(app, "select[data-field=conflict-policy]", "ask")
+    assert "waits on the Data screen" in options.text, options.text
+    screenshot(app, "write-10-mapping-options")
+    click(app, "button[data-action=save-mapping]")
+    wait_for(app, ".actions .ok")
+
+    click(app, "button[data-nav=sync]")
+    wait_for(app, "[data-testid=sync-list] button[data-action=full-sync]").click()
+    wait_for(app, "[data-testid=sync-summary]", timeout=120)
+    portal = Portal(demo_base_url(app))
+
+    click(app, "button[data-nav=data]")
+    row = wait_for(app, "[data-testid=data-table] tbody tr[data-state=synced]")
+    row_id = row.get_attribute("data-row")
+    hub_id = row.find_element("css selector", "td.hs code").text
+    edit_cell(app, row_id, "firstname", "LocalName")
+    wait_for(app, f"tr[data-row='{row_id}'][data-state=changed]")
+
+    # Meanwhile someone changes the same field in HubSpot.
+    req = urllib.request.Request(f"{portal.base}/_sandbox/objects/contacts/{hub_id}/update", method="POST",
+                                 data=json.dumps({"properties": {"firstname": "HubName"}}).encode(),
+                                 headers={"content-type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
+
+    click(app, "button[data-nav=sync]")
+    wait_for(app, "[data-testid=sync-list] button[data-action=sync]").click()
+    wait_for(app, "[data-testid=sync-summary]", timeout=120)
+
+    click(app, "button[data-nav=data]")
+    wait_for(app, f"tr[data-row='{row_id}'][data-state=conflict]")
+    click(app, "button[data-tab=conflicts]")
+    conflict = wait_for(app, "[data-testid=conflicts] tr[data-kept=open]")
+    assert "firstname" in conflict.text
+    assert conflict.find_element("css selector", "[data-side=local]").text == "LocalName"
+    assert conflict.find_element("css selector", "[data-side=hubspot]").text == "HubName"
+    screenshot(app, "write-11-conflict")
+
+    conflict.find_element("css selector", "button[data-action=keep-hubspot]").click()
+    wait_for(app, "[data-testid=no-conflicts]")
+    click(app, "button[data-tab=rows]")
+    row = wait_for(app, f"tr[data-row='{row_id}']")
+    assert row.get_attribute("data-state") == "synced", row.get_attribute("data-state")
+    cell = row.find_element("css selector", "td[data-column=firstname] button.cell")
+    assert cell.get_attribute("textContent").strip() == "HubName"
+    summary = push(app)
+    assert "Nothing to send" in summary.text, summary.text
+    assert portal.contact(hub_id)["properties"]["firstname"] == "HubName"
+    screenshot(app, "write-12-conflict-resolved")

@@ -45,6 +45,9 @@ pub enum RowState {
     New,
     /// Refused by HubSpot (a dead letter) and not edited since.
     Refused,
+    /// Changed on both sides; a field waits for the user to keep one side (Data screen,
+    /// Conflicts).
+    Conflict,
     /// Archived in HubSpot; never written.
     Archived,
 }
@@ -226,6 +229,8 @@ struct Known {
     written: HashMap<i64, (Option<String>, String, Option<String>)>,
     /// rid → (hash, problem).
     dead: HashMap<i64, (String, RowProblem)>,
+    /// Rows with an open conflict.
+    conflicts: std::collections::HashSet<i64>,
 }
 
 impl Known {
@@ -258,7 +263,16 @@ impl Known {
             let (rid, hash, problem) = r?;
             dead.insert(rid, (hash, problem));
         }
-        Ok(Known { written, dead })
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT rid FROM _spoke_conflicts WHERE tbl = ?1 AND kept IS NULL")?;
+        let conflicts = stmt
+            .query_map([table], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Known {
+            written,
+            dead,
+            conflicts,
+        })
     }
 
     /// The write-back's own outbox test, without changing anything.
@@ -293,6 +307,7 @@ impl Known {
             }
         };
         let state = match self.dead.get(&rid) {
+            _ if self.conflicts.contains(&rid) => RowState::Conflict,
             Some((dhash, _)) if *dhash == hash => RowState::Refused,
             _ if !changed => RowState::Synced,
             _ if hs_id.is_none() => RowState::New,

@@ -19,6 +19,7 @@ export const STATE_LABELS: Record<RowState, string> = {
   changed: "Changed here, not sent yet",
   new: "New here, not in HubSpot yet",
   refused: "Refused by HubSpot",
+  conflict: "Changed on both sides; waits for you under Conflicts",
   archived: "Archived in HubSpot",
 };
 

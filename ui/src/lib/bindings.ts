@@ -423,6 +423,29 @@ async deadLetters(connectionId: string, file: string) : Promise<Result<DeadLette
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * The mapping's conflicts: open ones (waiting for a decision), or also those already settled.
+ */
+async listConflicts(connectionId: string, file: string, includeResolved: boolean) : Promise<Result<Conflict[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("list_conflicts", { connectionId, file, includeResolved }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Keeps one side of an open conflict (HubSpot's value goes into the row; a kept local value is
+ * sent by the next push).
+ */
+async resolveConflict(id: number, keep: ConflictSide) : Promise<Result<Conflict, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("resolve_conflict", { id, keep }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -595,6 +618,46 @@ export type Compatibility =
  */
 "incompatible"
 /**
+ * A field changed on both sides since they last agreed.
+ */
+export type Conflict = { id: number; mapping: string; object: string; table: string; 
+/**
+ * The local row's rowid.
+ */
+rowId: number; 
+/**
+ * The row's match key value (email lower-cased), else its HubSpot id.
+ */
+rowKey: string; hubspotId: string; property: string; column: string; 
+/**
+ * The local value, as it would be sent to HubSpot.
+ */
+localValue: string | null; 
+/**
+ * HubSpot's value.
+ */
+hubspotValue: string | null; 
+/**
+ * When the local edit was made (RFC 3339), if Spoke saw it.
+ */
+localChangedAt: string | null; 
+/**
+ * When HubSpot's value was set (its property history), if it was looked up.
+ */
+hubspotChangedAt: string | null; detectedAt: string; 
+/**
+ * The field's policy when the conflict was found.
+ */
+policy: ConflictPolicy; 
+/**
+ * The side kept; `None` while the conflict waits for the user.
+ */
+kept: ConflictSide | null; 
+/**
+ * `policy` (settled on its own) or `user`.
+ */
+resolvedBy: string | null; resolvedAt: string | null; runId: number | null }
+/**
  * What wins when a two-way field changed on both sides since they last agreed.
  */
 export type ConflictPolicy = 
@@ -615,6 +678,18 @@ export type ConflictPolicy =
  * Neither side is changed: the conflict is listed for the user, who keeps one side.
  */
 "ask"
+/**
+ * Which side a conflict kept.
+ */
+export type ConflictSide = 
+/**
+ * The local value is written to HubSpot.
+ */
+"local" | 
+/**
+ * HubSpot's value replaces the local one.
+ */
+"hubSpot"
 /**
  * One connection, as the UI shows it.
  */
@@ -1285,6 +1360,11 @@ export type RowState =
  * Refused by HubSpot (a dead letter) and not edited since.
  */
 "refused" | 
+/**
+ * Changed on both sides; a field waits for the user to keep one side (Data screen,
+ * Conflicts).
+ */
+"conflict" | 
 /**
  * Archived in HubSpot; never written.
  */

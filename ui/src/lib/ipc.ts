@@ -122,4 +122,8 @@ export const api = {
   ) => unwrap(await commands.resendDeadLetters(id, file, rowKey, onProgress)),
   cancelPush: (id: string, file: string) => commands.cancelPush(id, file),
   deadLetters: async (id: string, file: string) => unwrap(await commands.deadLetters(id, file)),
+  listConflicts: async (id: string, file: string, includeResolved: boolean) =>
+    unwrap(await commands.listConflicts(id, file, includeResolved)),
+  resolveConflict: async (conflictId: number, keep: import("./bindings").ConflictSide) =>
+    unwrap(await commands.resolveConflict(conflictId, keep)),
 };
