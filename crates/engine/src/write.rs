@@ -47,6 +47,8 @@ pub struct WriteOptions {
     /// Longest retry delay of a dead letter.
     #[specta(type = f64)]
     pub retry_max_ms: u64,
+    /// Batches in flight at once (the client's governor keeps them within the rate limits).
+    pub concurrency: u32,
 }
 
 impl Default for WriteOptions {
@@ -55,6 +57,7 @@ impl Default for WriteOptions {
             batch_size: 100,
             retry_base_ms: 5 * 60 * 1000,
             retry_max_ms: 24 * 3600 * 1000,
+            concurrency: 4,
         }
     }
 }
@@ -495,6 +498,59 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
     out
 }
 
+/// What happened to a batch sent in its own task.
+enum Sent {
+    /// HubSpot answered 200/201/207; the read-back of the accepted rows (`None` when none was).
+    Written(BatchOutcome, Option<HashMap<String, Value>>),
+    /// The write call failed (a batch-wide refusal or a failure of the call).
+    Refused(spoke_hubspot::Error),
+    /// The write went through but its read-back failed: the run fails, the rows go again.
+    ReadBackFailed(spoke_hubspot::Error),
+}
+
+/// Sends one batch and reads back the records HubSpot accepted.
+async fn send_batch(
+    client: spoke_hubspot::Client,
+    object: String,
+    read_properties: Vec<String>,
+    batch: Vec<Item>,
+) -> (Vec<Item>, Sent) {
+    let op = batch[0].op;
+    let body = json!({ "inputs": batch.iter().map(Item::input).collect::<Vec<_>>() });
+    let path = format!("/crm/v3/objects/{object}/batch/{}", op.path());
+    let value: Value = match client.send(Request::post(path).json(body)).await {
+        Ok(resp) => match resp.json() {
+            Ok(v) => v,
+            Err(e) => return (batch, Sent::Refused(e)),
+        },
+        Err(e) => return (batch, Sent::Refused(e)),
+    };
+    let outcome = match_results(&batch, &value);
+    if outcome.ok.is_empty() {
+        return (batch, Sent::Written(outcome, None));
+    }
+    let ids: Vec<Value> = outcome.ok.iter().map(|(_, id, _)| json!({ "id": id })).collect();
+    let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
+        .json(json!({ "inputs": ids, "properties": read_properties }))
+        .idempotent(true);
+    let read: std::result::Result<Value, spoke_hubspot::Error> = match client.send(req).await {
+        Ok(r) => r.json(),
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok(v) => {
+            let mut map = HashMap::new();
+            for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(id) = r.get("id").and_then(Value::as_str) {
+                    map.insert(id.to_owned(), r.clone());
+                }
+            }
+            (batch, Sent::Written(outcome, Some(map)))
+        }
+        Err(e) => (batch, Sent::ReadBackFailed(e)),
+    }
+}
+
 /// A batch-wide refusal that one or more rows caused (bisect), as opposed to a failure of the
 /// call itself (abort the run).
 fn row_caused(err: &spoke_hubspot::Error) -> bool {
@@ -901,7 +957,7 @@ impl Engine {
             }
         }
         self.refuse_duplicate_keys(run, &mut items, &mut refused)?;
-        self.commit_outcome(run, &[], BatchOutcome::default(), refused)
+        self.commit_outcome(run, &[], BatchOutcome::default(), refused, None)
             .await?;
         if !unsent.is_empty() {
             let store = self.store();
@@ -925,22 +981,41 @@ impl Engine {
             queue.extend(batches(of_op, size));
         }
         queue.reverse();
-        while let Some(batch) = queue.pop() {
-            if cancel.is_cancelled() {
-                break;
+        // Up to `concurrency` batches in flight (each: its write call, then its read-back), so
+        // that HubSpot's latency does not leave the rate budget unused; results are committed
+        // one at a time, in the order they come back.
+        let concurrency = run.options.concurrency.clamp(1, 16) as usize;
+        let mut inflight: tokio::task::JoinSet<(Vec<Item>, Sent)> = tokio::task::JoinSet::new();
+        let mut failure: Option<Error> = None;
+        loop {
+            while failure.is_none() && !cancel.is_cancelled() && inflight.len() < concurrency {
+                let Some(batch) = queue.pop() else { break };
+                run.summary.api_calls += 1;
+                inflight.spawn(send_batch(
+                    self.client().clone(),
+                    mapping.object.clone(),
+                    run.read_properties.clone(),
+                    batch,
+                ));
             }
-            let op = batch[0].op;
-            let body = json!({ "inputs": batch.iter().map(Item::input).collect::<Vec<_>>() });
-            run.summary.api_calls += 1;
-            let path = format!("/crm/v3/objects/{}/batch/{}", mapping.object, op.path());
-            match self.client().send(Request::post(path).json(body)).await {
-                Ok(resp) => {
-                    let value: Value = resp.json()?;
-                    let outcome = match_results(&batch, &value);
-                    self.commit_outcome(run, &batch, outcome, Vec::new())
-                        .await?;
+            let Some(joined) = inflight.join_next().await else {
+                break;
+            };
+            let (batch, sent) =
+                joined.map_err(|e| Error::Unexpected(format!("a write task stopped: {e}")))?;
+            match sent {
+                Sent::Written(outcome, read_back) => {
+                    if read_back.is_some() {
+                        run.summary.api_calls += 1;
+                    }
+                    if let Err(e) = self
+                        .commit_outcome(run, &batch, outcome, Vec::new(), read_back)
+                        .await
+                    {
+                        failure.get_or_insert(e);
+                    }
                 }
-                Err(e) if row_caused(&e) => {
+                Sent::Refused(e) if row_caused(&e) => {
                     if batch.len() > 1 {
                         run.summary.bisections += 1;
                         let mut left = batch;
@@ -949,11 +1024,21 @@ impl Engine {
                         queue.push(left);
                     } else {
                         let r = rejection_from_error(&batch[0], &e);
-                        self.commit_outcome(run, &batch, BatchOutcome::default(), vec![r])
-                            .await?;
+                        if let Err(e) = self
+                            .commit_outcome(run, &batch, BatchOutcome::default(), vec![r], None)
+                            .await
+                        {
+                            failure.get_or_insert(e);
+                        }
                     }
                 }
-                Err(e) => return Err(e.into()),
+                Sent::Refused(e) => {
+                    failure.get_or_insert(e.into());
+                }
+                Sent::ReadBackFailed(e) => {
+                    run.summary.api_calls += 1;
+                    failure.get_or_insert(e.into());
+                }
             }
             progress(WriteProgress {
                 run_id: run.run_id,
@@ -965,6 +1050,9 @@ impl Engine {
                 api_calls: run.summary.api_calls,
                 elapsed_ms: run.started.elapsed().as_millis() as u64,
             });
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         Ok(())
     }
@@ -1119,9 +1207,11 @@ impl Engine {
         items: &[Item],
         outcome: BatchOutcome,
         mut extra: Vec<Rejection>,
+        fetched: Option<HashMap<String, Value>>,
     ) -> Result<()> {
-        let mut read_back: HashMap<String, Value> = HashMap::new();
-        if !outcome.ok.is_empty() {
+        let prefetched = fetched.is_some();
+        let mut read_back: HashMap<String, Value> = fetched.unwrap_or_default();
+        if !outcome.ok.is_empty() && !prefetched {
             let ids: Vec<Value> = outcome
                 .ok
                 .iter()

@@ -471,8 +471,10 @@ async fn progress_is_reported_per_batch_and_cancel_stops_between_batches() {
     for i in 0..5 {
         insert(&env, &format!("batch{i}@example.com"), "Batch", "lead");
     }
+    // One batch in flight at a time, so that cancel stops right after the first.
     let small_batches = WriteOptions {
         batch_size: 2,
+        concurrency: 1,
         ..WriteOptions::default()
     };
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
