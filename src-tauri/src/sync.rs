@@ -20,7 +20,9 @@ pub async fn start_sync(
 ) -> Res<RunSummary> {
     let mapping = state.mappings.load(&connection_id, &file)?;
     let engine = Engine::new(state.store.clone(), state.connections.client(&connection_id)?);
-    let cancel = state.syncs.begin(&connection_id, &file);
+    // A scheduled run of this mapping keeps its own cancel entry; a second run is refused.
+    let table = mapping.destination.table().to_owned();
+    let cancel = state.syncs.try_begin(&connection_id, &file).ok_or(spoke_engine::Error::Busy { table })?;
     let options = SyncOptions { full, ..SyncOptions::default() };
     let result = engine.sync(&mapping, options, cancel, move |p| drop(on_progress.send(p))).await;
     state.syncs.end(&connection_id, &file);
