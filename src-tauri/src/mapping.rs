@@ -24,7 +24,9 @@ impl AppState {
     /// The SQLite file a mapping's table lives in.
     fn local_db(&self, mapping: &Mapping) -> PathBuf {
         match &mapping.destination {
-            spoke_mapping::Destination::Spoke { .. } => self.paths.store_file.clone(),
+            spoke_mapping::Destination::Spoke { .. } | spoke_mapping::Destination::Postgres { .. } => {
+                self.paths.store_file.clone()
+            }
             spoke_mapping::Destination::Sqlite { path, .. } => PathBuf::from(path),
         }
     }

@@ -90,6 +90,37 @@ impl Keychain {
     }
 }
 
+/// The keychain *user* of a database password: `db:<url>` (the URL itself never holds one).
+pub fn database_user(url: &str) -> String {
+    format!("db:{}", url.trim())
+}
+
+impl Keychain {
+    /// The password saved for a database URL (a PostgreSQL destination), if any. Blocking.
+    pub fn database_password(&self, url: &str) -> Result<Option<Secret>, Error> {
+        match self.entry(&database_user(url))?.get_password() {
+            Ok(value) => Ok(Some(Secret::new(value))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring_error(e)),
+        }
+    }
+
+    /// Saves the password of a database URL. Blocking.
+    pub fn set_database_password(&self, url: &str, password: &Secret) -> Result<(), Error> {
+        self.entry(&database_user(url))?
+            .set_password(password.expose())
+            .map_err(map_keyring_error)
+    }
+
+    /// Forgets the password of a database URL (a missing entry is not an error). Blocking.
+    pub fn delete_database_password(&self, url: &str) -> Result<(), Error> {
+        match self.entry(&database_user(url))?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring_error(e)),
+        }
+    }
+}
+
 /// Maps `keyring` errors to Spoke's: no store / no bus → unavailable, no access → locked.
 pub fn map_keyring_error(err: keyring::Error) -> Error {
     match err {

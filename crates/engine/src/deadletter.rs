@@ -113,7 +113,7 @@ pub(crate) fn record_rejection(
     base_ms: u64,
     max_ms: u64,
 ) -> rusqlite::Result<u32> {
-    let table = mapping.destination.table();
+    let table = &crate::dest::store_table(&mapping.destination);
     let prior: Option<u32> = tx
         .query_row(
             "SELECT attempts FROM _spoke_dead_letters WHERE tbl = ?1 AND rid = ?2",

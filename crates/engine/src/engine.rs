@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use spoke_hubspot::{Client, Describe, Page, Request};
 use spoke_mapping::{
-    apply_inbound, Destination, Filter, FilterGroup, HubSpotRecord, LocalRow, Mapping, MatchKey,
+    apply_inbound, Filter, FilterGroup, HubSpotRecord, LocalRow, Mapping, MatchKey,
     Operator,
 };
 
@@ -242,15 +242,7 @@ impl Engine {
         cancel: CancelToken,
         progress: impl Fn(Progress) + Send + Sync,
     ) -> Result<RunSummary> {
-        let table = match &mapping.destination {
-            Destination::Spoke { table } => table.clone(),
-            Destination::Sqlite { table, .. } => {
-                return Err(Error::UnsupportedDestination {
-                    mapping: mapping.name.clone(),
-                    table: table.clone(),
-                })
-            }
-        };
+        let table = crate::dest::store_table(&mapping.destination);
         if table.starts_with("_spoke_") || table.contains("__assoc_") {
             return Err(Error::store(
                 &self.store.path().display().to_string(),
@@ -260,9 +252,14 @@ impl Engine {
         if !self.store.claim(&table) {
             return Err(Error::Busy { table });
         }
-        let result = self
-            .sync_claimed(mapping, &table, options, cancel, &progress)
-            .await;
+        let result = match crate::dest::attach(&self.store, mapping, &table).await {
+            Ok(()) => {
+                self.sync_claimed(mapping, &table, options, cancel, &progress)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.store.detach(&table);
         self.store.release(&table);
         result
     }
@@ -1615,6 +1612,7 @@ fn summary_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spoke_mapping::Destination;
 
     fn assert_send<T: Send>(_: &T) {}
 

@@ -17,6 +17,16 @@ pub enum Error {
     #[error("the mapping {mapping:?} writes to the admin's own table {table:?}; the sync engine reads into Spoke's own store only")]
     UnsupportedDestination { mapping: String, table: String },
 
+    #[error("the destination {destination} could not be used: {reason}")]
+    Destination { destination: String, reason: String },
+
+    #[error("the destination {destination} does not fit the mapping: {problem}")]
+    DestinationSchema {
+        destination: String,
+        problem: String,
+        fix: String,
+    },
+
     #[error("the local store has no table {table:?}")]
     NoSuchTable { table: String },
 
@@ -102,6 +112,8 @@ impl Describe for Error {
             Error::HubSpot(inner) => inner.code(),
             Error::Mapping(inner) => inner.code(),
             Error::UnsupportedDestination { .. } => "engine.unsupported_destination",
+            Error::Destination { .. } => "engine.destination",
+            Error::DestinationSchema { .. } => "engine.destination_schema",
             Error::NoSuchTable { .. } => "engine.no_such_table",
             Error::Busy { .. } => "engine.busy",
             Error::Unexpected(_) => "engine.unexpected_response",
@@ -129,6 +141,8 @@ impl Describe for Error {
             Error::HubSpot(inner) => return inner.hint(),
             Error::Mapping(inner) => return inner.hint(),
             Error::UnsupportedDestination { .. } => "Edit the mapping to write into a Spoke table; reading into your own database is done by a write step after the sync.",
+            Error::Destination { .. } => "Check that the database is reachable and the user may write the table (for PostgreSQL: the URL, and the password saved in the keychain for it); the sync resumes where it stopped.",
+            Error::DestinationSchema { fix, .. } => return Some(fix.clone()),
             Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
             Error::Busy { .. } => "Wait for the running sync to finish, or cancel it.",
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",

@@ -23,9 +23,11 @@
 
 mod comments;
 mod deadletter;
+mod dest;
 mod edit;
 mod engine;
 mod error;
+mod pg;
 pub mod schedule;
 mod store;
 mod twoway;
@@ -35,6 +37,8 @@ mod write;
 
 pub use comments::{comments_table, CommentsSummary};
 pub use deadletter::DeadLetter;
+pub use dest::{open_destination, store_table, DestRow, RowDestination, SqliteTable};
+pub use pg::PgTable;
 pub use edit::{data_columns, DataColumn, DataPage, DataRow, RowFilter, RowProblem, RowState};
 pub use engine::{modified_property, Engine, EventsSummary};
 pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};

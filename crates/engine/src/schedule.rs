@@ -235,7 +235,7 @@ impl Store {
             .execute(
                 "INSERT INTO _spoke_schedules (connection, file, tbl, object, schedule, set_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(connection, file) DO UPDATE SET tbl = excluded.tbl, object = excluded.object, schedule = excluded.schedule, set_at_ms = excluded.set_at_ms",
-                params![connection_id, file, mapping.destination.table(), mapping.object, text, now_ms()],
+                params![connection_id, file, crate::dest::store_table(&mapping.destination), mapping.object, text, now_ms()],
             )
             .map_err(|e| self.schedule_err(e))?;
         Ok(self

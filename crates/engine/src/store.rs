@@ -10,7 +10,7 @@
 //! A page of records, the scan checkpoint and the run's counters are committed in one
 //! transaction, so a crash at any moment loses nothing and duplicates nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,6 +18,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use spoke_mapping::{LocalRow, LocalValue, Mapping};
 
+use crate::dest::{keys_of, DestRow, RowDestination};
 use crate::error::{Error, Result};
 use crate::types::{Failure, RowsPage, RunCounts, RunError, RunRecord, RunStatus};
 
@@ -104,6 +105,14 @@ struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
     running: Mutex<HashSet<String>>,
+    /// External destinations of the tables being synced: store table → (key column, dest).
+    dests: Mutex<HashMap<String, Attached>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Attached {
+    pub key: String,
+    pub dest: Arc<dyn RowDestination>,
 }
 
 impl std::fmt::Debug for Store {
@@ -220,7 +229,16 @@ fn to_sql(v: &LocalValue) -> SqlValue {
     }
 }
 
-fn sql_to_local(v: rusqlite::types::ValueRef<'_>) -> LocalValue {
+fn sql_value_to_local(v: &SqlValue) -> LocalValue {
+    match v {
+        SqlValue::Null | SqlValue::Blob(_) => LocalValue::Null,
+        SqlValue::Integer(i) => LocalValue::Integer(*i),
+        SqlValue::Real(r) => LocalValue::Real(*r),
+        SqlValue::Text(s) => LocalValue::Text(s.clone()),
+    }
+}
+
+pub(crate) fn sql_to_local(v: rusqlite::types::ValueRef<'_>) -> LocalValue {
     use rusqlite::types::ValueRef;
     match v {
         ValueRef::Null => LocalValue::Null,
@@ -362,6 +380,7 @@ impl Store {
                 path,
                 conn: Mutex::new(conn),
                 running: Mutex::new(HashSet::new()),
+                dests: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -390,6 +409,60 @@ impl Store {
             .insert(table.to_owned())
     }
 
+    /// Routes the mapped rows of `table` to an external destination as well (until `detach`).
+    pub(crate) fn attach(&self, table: &str, key: &str, dest: Arc<dyn RowDestination>) {
+        self.inner
+            .dests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                table.to_owned(),
+                Attached {
+                    key: key.to_owned(),
+                    dest,
+                },
+            );
+    }
+
+    pub(crate) fn detach(&self, table: &str) {
+        self.inner
+            .dests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(table);
+    }
+
+    pub(crate) fn attached(&self, table: &str) -> Option<Attached> {
+        self.inner
+            .dests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .cloned()
+    }
+
+    /// Removes the destination rows of `ids` (their keys read from the store table first).
+    fn dest_remove(
+        &self,
+        tx: &Transaction<'_>,
+        table: &str,
+        ids: &[String],
+        archive: bool,
+    ) -> Result<()> {
+        if let Some(a) = self.attached(table) {
+            let keys: Vec<_> = keys_of(tx, table, &a.key, ids)
+                .map_err(|e| self.err(e))?
+                .into_values()
+                .collect();
+            if archive {
+                a.dest.mark_archived(&keys)?;
+            } else {
+                a.dest.delete(&keys)?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn release(&self, table: &str) {
         self.inner
             .running
@@ -401,7 +474,7 @@ impl Store {
     /// Creates the data table for `mapping`, or adds the columns it lacks (a migration, logged in
     /// `_spoke_migrations`; nothing is ever dropped). Returns the mapped column names.
     pub(crate) fn ensure_table(&self, mapping: &Mapping) -> Result<Vec<String>> {
-        let table = mapping.destination.table();
+        let table = &crate::dest::store_table(&mapping.destination);
         let mapped: Vec<(String, &'static str)> = mapping
             .local_columns()
             .into_iter()
@@ -571,6 +644,8 @@ impl Store {
         let mut out = PageResult::default();
         let table = ctx.table;
         let now = iso_ms(now_ms());
+        let attached = self.attached(table);
+        let mut dest_rows: Vec<DestRow> = Vec::new();
         {
             let mut select = tx
                 .prepare_cached(&format!(
@@ -685,6 +760,21 @@ impl Store {
                     for c in ctx.columns {
                         values.push(rec.row.get(c).map(to_sql).unwrap_or(SqlValue::Null));
                     }
+                    if attached.is_some() {
+                        // What the store table gets is what the destination gets.
+                        let row: LocalRow = ctx
+                            .columns
+                            .iter()
+                            .zip(&values[ENGINE_COLUMNS.len()..])
+                            .map(|(c, v)| (c.clone(), sql_value_to_local(v)))
+                            .collect();
+                        dest_rows.push(DestRow {
+                            row,
+                            hs_id: Some(rec.id.clone()),
+                            updated_at: rec.updated_at.clone(),
+                            archived: false,
+                        });
+                    }
                     upsert
                         .execute(rusqlite::params_from_iter(values))
                         .map_err(|e| self.err(e))?;
@@ -719,6 +809,15 @@ impl Store {
                             params![table, loser, rec.id, now],
                         )
                         .map_err(|e| self.err(e))?;
+                    if let Some(a) = &attached {
+                        let key = rec.row.get(&a.key);
+                        let losers: Vec<_> = keys_of(&tx, table, &a.key, std::slice::from_ref(loser))
+                            .map_err(|e| self.err(e))?
+                            .into_values()
+                            .filter(|k| Some(k) != key)
+                            .collect();
+                        a.dest.redirect(&losers)?;
+                    }
                     let removed = delete_record(&tx, table, loser).map_err(|e| self.err(e))?;
                     if inserted > 0 || removed {
                         counts.merged += 1;
@@ -742,6 +841,11 @@ impl Store {
         }
         counts.pages += 1;
         save_counts(&tx, ctx.run_id, counts).map_err(|e| self.err(e))?;
+        // The destination's rows first, then the store's page and checkpoint: a crash between
+        // the two replays the page, and the destination's upserts by key make that harmless.
+        if let Some(a) = &attached {
+            a.dest.upsert(&dest_rows)?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(out)
     }
@@ -788,6 +892,7 @@ impl Store {
                 }
             }
         }
+        self.dest_remove(&tx, table, &flagged, true)?;
         save_counts(&tx, run_id, counts).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(flagged)
@@ -804,6 +909,8 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         let now = iso_ms(now_ms());
+        let losers: Vec<String> = merges.iter().map(|(l, _)| l.clone()).collect();
+        self.dest_remove(&tx, table, &losers, false)?;
         for (loser, survivor) in merges {
             let inserted = tx
                 .execute(
@@ -831,6 +938,7 @@ impl Store {
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
+        self.dest_remove(&tx, table, ids, false)?;
         for id in ids {
             if delete_record(&tx, table, id).map_err(|e| self.err(e))? {
                 counts.deleted += 1;
@@ -952,7 +1060,7 @@ impl Store {
 
     /// Starts a run; runs of `table` left `running` by a crashed process become `interrupted`.
     pub(crate) fn start_run(&self, mapping: &Mapping, mode: &str) -> Result<i64> {
-        let table = mapping.destination.table();
+        let table = &crate::dest::store_table(&mapping.destination);
         let conn = self.conn();
         conn.execute(
             "UPDATE _spoke_runs SET status = 'interrupted' WHERE tbl = ?1 AND status = 'running'",

@@ -606,21 +606,21 @@ impl Engine {
         progress: &(dyn Fn(WriteProgress) + Send + Sync),
     ) -> Result<WriteSummary> {
         let store = self.store();
-        let table = match &mapping.destination {
-            spoke_mapping::Destination::Spoke { table } => table.clone(),
-            spoke_mapping::Destination::Sqlite { table, .. } => {
-                return Err(Error::UnsupportedDestination {
-                    mapping: mapping.name.clone(),
-                    table: table.clone(),
-                })
-            }
-        };
+        let table = crate::dest::store_table(&mapping.destination);
         if !store.claim(&table) {
             return Err(Error::Busy { table });
         }
-        let result = self
-            .write_claimed(mapping, catalog, options, cancel, progress)
-            .await;
+        let result = async {
+            crate::dest::attach(store, mapping, &table).await?;
+            let pulled = crate::dest::before_write(store, mapping, &table)?;
+            let summary = self
+                .write_claimed(mapping, catalog, options, cancel, progress)
+                .await?;
+            crate::dest::after_write(store, mapping, &table, &pulled)?;
+            Ok(summary)
+        }
+        .await;
+        store.detach(&table);
         store.release(&table);
         result
     }
@@ -651,7 +651,7 @@ impl Engine {
     ) -> Result<WriteSummary> {
         let store = self.store();
         let columns = store.ensure_table(mapping)?;
-        let table = mapping.destination.table().to_owned();
+        let table = crate::dest::store_table(&mapping.destination);
         {
             let conn = store.conn();
             ensure_write_tables(&conn)
@@ -1503,7 +1503,9 @@ mod tests {
                 &progress,
             ))
             .unwrap_err();
-        assert!(matches!(err, Error::UnsupportedDestination { .. }), "{err}");
+        // The admin's file must exist: Spoke never creates it, nor touches the store for it.
+        assert!(matches!(err, Error::Destination { .. }), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(!dir.path().join("mine.db").exists());
         let fut = engine.resend(
             &mapping,

@@ -66,8 +66,9 @@ async fn refusals_carry_codes_and_hints() {
     })
     .await;
     let mut m = contacts_mapping();
+    // The admin's own database must exist: Spoke does not create it.
     m.destination = Destination::Sqlite {
-        path: "/tmp/theirs.db".into(),
+        path: env.dir.path().join("theirs.db").display().to_string(),
         table: "customers".into(),
     };
     let err = env
@@ -75,9 +76,29 @@ async fn refusals_carry_codes_and_hints() {
         .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {})
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::UnsupportedDestination { .. }));
-    assert_eq!(err.code(), "engine.unsupported_destination");
+    assert!(matches!(err, Error::Destination { .. }), "{err}");
+    assert_eq!(err.code(), "engine.destination");
     assert!(err.hint().is_some());
+    assert!(!env.dir.path().join("theirs.db").exists());
+    // An existing table without the mapped columns: refused with the columns named, untouched.
+    let theirs = env.dir.path().join("theirs.db");
+    rusqlite::Connection::open(&theirs)
+        .unwrap()
+        .execute_batch("CREATE TABLE customers (hubspot_id TEXT, email TEXT)")
+        .unwrap();
+    let err = env
+        .engine
+        .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "engine.destination_schema", "{err}");
+    assert!(err.to_string().contains("firstname"), "{err}");
+    assert!(err.hint().unwrap().contains("does not change your table"));
+    let cols: i64 = rusqlite::Connection::open(&theirs)
+        .unwrap()
+        .query_row("SELECT count(*) FROM pragma_table_info('customers')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(cols, 2);
     assert_eq!(
         env.store.rows("customers", 1, 0).unwrap_err().code(),
         "engine.no_such_table"

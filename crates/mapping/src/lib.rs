@@ -57,6 +57,7 @@ pub use preview::{
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};
 pub use transform::{to_local_value, Case, Transform};
 pub use validate::{
-    import_mapping, import_mapping_file, validate, validate_columns, Compatibility, Imported,
+    import_mapping, import_mapping_file, postgres_url_problem, validate, validate_columns,
+    Compatibility, Imported,
     Issue, Severity,
 };

@@ -21,12 +21,18 @@ pub enum Destination {
     Spoke { table: String },
     /// An existing table in an SQLite file the admin picked; its columns are discovered.
     Sqlite { path: String, table: String },
+    /// A table in a PostgreSQL database (`postgresql://user@host:port/db`, never with a password:
+    /// the password lives in the OS keychain). Spoke creates the table, or adds the mapped
+    /// columns it lacks; `table` may be schema-qualified (`crm.contacts`).
+    Postgres { url: String, table: String },
 }
 
 impl Destination {
     pub fn table(&self) -> &str {
         match self {
-            Destination::Spoke { table } | Destination::Sqlite { table, .. } => table,
+            Destination::Spoke { table }
+            | Destination::Sqlite { table, .. }
+            | Destination::Postgres { table, .. } => table,
         }
     }
 }

@@ -121,7 +121,9 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
         ));
     }
     match &mapping.destination {
-        Destination::Spoke { table } | Destination::Sqlite { table, .. }
+        Destination::Spoke { table }
+        | Destination::Sqlite { table, .. }
+        | Destination::Postgres { table, .. }
             if table.trim().is_empty() =>
         {
             out.push(Issue::new(
@@ -140,6 +142,17 @@ pub fn validate(mapping: &Mapping, catalog: &ObjectCatalog) -> Vec<Issue> {
                 "the destination has no SQLite file",
                 Some("Pick the SQLite file that holds the table."),
             ));
+        }
+        Destination::Postgres { url, .. } => {
+            if let Some(problem) = postgres_url_problem(url) {
+                out.push(Issue::new(
+                    E,
+                    "mapping.postgres_url",
+                    "destination.url",
+                    problem,
+                    Some("Write the URL as postgresql://USER@HOST:PORT/DATABASE (no password: Spoke keeps it in the OS keychain)."),
+                ));
+            }
         }
         _ => {}
     }
@@ -296,6 +309,32 @@ fn lookup_property<'a>(
             None
         }
     }
+}
+
+/// What is wrong with a PostgreSQL destination URL, if anything: not a `postgres(ql)://` URL, or
+/// one carrying a password (passwords never go into mapping files).
+pub fn postgres_url_problem(url: &str) -> Option<String> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"));
+    let Some(rest) = rest else {
+        return Some("the PostgreSQL URL must start with postgresql://".to_owned());
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if userinfo.contains(':') {
+            return Some(
+                "the PostgreSQL URL contains a password; mapping files never hold one".to_owned(),
+            );
+        }
+    }
+    if rest.contains("password=") {
+        return Some(
+            "the PostgreSQL URL contains a password; mapping files never hold one".to_owned(),
+        );
+    }
+    None
 }
 
 fn check_match_key(mapping: &Mapping, catalog: &ObjectCatalog, out: &mut Vec<Issue>) {

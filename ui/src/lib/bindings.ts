@@ -851,7 +851,13 @@ export type Destination =
 /**
  * An existing table in an SQLite file the admin picked; its columns are discovered.
  */
-{ kind: "sqlite"; path: string; table: string }
+{ kind: "sqlite"; path: string; table: string } | 
+/**
+ * A table in a PostgreSQL database (`postgresql://user@host:port/db`, never with a password:
+ * the password lives in the OS keychain). Spoke creates the table, or adds the mapped
+ * columns it lacks; `table` may be schema-qualified (`crm.contacts`).
+ */
+{ kind: "postgres"; url: string; table: string }
 /**
  * A failure, explained: what happened and what to do about it.
  */

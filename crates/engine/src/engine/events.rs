@@ -39,13 +39,7 @@ impl Engine {
         cancel: CancelToken,
         progress: impl Fn(Progress) + Send + Sync,
     ) -> Result<EventsSummary> {
-        let table = mapping.destination.table().to_owned();
-        if !matches!(mapping.destination, Destination::Spoke { .. }) {
-            return Err(Error::UnsupportedDestination {
-                mapping: mapping.name.clone(),
-                table,
-            });
-        }
+        let table = crate::dest::store_table(&mapping.destination);
         let pending = self
             .store
             .pending_events(connection_id, &table, &mapping.object)?;
@@ -75,9 +69,14 @@ impl Engine {
         if !self.store.claim(&table) {
             return Err(Error::Busy { table });
         }
-        let result = self
-            .apply_claimed(connection_id, mapping, &table, options, cancel, &progress)
-            .await;
+        let result = match crate::dest::attach(&self.store, mapping, &table).await {
+            Ok(()) => {
+                self.apply_claimed(connection_id, mapping, &table, options, cancel, &progress)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        self.store.detach(&table);
         self.store.release(&table);
         result
     }

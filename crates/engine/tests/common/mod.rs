@@ -15,6 +15,8 @@ use spoke_hubspot::{
 use spoke_mapping::{Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey};
 use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
+pub mod dest;
+
 pub struct Env {
     pub sb: SandboxHandle,
     pub client: Client,
