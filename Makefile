@@ -12,7 +12,7 @@ SESSION := tests/session.sh
 APT_PACKAGES := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev \
   libayatana-appindicator3-dev librsvg2-dev pkg-config libdbus-1-dev xvfb xauth \
   webkit2gtk-driver gnome-keyring dbus dbus-x11 libsecret-tools imagemagick x11-utils \
-  python3 python3-venv chromium chromium-driver xdg-utils
+  python3 python3-venv chromium chromium-driver xdg-utils postgresql
 
 .PHONY: run test e2e bench deps test-deps ui app bindings clean-e2e
 
@@ -20,10 +20,10 @@ APT_PACKAGES := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev 
 run: deps ui app
 	$(APP_BIN)
 
-## test: cargo tests (nextest), UI unit tests (Vitest), the demo portal's fidelity suite (HubSpot's
+## test: cargo tests (nextest; with a throwaway PostgreSQL server from tests/pg.sh), UI unit tests (Vitest), the demo portal's fidelity suite (HubSpot's
 ## own Python client + OpenAPI validation), then the end-to-end suite under Xvfb
 test: deps test-deps ui app
-	$(SESSION) env -u DISPLAY cargo nextest run --workspace --no-fail-fast --run-ignored all
+	$(SESSION) tests/pg.sh env -u DISPLAY cargo nextest run --workspace --no-fail-fast --run-ignored all
 	cd ui && npx vitest run
 	tests/fidelity/run.sh $(TARGET)/debug/spoke-sandbox
 	$(MAKE) --no-print-directory e2e-only

@@ -1,0 +1,311 @@
+//! PostgreSQL as a destination, against a real server: `tests/pg.sh` starts one and exports
+//! `SPOKE_TEST_PG_URL` (`make test` does this). Each test works in a database of its own.
+//! Full read = portal, incremental changes and archives, write-back of a row edited in
+//! PostgreSQL, kill -9 replays, and the password taken from the OS keychain (never from the
+//! mapping file).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::dest::*;
+use common::*;
+use rand::Rng;
+use spoke_engine::{CancelToken, RunSummary, SyncOptions, WriteOptions, WriteProgress};
+use spoke_hubspot::{Describe, Secret};
+use spoke_mapping::{discover_properties, Destination, Direction, LocalValue, Mapping};
+use spoke_sandbox::SandboxConfig;
+
+fn server_url() -> String {
+    std::env::var("SPOKE_TEST_PG_URL").expect(
+        "SPOKE_TEST_PG_URL is not set: run the PostgreSQL tests under tests/pg.sh (make test does)",
+    )
+}
+
+/// Runs SQL as the superuser in `db` (on a thread of its own: the blocking client must not run
+/// inside the test's runtime).
+fn psql(db: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let url = server_url().rsplit_once('/').unwrap().0.to_owned() + "/" + db;
+    let sql = sql.to_owned();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut out = Vec::new();
+        for m in c.simple_query(&sql).unwrap() {
+            if let postgres::SimpleQueryMessage::Row(r) = m {
+                out.push((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect());
+            }
+        }
+        out
+    })
+    .join()
+    .unwrap()
+}
+
+/// A fresh database; returns its name and a URL for `user`.
+fn database(user: &str) -> (String, String) {
+    let name = format!("spoke_{:08x}", rand::rng().random::<u32>());
+    psql("postgres", &format!("CREATE DATABASE {name} OWNER {user}"));
+    let base = server_url();
+    let (head, _) = base.rsplit_once('/').unwrap();
+    let url = head.replacen("postgres@", &format!("{user}@"), 1) + "/" + &name;
+    (name, url)
+}
+
+fn pg_mapping(url: &str) -> Mapping {
+    let mut m = contacts_mapping();
+    m.destination = Destination::Postgres {
+        url: url.to_owned(),
+        table: "crm.contacts".into(),
+    };
+    for f in &mut m.fields {
+        if f.property.as_deref() == Some("firstname") {
+            f.direction = Direction::Both;
+        }
+    }
+    m
+}
+
+fn text(v: &LocalValue) -> Option<String> {
+    match v {
+        LocalValue::Null => None,
+        LocalValue::Bool(b) => Some(b.to_string()),
+        LocalValue::Integer(i) => Some(i.to_string()),
+        LocalValue::Real(r) => Some(r.to_string()),
+        LocalValue::Text(s) => Some(s.clone()),
+    }
+}
+
+/// The table in PostgreSQL (live rows) equals the store table, which equals the portal.
+async fn assert_mirrors_portal(env: &Env, m: &Mapping, db: &str) {
+    let portal = env.portal(m).await;
+    assert_same(&portal, &env.local(&spoke_engine::store_table(&m.destination)));
+    let cols = mapped(m);
+    let want: BTreeMap<String, Vec<Option<String>>> = store_rows(&env.dir.path().join("spoke.db"), m)
+        .into_iter()
+        .map(|(k, v)| (k, v.iter().map(text).collect()))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM crm.contacts WHERE NOT _hs_archived",
+        cols.iter().map(|c| format!("\"{c}\"::text")).collect::<Vec<_>>().join(", ")
+    );
+    let mut have = BTreeMap::new();
+    for row in psql(db, &sql) {
+        let key = row[0].clone().unwrap();
+        assert!(have.insert(key.clone(), row).is_none(), "duplicate {key}");
+    }
+    assert_eq!(have.len(), portal.len());
+    assert_eq!(have, want);
+    // Spoke's columns: the HubSpot id is the record id (the key here), the timestamp HubSpot's.
+    let bad = psql(
+        db,
+        "SELECT count(*) FROM crm.contacts WHERE NOT _hs_archived AND (_hs_id IS DISTINCT FROM hubspot_id OR _hs_updated_at IS NULL)",
+    );
+    assert_eq!(bad[0][0].as_deref(), Some("0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_follows_the_portal_and_edits_there_are_written_back() {
+    let env = env(SandboxConfig {
+        contacts: 400,
+        rate_limits: false,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (db, url) = database("postgres");
+    psql(&db, "CREATE SCHEMA crm");
+    let m = pg_mapping(&url);
+
+    let full = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(full.mode, "full");
+    assert_mirrors_portal(&env, &m, &db).await;
+    let types = psql(
+        &db,
+        "SELECT column_name || ':' || data_type FROM information_schema.columns WHERE table_schema = 'crm' AND table_name = 'contacts' AND column_name IN ('spoke_score', '_hs_archived', '_hs_updated_at') ORDER BY 1",
+    );
+    let types: Vec<String> = types.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["_hs_archived:boolean", "_hs_updated_at:timestamp with time zone", "spoke_score:double precision"]
+    );
+
+    // Changes and archives arrive incrementally; archived rows are flagged, not removed.
+    let ids: Vec<String> = env.portal(&m).await.keys().cloned().collect();
+    for id in ids.iter().step_by(40) {
+        env.update("contacts", id, serde_json::json!({ "lastname": "Changed" }))
+            .await;
+    }
+    for id in &ids[10..13] {
+        env.admin(
+            reqwest::Method::POST,
+            &format!("objects/contacts/{id}/archive"),
+            serde_json::Value::Null,
+        )
+        .await;
+    }
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(inc.mode, "incremental");
+    assert_eq!(inc.counts.archived, 3, "{inc:?}");
+    assert_mirrors_portal(&env, &m, &db).await;
+    let archived = psql(&db, "SELECT hubspot_id FROM crm.contacts WHERE _hs_archived ORDER BY 1");
+    let mut want: Vec<String> = ids[10..13].to_vec();
+    want.sort();
+    assert_eq!(archived.into_iter().map(|r| r[0].clone().unwrap()).collect::<Vec<_>>(), want);
+    // A hard delete (found by a full read's reconciliation) removes the row.
+    env.admin(
+        reqwest::Method::DELETE,
+        &format!("objects/contacts/{}", ids[50]),
+        serde_json::Value::Null,
+    )
+    .await;
+    let full = env.sync(&m, SyncOptions { full: true, ..SyncOptions::default() }).await;
+    assert_eq!(full.counts.deleted, 1, "{full:?}");
+    assert_mirrors_portal(&env, &m, &db).await;
+    let gone = psql(&db, &format!("SELECT count(*) FROM crm.contacts WHERE hubspot_id = '{}'", ids[50]));
+    assert_eq!(gone[0][0].as_deref(), Some("0"));
+
+    // A row edited in PostgreSQL goes to HubSpot once, and is not read back as a change.
+    let cat = discover_properties(&env.client, "contacts", &env.dir.path().join("cat"), false)
+        .await
+        .unwrap();
+    let id = &ids[60];
+    psql(&db, &format!("UPDATE crm.contacts SET firstname = 'Edited in Postgres — ü' WHERE hubspot_id = '{id}'"));
+    let write = |m: Mapping| {
+        let engine = &env.engine;
+        let cat = &cat;
+        async move {
+            engine
+                .write_back(&m, cat, WriteOptions::default(), CancelToken::new(), &|_p: WriteProgress| {})
+                .await
+                .unwrap()
+        }
+    };
+    let s = write(m.clone()).await;
+    assert_eq!((s.pending, s.updated, s.rejected), (1, 1, 0), "{s:?}");
+    let v: serde_json::Value = env
+        .client
+        .get(&format!("/crm/v3/objects/contacts/{id}"), &[("properties", "firstname")])
+        .await
+        .unwrap();
+    assert_eq!(v["properties"]["firstname"], "Edited in Postgres — ü");
+    let again = write(m.clone()).await;
+    assert_eq!((again.pending, again.api_calls), (0, 0), "{again:?}");
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(inc.counts.updated, 0, "{inc:?}");
+    assert_mirrors_portal(&env, &m, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_with_a_password_is_refused_and_the_keychain_supplies_it() {
+    let env = env(SandboxConfig {
+        contacts: 20,
+        rate_limits: false,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (db, url) = database("spoke_pw");
+    psql(&db, "CREATE SCHEMA crm AUTHORIZATION spoke_pw");
+    // Passwords never go into the mapping file.
+    let with_password = pg_mapping(&url.replacen("spoke_pw@", "spoke_pw:hunter2@", 1));
+    let err = env
+        .engine
+        .sync(&with_password, SyncOptions::default(), CancelToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "engine.destination");
+    assert!(err.to_string().contains("contains a password"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    let password = format!("pw-{:016x}", rand::rng().random::<u64>());
+    psql("postgres", &format!("ALTER ROLE spoke_pw PASSWORD '{password}'"));
+    let m = pg_mapping(&url);
+    let keychain = spoke_connect::Keychain::default();
+    let kc = keychain.clone();
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || kc.delete_database_password(&u))
+        .await
+        .unwrap()
+        .unwrap();
+    // No password saved: the server refuses, and the error says where to put it.
+    let err = env
+        .engine
+        .sync(&m, SyncOptions::default(), CancelToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "engine.destination", "{err}");
+    assert!(err.hint().unwrap().contains("keychain"));
+    // Saved in the keychain: the sync logs in with it.
+    let (kc, u, p) = (keychain.clone(), url.clone(), password.clone());
+    tokio::task::spawn_blocking(move || kc.set_database_password(&u, &Secret::from(p.as_str())))
+        .await
+        .unwrap()
+        .unwrap();
+    let s = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!(s.status, spoke_engine::RunStatus::Succeeded, "{s:?}");
+    assert_mirrors_portal(&env, &m, &db).await;
+    let mapping_file = serde_json::to_string(&m).unwrap();
+    assert!(!mapping_file.contains(&password));
+    let (kc, u) = (keychain, url);
+    tokio::task::spawn_blocking(move || kc.delete_database_password(&u))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn run_with_kills(env: &Env, mapping: &std::path::Path, max_ms: u64, kills: usize) -> (usize, RunSummary) {
+    let store = env.dir.path().join("spoke.db");
+    let mut killed = 0;
+    loop {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spoke-engine-probe"))
+            .arg(env.sb.base_url())
+            .arg(env.sb.private_app_token())
+            .arg(&store)
+            .arg(mapping)
+            .args(["--page-size", "100"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if killed < kills {
+            std::thread::sleep(Duration::from_millis(rand::rng().random_range(20..max_ms)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                killed += 1;
+                continue;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        return (killed, serde_json::from_slice(&out.stdout).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_filling_postgres_replays_harmlessly() {
+    let env = env(SandboxConfig {
+        contacts: 3000,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (db, url) = database("postgres");
+    psql(&db, "CREATE SCHEMA crm");
+    let m = pg_mapping(&url);
+    let path = env.dir.path().join("mapping.json");
+    m.write_file(&path).unwrap();
+
+    let (killed, last) = tokio::task::block_in_place(|| run_with_kills(&env, &path, 600, 6));
+    assert!(killed >= 3, "only {killed} kills landed");
+    assert_eq!(last.mode, "full");
+    assert_mirrors_portal(&env, &m, &db).await;
+
+    let ids: Vec<String> = env.portal(&m).await.keys().cloned().collect();
+    for id in ids.iter().step_by(10) {
+        env.update("contacts", id, serde_json::json!({ "firstname": "Kill9" }))
+            .await;
+    }
+    let (_, last) = tokio::task::block_in_place(|| run_with_kills(&env, &path, 300, 3));
+    assert_eq!(last.mode, "incremental");
+    assert_mirrors_portal(&env, &m, &db).await;
+}
