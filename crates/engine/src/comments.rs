@@ -154,7 +154,7 @@ impl Engine {
         let type_id = note_association_type(object).ok_or_else(|| Error::CommentsUnsupported {
             object: object.to_owned(),
         })?;
-        let table = mapping.destination.table().to_owned();
+        let table = crate::dest::store_table(&mapping.destination);
         let comments = self.ensure_comments_table(&table)?;
         let mut summary = CommentsSummary::default();
 

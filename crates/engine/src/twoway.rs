@@ -499,7 +499,7 @@ impl Engine {
         run_id: i64,
     ) -> Result<Settled> {
         let store = self.store();
-        let table = mapping.destination.table().to_owned();
+        let table = crate::dest::store_table(&mapping.destination);
         let t = quote(&table);
         let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
         let mut out = Settled::default();
@@ -568,6 +568,8 @@ impl Engine {
                 self.history_times(&mapping.object, &need_history).await?
             };
             let now = iso_ms(now_ms());
+            let attached = store.attached(&table);
+            let mut dest_rows: Vec<crate::dest::DestRow> = Vec::new();
             let mut conn = store.conn();
             let tx = conn.transaction().map_err(err)?;
             for (p, mut merged, mut found) in plans {
@@ -629,6 +631,17 @@ impl Engine {
                     rusqlite::params_from_iter(values),
                 )
                 .map_err(err)?;
+                if attached.is_some() {
+                    dest_rows.push(crate::dest::DestRow {
+                        row: columns
+                            .iter()
+                            .map(|c| (c.clone(), merged.get(c).cloned().unwrap_or(LocalValue::Null)))
+                            .collect(),
+                        hs_id: Some(p.hs_id.clone()),
+                        updated_at: p.updated_at.clone(),
+                        archived: false,
+                    });
+                }
                 let _ = run_id;
                 // Still a local change to send (or an open conflict to keep): the mark stays.
                 let dirty = found.iter().any(|f| f.kept != Some(ConflictSide::HubSpot))
@@ -651,6 +664,10 @@ impl Engine {
                 )
                 .map_err(err)?;
                 out.applied += 1;
+            }
+            // The settled rows reach an external destination before the store commits them.
+            if let Some(a) = &attached {
+                a.dest.upsert(&dest_rows)?;
             }
             tx.commit().map_err(err)?;
         }
