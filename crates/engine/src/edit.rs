@@ -326,7 +326,10 @@ impl Store {
                 self.ensure_table(mapping)?;
                 Ok(table.clone())
             }
-            spoke_mapping::Destination::Sqlite { table, .. } => {
+            // The admin's own SQLite or PostgreSQL table is edited where it lives; the next
+            // write-back picks the edits up from there.
+            spoke_mapping::Destination::Sqlite { table, .. }
+            | spoke_mapping::Destination::Postgres { table, .. } => {
                 Err(Error::UnsupportedDestination {
                     mapping: mapping.name.clone(),
                     table: table.clone(),

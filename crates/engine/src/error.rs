@@ -14,7 +14,7 @@ pub enum Error {
     #[error("{0}")]
     Mapping(#[from] spoke_mapping::Error),
 
-    #[error("the mapping {mapping:?} writes to the admin's own table {table:?}; the sync engine reads into Spoke's own store only")]
+    #[error("the mapping {mapping:?} writes to the admin's own table {table:?}; Spoke edits only tables in its own store")]
     UnsupportedDestination { mapping: String, table: String },
 
     #[error("the destination {destination} could not be used: {reason}")]
@@ -140,7 +140,7 @@ impl Describe for Error {
             Error::Store { .. } => "Check that the app data folder is writable and the disk is not full; if the file is damaged, move it aside and run a full sync.",
             Error::HubSpot(inner) => return inner.hint(),
             Error::Mapping(inner) => return inner.hint(),
-            Error::UnsupportedDestination { .. } => "Edit the mapping to write into a Spoke table; reading into your own database is done by a write step after the sync.",
+            Error::UnsupportedDestination { .. } => "Edit the rows in your own database (the next push picks the changes up from there), or map into a Spoke table.",
             Error::Destination { .. } => "Check that the database is reachable and the user may write the table (for PostgreSQL: the URL, and the password saved in the keychain for it); the sync resumes where it stopped.",
             Error::DestinationSchema { fix, .. } => return Some(fix.clone()),
             Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
