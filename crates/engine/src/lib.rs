@@ -27,6 +27,7 @@ mod dest;
 mod edit;
 mod engine;
 mod error;
+mod export;
 mod pg;
 pub mod schedule;
 mod store;
@@ -44,6 +45,7 @@ pub use engine::{modified_property, Engine, EventsSummary};
 pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};
 pub use webhooks::{Endpoint, Receiver, WebhookMode, WebhookStatus};
 pub use error::{Error, Result};
+pub use export::ExportFormat;
 pub use store::{association_table, Store, ENGINE_COLUMNS};
 pub use twoway::{Conflict, ConflictSide};
 pub use types::{
