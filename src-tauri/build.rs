@@ -27,6 +27,8 @@ const COMMANDS: &[&str] = &[
     "preview_mapping",
     "sample_records",
     "preview_field",
+    "preview_field_outbound",
+    "local_samples",
     "list_mappings",
     "load_mapping",
     "save_mapping",

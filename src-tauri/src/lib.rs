@@ -45,6 +45,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             mapping::preview_mapping,
             mapping::sample_records,
             mapping::preview_field,
+            mapping::preview_field_outbound,
+            mapping::local_samples,
             mapping::list_mappings,
             mapping::load_mapping,
             mapping::save_mapping,

@@ -4,7 +4,7 @@
 use crate::error::IpcError;
 use crate::state::AppState;
 use spoke_mapping::{
-    DryRunRow, FieldMapping, FieldPreview, HubSpotRecord, Issue, LocalTable, Mapping, MappingEntry, ObjectCatalog, ObjectDirectory, Suggestion,
+    DryRunRow, FieldMapping, FieldPreview, HubSpotRecord, Issue, LocalRow, LocalTable, Mapping, MappingEntry, ObjectCatalog, ObjectDirectory, Suggestion,
 };
 use std::path::PathBuf;
 use tauri::State;
@@ -146,6 +146,24 @@ pub async fn sample_records(
 #[specta::specta]
 pub fn preview_field(field: FieldMapping, records: Vec<HubSpotRecord>) -> Res<Vec<FieldPreview>> {
     Ok(spoke_mapping::preview_field(&field, &records))
+}
+
+/// One field's local → HubSpot steps run over sample local rows: before → after per row.
+#[tauri::command]
+#[specta::specta]
+pub fn preview_field_outbound(field: FieldMapping, rows: Vec<LocalRow>) -> Res<Vec<FieldPreview>> {
+    Ok(spoke_mapping::preview_field_outbound(&field, &rows))
+}
+
+/// Up to `limit` rows of the mapping's local table (none while the table does not exist yet):
+/// the samples of the write-back live preview.
+#[tauri::command]
+#[specta::specta]
+pub fn local_samples(state: State<'_, AppState>, mapping: Mapping, limit: u32) -> Res<Vec<LocalRow>> {
+    match spoke_mapping::read_local_rows(&state.local_db(&mapping), mapping.destination.table(), limit as usize) {
+        Err(spoke_mapping::Error::NoSuchTable { .. }) => Ok(Vec::new()),
+        rows => Ok(rows?),
+    }
 }
 
 #[tauri::command]

@@ -358,6 +358,15 @@ pub fn preview_field(field: &FieldMapping, records: &[HubSpotRecord]) -> Vec<Fie
         .collect()
 }
 
+/// Runs one field's local → HubSpot steps over sample local rows, for the transform editor's live
+/// preview of write-back: per row the column's value, the value HubSpot would get (as sent), or
+/// why it fails.
+pub fn preview_field_outbound(field: &FieldMapping, rows: &[LocalRow]) -> Vec<FieldPreview> {
+    rows.iter()
+        .map(|r| preview(field, outbound_field(field, r), None))
+        .collect()
+}
+
 /// Loose equality for "did it change": numbers by value, date-times by instant, text exactly.
 fn same(a: &LocalValue, b: &LocalValue) -> bool {
     if a.is_empty() || b.is_empty() {
@@ -615,6 +624,53 @@ mod tests {
                 got[2].error.clone()
             ),
             (LocalValue::Null, LocalValue::Null, None)
+        );
+    }
+
+    #[test]
+    fn preview_field_outbound_runs_the_write_back_steps_on_local_rows() {
+        let mut f = field(
+            "closedate",
+            "closed_on",
+            Direction::Both,
+            PropertyType::Date,
+            LocalType::Text,
+        );
+        f.inbound = vec![Transform::FormatDate {
+            format: "%d/%m/%Y".into(),
+        }];
+        f.outbound = vec![
+            Transform::Trim,
+            Transform::ParseDate {
+                format: "%d/%m/%Y".into(),
+            },
+        ];
+        let got = preview_field_outbound(
+            &f,
+            &[
+                row(&[("closed_on", t(" 24/11/2026 "))]),
+                row(&[("closed_on", t("yesterday"))]),
+                row(&[("other", t("x"))]),
+            ],
+        );
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].before, t(" 24/11/2026 "));
+        assert_eq!(got[0].after, t("2026-11-24"), "{:?}", got[0]);
+        assert!(got[0].error.is_none() && got[0].changed);
+        assert!(
+            got[1].error.as_deref().is_some_and(|e| e.contains("yesterday")),
+            "{:?}",
+            got[1]
+        );
+        assert_eq!(got[1].after, LocalValue::Null);
+        assert_eq!(
+            (got[2].before.clone(), got[2].after.clone(), got[2].error.clone()),
+            (LocalValue::Null, LocalValue::Null, None)
+        );
+        // the inbound chain is not what runs: the same row through preview_field would differ
+        assert_ne!(
+            preview_field(&f, &[record("1", &[("closedate", "2026-11-24")])])[0].after,
+            got[0].after
         );
     }
 

@@ -28,7 +28,7 @@ mod validate;
 mod fuzz;
 
 pub use apply::{
-    apply_inbound, apply_outbound, apply_outbound_checked, dry_run, preview_field, Action,
+    apply_inbound, apply_outbound, apply_outbound_checked, dry_run, preview_field, preview_field_outbound, Action,
     DryRunRow, DryRunSample, FieldPreview, HubSpotProperties, HubSpotRecord,
 };
 pub use catalog::{

@@ -209,6 +209,29 @@ async previewField(field: FieldMapping, records: HubSpotRecord[]) : Promise<Resu
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * One field's local → HubSpot steps run over sample local rows: before → after per row.
+ */
+async previewFieldOutbound(field: FieldMapping, rows: (Partial<{ [key in string]: LocalValue }>)[]) : Promise<Result<FieldPreview[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("preview_field_outbound", { field, rows }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Up to `limit` rows of the mapping's local table (none while the table does not exist yet):
+ * the samples of the write-back live preview.
+ */
+async localSamples(mapping: Mapping, limit: number) : Promise<Result<(Partial<{ [key in string]: LocalValue }>)[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("local_samples", { mapping, limit }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async listMappings(connectionId: string) : Promise<Result<MappingEntry[], IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("list_mappings", { connectionId }) };

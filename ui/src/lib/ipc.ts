@@ -9,7 +9,9 @@ export type {
   DryRunRow, LocalTable, Criterion, Direction, Transform, LocalValue, PropertyType, LocalType,
   HubSpotRecord, FieldPreview, Candidate,
 } from "./bindings";
-import type { FieldMapping, HubSpotRecord, Mapping } from "./bindings";
+import type { FieldMapping, HubSpotRecord, LocalValue, Mapping } from "./bindings";
+/** A local table row, column → value (as the commands take and return it). */
+export type LocalRow = Partial<{ [key in string]: LocalValue }>;
 
 export class CommandError extends Error {
   readonly code: string;
@@ -75,6 +77,10 @@ export const api = {
     unwrap(await commands.sampleRecords(id, mapping, limit)),
   previewField: async (field: FieldMapping, records: HubSpotRecord[]) =>
     unwrap(await commands.previewField(field, records)),
+  previewFieldOutbound: async (field: FieldMapping, rows: LocalRow[]) =>
+    unwrap(await commands.previewFieldOutbound(field, rows)),
+  localSamples: async (mapping: Mapping, limit: number) =>
+    unwrap(await commands.localSamples(mapping, limit)),
   listMappings: async (id: string) => unwrap(await commands.listMappings(id)),
   loadMapping: async (id: string, file: string) => unwrap(await commands.loadMapping(id, file)),
   saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { PropertyDef } from "../lib/ipc";
-import { describeStep, filterProperties, indexProperties, issueTarget, newStep, nextDirection, score, STEP_KINDS } from "./mapper";
+import { chainSides, describeStep, filterProperties, indexProperties, issueTarget, keepSide, moveActive, newStep, nextDirection, outboundSamples, pickProperties, score, STEP_KINDS } from "./mapper";
 
 const prop = (name: string, label: string, extra: Partial<PropertyDef> = {}): PropertyDef => ({ name, label, type: "string", ...extra });
 
@@ -78,5 +78,51 @@ describe("directions and steps", () => {
   it("describes every step kind it can create", () => {
     for (const k of STEP_KINDS) expect(describeStep(newStep(k.op)).length).toBeGreaterThan(3);
     expect(describeStep({ op: "split", separator: " ", index: 0, rest: false })).toBe('split on " ", part 1');
+  });
+});
+
+describe("two step chains", () => {
+  it("runs the chains the direction says, inbound first", () => {
+    expect(chainSides("toLocal")).toEqual(["inbound"]);
+    expect(chainSides("toHubSpot")).toEqual(["outbound"]);
+    expect(chainSides("both")).toEqual(["inbound", "outbound"]);
+  });
+  it("keeps the edited side while the direction still runs it", () => {
+    expect(keepSide("outbound", "both")).toBe("outbound");
+    expect(keepSide("outbound", "toLocal")).toBe("inbound");
+    expect(keepSide("inbound", "toHubSpot")).toBe("outbound");
+  });
+  it("previews write-back on the typed value first, then the table's rows", () => {
+    const rows = [{ first_name: "Ada" }, { first_name: "Grace" }, { first_name: "Alan" }];
+    expect(outboundSamples(rows, "first_name", "", 2)).toEqual([
+      { label: "row 1", row: { first_name: "Ada" } }, { label: "row 2", row: { first_name: "Grace" } },
+    ]);
+    expect(outboundSamples(rows, "first_name", " x ", 1)).toEqual([
+      { label: "your value", row: { first_name: " x " } }, { label: "row 1", row: { first_name: "Ada" } },
+    ]);
+    expect(outboundSamples([], null, "x")).toEqual([]);
+  });
+});
+
+describe("property picker", () => {
+  it("ranks with the mapper's search and leaves out archived properties", () => {
+    expect(names(pickProperties(index, "email"))[0]).toBe("email");
+    expect(names(pickProperties(index, "stage"))).toEqual(["lifecyclestage"]);
+    expect(names(pickProperties(index, "old"))).toEqual([]);
+    const r = pickProperties(index, "", 2);
+    expect(r.shown.length).toBe(2);
+    expect(r.total).toBe(6);
+  });
+  it("moves the highlight by keyboard, wrapping at the ends", () => {
+    expect(moveActive(-1, "ArrowDown", 3)).toBe(0);
+    expect(moveActive(2, "ArrowDown", 3)).toBe(0);
+    expect(moveActive(0, "ArrowUp", 3)).toBe(2);
+    expect(moveActive(-1, "ArrowUp", 3)).toBe(2);
+    expect(moveActive(1, "End", 3)).toBe(2);
+    expect(moveActive(2, "Home", 3)).toBe(0);
+    expect(moveActive(0, "PageDown", 20)).toBe(8);
+    expect(moveActive(3, "PageUp", 20)).toBe(0);
+    expect(moveActive(5, "a", 3)).toBe(2);
+    expect(moveActive(0, "ArrowDown", 0)).toBe(-1);
   });
 });

@@ -138,3 +138,48 @@ export const STEP_KINDS: { op: Transform["op"]; label: string }[] = [
   { op: "default", label: "Default when empty" }, { op: "constant", label: "Constant" },
   { op: "concat", label: "Join fields" }, { op: "split", label: "Split" },
 ];
+
+/** Which of a field's two step chains: `inbound` runs HubSpot → local, `outbound` local → HubSpot. */
+export type ChainSide = "inbound" | "outbound";
+export const CHAIN_LABEL: Record<ChainSide, string> = { inbound: "HubSpot → local", outbound: "local → HubSpot" };
+
+/** The chains a field's direction runs (both for two-way fields, inbound first). */
+export function chainSides(d: Direction): ChainSide[] {
+  return d === "toLocal" ? ["inbound"] : d === "toHubSpot" ? ["outbound"] : ["inbound", "outbound"];
+}
+
+/** The side to keep editing after the direction changed: the current one while it still runs. */
+export function keepSide(current: ChainSide, d: Direction): ChainSide {
+  const sides = chainSides(d);
+  return sides.includes(current) ? current : sides[0];
+}
+
+/** The local rows the write-back preview runs on: the typed "try a value" first (as the mapped
+ * column's value), then up to `max` rows of the table. */
+export function outboundSamples<R extends Record<string, unknown>>(
+  rows: R[], column: string | null | undefined, tryValue: string, max = 5,
+): { label: string; row: Record<string, unknown> }[] {
+  const list: { label: string; row: Record<string, unknown> }[] = rows.slice(0, max).map((row, k) => ({ label: `row ${k + 1}`, row }));
+  if (tryValue !== "" && column) list.unshift({ label: "your value", row: { [column]: tryValue } });
+  return list;
+}
+
+/** The property picker's matches: the mapper's ranking over every property, best first. */
+export function pickProperties(index: Indexed[], query: string, limit = 40): { shown: PropertyDef[]; total: number } {
+  return filterProperties(index, { query, show: "all", type: "", isMapped: () => false, limit });
+}
+
+/** The highlighted option after a key press in a list of `count` options (-1 = none). Arrows
+ * wrap; Home/End/PageUp/PageDown jump; any other key leaves it where it is. */
+export function moveActive(active: number, key: string, count: number, page = 8): number {
+  if (count <= 0) return -1;
+  switch (key) {
+    case "ArrowDown": return active < 0 || active >= count - 1 ? 0 : active + 1;
+    case "ArrowUp": return active <= 0 ? count - 1 : active - 1;
+    case "Home": return 0;
+    case "End": return count - 1;
+    case "PageDown": return Math.min(count - 1, Math.max(0, active) + page);
+    case "PageUp": return Math.max(0, active - page);
+    default: return Math.min(active, count - 1);
+  }
+}
