@@ -31,8 +31,26 @@ def test_map_contacts_preview_and_save(app):
     # a criteria filter: only contacts whose lifecycle stage is set
     click(app, "button[data-action=add-criterion]")
     crit = wait_for(app, "[data-criterion='0']")
-    choose(app, "[data-criterion='0'] select", "lifecyclestage")
-    choose(app, "[data-criterion='0'] select:nth-of-type(2)", "HAS_PROPERTY")
+    # the field picker searches every property as you type (the mapper's ranking), by keyboard
+    picker = wait_for(app, "[data-criterion='0'] input[data-field=criterion-property]")
+    picker.click()
+    picker.send_keys("lifecycle st")
+    wait_for(app, "[data-criterion='0'] [role=listbox][data-query='lifecycle st'] [role=option][data-property=lifecyclestage]")
+    options = [e.get_attribute("data-property") for e in app.find_elements("css selector", "[data-criterion='0'] [role=option]")]
+    assert options[0] == "lifecyclestage", options
+    assert len(options) < 20, options  # a short list of matches, not every property
+    picker.send_keys(Keys.ARROW_DOWN)
+    picker.send_keys(Keys.ARROW_UP)  # wraps round and back
+    active = app.find_element("css selector", "[data-criterion='0'] [role=option][aria-selected=true]")
+    assert active.get_attribute("data-property") == "lifecyclestage"
+    assert picker.get_attribute("aria-activedescendant") == active.get_attribute("id")
+    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", crit)
+    screenshot(app, "mapping-3b-criteria-picker")
+    picker.send_keys(Keys.ENTER)
+    wait_for(app, "[data-criterion='0'] [data-testid=property-picker][data-value=lifecyclestage]")
+    assert not app.find_elements("css selector", "[data-criterion='0'] [role=listbox]")
+    assert "lifecyclestage" in picker.get_attribute("value"), picker.get_attribute("value")
+    choose(app, "[data-criterion='0'] select", "HAS_PROPERTY")
     import time; time.sleep(1.0)
     issues = app.find_element("css selector", "[data-testid=mapping-issues]")
     assert issues.get_attribute("data-errors") == "0", issues.text
@@ -181,6 +199,40 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     app.find_element("css selector", "[data-testid=transform-editor] input[data-field=try-value]").send_keys(Keys.ESCAPE)
     WebDriverWait(app, 5).until(lambda d: not d.find_elements("css selector", "[data-testid=transform-editor]"))
 
+    # two-way first names: the write-back steps have their own chain, previewed on the table's rows
+    # (the suggestion mapped it both ways: a column of the admin's own table is written back too)
+    wait_for(app, "li.slot[data-column=first_name] button[data-action=direction][data-direction=both]")
+    click(app, "li.slot[data-column=first_name] button[data-action=transform]")
+    editor = wait_for(app, "[data-testid=transform-editor][data-side=inbound]")
+    assert len(editor.find_elements("css selector", "li[data-step]")) == 2  # trim, upper: HubSpot → local
+    click(app, "[data-testid=transform-editor] button[data-side=outbound]")
+    editor = wait_for(app, "[data-testid=transform-editor][data-side=outbound]")
+    assert not editor.find_elements("css selector", "li[data-step]"), editor.text
+    assert "local → HubSpot" in editor.text, editor.text
+    # ada's row in the customers table: copied as it is until a step is added
+    WebDriverWait(app, 10).until(lambda d: d.find_element(
+        "css selector", "[data-testid=transform-preview] tr[data-sample='0'] .before").text == '"Ada"')
+    choose(app, "[data-testid=transform-editor] select[data-field=step-kind]", "case")
+    click(app, "[data-testid=transform-editor] button[data-action=add-step]")
+    choose(app, "[data-testid=transform-editor] [data-step='0'] select[data-param=to]", "lower")
+    WebDriverWait(app, 10).until(lambda d: d.find_element(
+        "css selector", "[data-testid=transform-preview] tr[data-sample='0'] .after").text == '"ada"')
+    assert "row 1" in app.find_element("css selector", "[data-testid=transform-preview] tr[data-sample='0']").text
+    app.find_element("css selector", "[data-testid=transform-editor] input[data-field=try-value]").send_keys("GRACE Hopper")
+    WebDriverWait(app, 10).until(lambda d: d.find_element(
+        "css selector", "[data-testid=transform-preview] tr[data-sample='0'] .after").text == '"grace hopper"')
+    assert "your value" in app.find_element("css selector", "[data-testid=transform-preview] tr[data-sample='0']").text
+    assert app.find_element("css selector", "[data-testid=transform-preview] tr[data-sample='1'] .after").text == '"ada"'
+    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", editor)
+    screenshot(app, "mapping-existing-4b-write-back-preview")
+    # the HubSpot → local chain is untouched; the slot shows both chains
+    click(app, "[data-testid=transform-editor] button[data-side=inbound]")
+    editor = wait_for(app, "[data-testid=transform-editor][data-side=inbound]")
+    assert [e.get_attribute("data-op") for e in editor.find_elements("css selector", "li[data-step]")] == ["trim", "case"]
+    app.find_element("css selector", "[data-testid=transform-editor] input[data-field=try-value]").send_keys(Keys.ESCAPE)
+    WebDriverWait(app, 5).until(lambda d: not d.find_elements("css selector", "[data-testid=transform-editor]"))
+    assert "← lower case" in _slot(app, "first_name").text, _slot(app, "first_name").text
+
     # dry run on real records into the existing table: ada@example.com is already there
     time.sleep(1.0)
     issues = app.find_element("css selector", "[data-testid=mapping-issues]")
@@ -197,3 +249,4 @@ def test_map_contacts_onto_existing_customers_table(app, tmp_path):
     assert '"kind": "sqlite"' in text and '"table": "customers"' in text, text
     assert '"column": "lifecycle"' in text and '"property": "spoke_score"' in text, text
     assert text.index('"op": "trim"') < text.index('"to": "upper"'), text
+    assert '"direction": "both"' in text and '"outbound": [' in text and '"to": "lower"' in text, text
