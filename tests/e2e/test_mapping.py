@@ -44,14 +44,16 @@ def test_map_contacts_preview_and_save(app):
     active = app.find_element("css selector", "[data-criterion='0'] [role=option][aria-selected=true]")
     assert active.get_attribute("data-property") == "lifecyclestage"
     assert picker.get_attribute("aria-activedescendant") == active.get_attribute("id")
-    app.execute_script("arguments[0].scrollIntoView({block: 'center'})", crit)
+    app.execute_script("arguments[0].scrollIntoView({block: 'end'})",
+                       app.find_element("css selector", "[data-criterion='0'] [role=listbox]"))
+    time.sleep(0.3)
     screenshot(app, "mapping-3b-criteria-picker")
     picker.send_keys(Keys.ENTER)
     wait_for(app, "[data-criterion='0'] [data-testid=property-picker][data-value=lifecyclestage]")
     assert not app.find_elements("css selector", "[data-criterion='0'] [role=listbox]")
     assert "lifecyclestage" in picker.get_attribute("value"), picker.get_attribute("value")
     choose(app, "[data-criterion='0'] select", "HAS_PROPERTY")
-    import time; time.sleep(1.0)
+    time.sleep(1.0)
     issues = app.find_element("css selector", "[data-testid=mapping-issues]")
     assert issues.get_attribute("data-errors") == "0", issues.text
     click(app, "button[data-action=preview]")
