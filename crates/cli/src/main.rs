@@ -65,6 +65,8 @@ pub enum Command {
         /// Mapping name or file (contacts, companies, deals or tickets; sync it first).
         mapping: String,
     },
+    /// Write a mapping's table (as last synced) as CSV or JSON Lines, to stdout or --out FILE.
+    Export(sync::ExportArgs),
     /// Sync history: counts, API calls and errors per run.
     Runs {
         /// How many runs to show, newest first.
@@ -153,6 +155,7 @@ async fn run(cli: &Cli, out: &Out) -> Result<(), Failure> {
         Command::Test(args) => test::run(&dir, args, out).await,
         Command::Sync(args) => sync::sync(&dir, args, out).await,
         Command::Comments { connection, mapping } => sync::comments(&dir, connection, mapping, out).await,
+        Command::Export(args) => sync::export(&dir, args).await,
         Command::Runs { limit } => sync::runs(&dir, *limit, out).await,
         Command::Mapping(cmd) => sync::mapping(&dir, cmd, out).await,
         Command::Push(args) => deadletters::push(&dir, args, out).await,

@@ -214,6 +214,36 @@ async fn sync_all(dir: &Path, full: bool, out: &Out) -> Result<(), Failure> {
     })
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Connection id, label or portal id.
+    pub connection: String,
+    /// Mapping name or file.
+    pub mapping: String,
+    /// csv (RFC 4180, header line, NULL = empty) or jsonl (one JSON object per line).
+    #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
+    pub format: String,
+    /// Write into this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `spoke export`: streams the rows (never the whole table in memory).
+pub async fn export(dir: &Path, args: &ExportArgs) -> Result<(), Failure> {
+    let id = find(&service(dir)?.list().await?, &args.connection)?;
+    let mapping = load(dir, &id, &args.mapping)?;
+    let format = if args.format == "jsonl" { spoke_engine::ExportFormat::Jsonl } else { spoke_engine::ExportFormat::Csv };
+    let store = Store::open(dir.join("store.db"))?;
+    let io = |e: std::io::Error| Failure::from(spoke_engine::Error::Destination { destination: args.out.as_ref().map(|p| p.display().to_string()).unwrap_or("standard output".into()), reason: e.to_string() });
+    let mut w: Box<dyn std::io::Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(io)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let n = store.export(&mapping, format, &mut w)?;
+    eprintln!("{n} rows exported");
+    Ok(())
+}
+
 pub async fn runs(dir: &Path, limit: usize, out: &Out) -> Result<(), Failure> {
     let runs = Store::open(dir.join("store.db"))?.runs(limit)?;
     out.print(&runs, || {

@@ -90,6 +90,23 @@ async fn push_lists_dead_letters_and_resends_after_a_fix() {
     let out = run(&["sync", &portal, "People", "--json"], dir.path(), "");
     assert!(out.status.success(), "{}", show(&out));
 
+    // The synced table exported as CSV (stdout) and JSON Lines (a file): one row per record.
+    let out = run(&["export", &portal, "People"], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+    let csv = String::from_utf8(out.stdout.clone()).unwrap();
+    let rows: i64 = rusqlite::Connection::open(dir.path().join("store.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM people WHERE _hs_archived = 0", [], |r| r.get(0))
+        .unwrap();
+    assert!(csv.starts_with("_hs_id,"), "{csv}");
+    assert!(rows > 0);
+    let file = dir.path().join("people.jsonl");
+    let out = run(&["export", &portal, "People", "--format", "jsonl", "--out", file.to_str().unwrap()], dir.path(), "");
+    assert!(out.status.success(), "{}", show(&out));
+    let jsonl = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(jsonl.lines().count() as i64, rows);
+    assert!(jsonl.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["_hs_id"].is_string()));
+
     // Nothing changed: nothing pushed.
     let out = run(&["push", &portal, "People", "--json"], dir.path(), "");
     assert!(out.status.success(), "{}", show(&out));
