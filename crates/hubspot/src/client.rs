@@ -335,14 +335,15 @@ impl Client {
         let mut rate_limited = 0u32;
         loop {
             let permit = match &self.governor {
-                Some(governor) => Some(governor.acquire(req.kind).await?),
+                Some(governor) => Some(Answer {
+                    governor: governor.as_ref(),
+                    permit: Some(governor.acquire(req.kind).await?),
+                }),
                 None => None,
             };
             let attempts = failures + rate_limited + 1;
             let outcome = self.attempt(&req, url.clone(), token.as_ref()).await;
-            if let (Some(governor), Some(permit)) = (&self.governor, permit) {
-                governor.finish(permit);
-            }
+            drop(permit);
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(err) => {
@@ -537,4 +538,19 @@ fn describe_reqwest(err: &reqwest::Error) -> String {
         "request failed"
     };
     format!("{kind} ({source})")
+}
+
+/// Hands a governor permit back when the answer arrives, or when the call is dropped half-way
+/// (a cancelled sync): a permit never handed back would hold its slot forever.
+struct Answer<'a> {
+    governor: &'a crate::governor::Governor,
+    permit: Option<crate::governor::Permit>,
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            self.governor.finish(permit);
+        }
+    }
 }

@@ -89,11 +89,19 @@ impl Default for RateBudget {
 /// lets one call through to find out whether the day has rolled over.
 const DAILY_RECHECK: Duration = Duration::from_secs(15 * 60);
 
+/// One call in a window: when it counts from, and whether its answer is still out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    at: Instant,
+    in_flight: bool,
+}
+
 #[derive(Debug)]
 struct Window {
     limit: u32,
     period: Duration,
-    starts: VecDeque<Instant>,
+    /// Ordered by `at`: in-flight calls keep their start, answered ones move to their answer.
+    starts: VecDeque<Slot>,
 }
 
 impl Window {
@@ -105,14 +113,13 @@ impl Window {
         }
     }
 
+    /// Forgets answered calls older than the period. A call whose answer is still out keeps its
+    /// slot however long it takes: HubSpot counts it when it arrives, which may be well after it
+    /// started here on a loaded machine.
     fn prune(&mut self, now: Instant) {
-        while let Some(first) = self.starts.front() {
-            if now.duration_since(*first) >= self.period {
-                self.starts.pop_front();
-            } else {
-                break;
-            }
-        }
+        let period = self.period;
+        self.starts
+            .retain(|slot| slot.in_flight || now.duration_since(slot.at) < period);
     }
 
     /// How long until one more call fits, or `None` if it fits now.
@@ -121,13 +128,16 @@ impl Window {
         if (self.starts.len() as u32) < self.limit {
             return None;
         }
-        let index = self.starts.len() - self.limit as usize;
+        // The answered call whose expiry makes room (calls in flight cannot expire).
+        let must_expire = self.starts.len() - self.limit as usize;
         // A little slack: HubSpot counts a call when it arrives, which is a bit after it started
         // here, so a slot that just freed up locally may not have freed up there yet.
         let slack = self.period / 40;
-        self.starts
-            .get(index)
-            .map(|oldest| (*oldest + self.period + slack).saturating_duration_since(now))
+        match self.starts.iter().filter(|s| !s.in_flight).nth(must_expire) {
+            Some(slot) => Some((slot.at + self.period + slack).saturating_duration_since(now)),
+            // Every counted call is still waiting for its answer: look again shortly.
+            None => Some(Duration::from_millis(5)),
+        }
     }
 
     fn remaining(&mut self, now: Instant) -> u32 {
@@ -135,12 +145,37 @@ impl Window {
         self.limit.saturating_sub(self.starts.len() as u32)
     }
 
+    fn start(&mut self, now: Instant) {
+        self.starts.push_back(Slot {
+            at: now,
+            in_flight: true,
+        });
+    }
+
+    /// The call started at `started` was answered: it counts from now, no longer in flight.
+    fn answered(&mut self, started: Instant, now: Instant) {
+        if let Some(index) = self
+            .starts
+            .iter()
+            .position(|s| s.in_flight && s.at == started)
+        {
+            self.starts.remove(index);
+            self.starts.push_back(Slot {
+                at: now,
+                in_flight: false,
+            });
+        }
+    }
+
     /// Aligns the local view with the server's: if the server has fewer calls left than we think,
     /// someone else spent them; count them as spent now.
     fn align(&mut self, now: Instant, server_remaining: u32) {
         let local = self.remaining(now);
         for _ in server_remaining..local {
-            self.starts.push_back(now);
+            self.starts.push_back(Slot {
+                at: now,
+                in_flight: false,
+            });
         }
     }
 }
@@ -231,8 +266,8 @@ impl Governor {
                     Some(wait) => wait,
                     None => {
                         match kind {
-                            CallKind::Standard => s.burst.starts.push_back(now),
-                            CallKind::Search => s.search.starts.push_back(now),
+                            CallKind::Standard => s.burst.start(now),
+                            CallKind::Search => s.search.start(now),
                         }
                         s.daily_used += 1;
                         return Ok(Permit { kind, started: now });
@@ -253,10 +288,7 @@ impl Governor {
             CallKind::Standard => &mut s.burst,
             CallKind::Search => &mut s.search,
         };
-        if let Some(index) = window.starts.iter().position(|t| *t == permit.started) {
-            window.starts.remove(index);
-            window.starts.push_back(now);
-        }
+        window.answered(permit.started, now);
     }
 
     /// Stops every caller until `wait` has passed (after a 429).
@@ -404,6 +436,12 @@ mod tests {
         map
     }
 
+    /// A call answered at once.
+    async fn call(g: &Governor, kind: CallKind) {
+        let permit = g.acquire(kind).await.unwrap();
+        g.finish(permit);
+    }
+
     fn small(burst: u32, window_ms: u64, daily: u64) -> RateBudget {
         RateBudget {
             burst,
@@ -418,13 +456,13 @@ mod tests {
         let g = Governor::new(small(3, 300, 1000));
         let start = std::time::Instant::now();
         for _ in 0..3 {
-            g.acquire(CallKind::Standard).await.unwrap();
+            call(&g, CallKind::Standard).await;
         }
         assert!(
             start.elapsed() < Duration::from_millis(100),
             "first three must not wait"
         );
-        g.acquire(CallKind::Standard).await.unwrap();
+        call(&g, CallKind::Standard).await;
         assert!(
             start.elapsed() >= Duration::from_millis(290),
             "fourth must wait for the window: {:?}",
@@ -441,7 +479,7 @@ mod tests {
         g.finish(slow);
         let quick = g.acquire(CallKind::Standard).await.unwrap();
         g.finish(quick);
-        g.acquire(CallKind::Standard).await.unwrap();
+        call(&g, CallKind::Standard).await;
         assert!(
             start.elapsed() >= Duration::from_millis(490),
             "the slot of the slow call frees 300 ms after its answer: {:?}",
@@ -450,14 +488,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unanswered_call_holds_its_slot_past_the_window() {
+        let g = Governor::new(small(2, 200, 100));
+        let slow = g.acquire(CallKind::Standard).await.unwrap();
+        let quick = g.acquire(CallKind::Standard).await.unwrap();
+        g.finish(quick);
+        // Two windows later the slow call is still out: HubSpot may not have counted it yet,
+        // so only the answered call's slot is free again.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let third = g.acquire(CallKind::Standard).await.unwrap();
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(500), g.acquire(CallKind::Standard)).await;
+        assert!(waiting.is_err(), "no slot while one call is in flight and one just started");
+        let answered = std::time::Instant::now();
+        g.finish(slow);
+        g.finish(third);
+        call(&g, CallKind::Standard).await;
+        assert!(
+            answered.elapsed() >= Duration::from_millis(190),
+            "a slot frees a period after its answer: {:?}",
+            answered.elapsed()
+        );
+    }
+
+    #[tokio::test]
     async fn search_has_its_own_budget_and_skips_the_burst_window() {
         let g = Governor::new(small(1, 10_000, 1000));
-        g.acquire(CallKind::Standard).await.unwrap();
+        call(&g, CallKind::Standard).await;
         let start = std::time::Instant::now();
-        g.acquire(CallKind::Search).await.unwrap();
-        g.acquire(CallKind::Search).await.unwrap();
+        call(&g, CallKind::Search).await;
+        call(&g, CallKind::Search).await;
         assert!(start.elapsed() < Duration::from_millis(100));
-        g.acquire(CallKind::Search).await.unwrap();
+        call(&g, CallKind::Search).await;
         assert!(
             start.elapsed() >= Duration::from_millis(900),
             "third search in a second waits: {:?}",
