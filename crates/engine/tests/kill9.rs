@@ -65,12 +65,19 @@ async fn kill_9_at_random_moments_loses_nothing_and_duplicates_nothing() {
     let (killed, last) =
         tokio::task::block_in_place(|| run_with_kills(&env, &mapping_path, 700, 6));
     assert!(killed >= 3, "only {killed} kills landed");
-    assert_eq!(last.mode, "full");
+    // A kill can land after the full scan committed its last page (during associations or
+    // before the summary): the run that finishes is then an incremental one.
+    assert!(["full", "incremental"].contains(&last.mode.as_str()), "{}", last.mode);
     let portal = env.portal(&m).await;
     assert_same(&portal, &env.local("contacts"));
     let runs = env.store.runs(100).unwrap();
+    assert!(runs.iter().any(|r| r.mode == "full"));
     let created: u64 = runs.iter().map(|r| r.counts.created).sum();
-    let unchanged: u64 = runs.iter().map(|r| r.counts.unchanged).sum();
+    let unchanged: u64 = runs
+        .iter()
+        .filter(|r| r.mode == "full")
+        .map(|r| r.counts.unchanged)
+        .sum();
     assert_eq!(created, portal.len() as u64, "{runs:?}");
     // The two read paths claim ids before reading them: nothing is read twice, even across kills.
     assert_eq!(unchanged, 0);
