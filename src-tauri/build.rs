@@ -43,6 +43,7 @@ const COMMANDS: &[&str] = &[
     "run_errors",
     "table_rows",
     "sync_comments",
+    "export_table",
     "get_schedule",
     "set_schedule",
     "set_webhook_url",

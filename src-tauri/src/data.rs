@@ -5,7 +5,7 @@
 use crate::error::IpcError;
 use crate::state::AppState;
 use spoke_engine::{
-    Conflict, ConflictSide, DataPage, DataRow, DeadLetter, Engine, RowFilter, WriteOptions, WriteProgress, WriteSummary,
+    Conflict, ConflictSide, DataPage, DataRow, DeadLetter, Engine, ExportFormat, RowFilter, WriteOptions, WriteProgress, WriteSummary,
 };
 use spoke_mapping::LocalValue;
 use std::collections::BTreeMap;
@@ -136,4 +136,28 @@ pub fn list_conflicts(state: State<'_, AppState>, connection_id: String, file: S
 #[specta::specta]
 pub fn resolve_conflict(state: State<'_, AppState>, id: f64, keep: ConflictSide) -> Res<Conflict> {
     Ok(state.store.resolve_conflict(id as i64, keep)?)
+}
+
+/// Where an export went and how many rows it holds.
+#[derive(serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Exported {
+    pub path: String,
+    pub rows: f64,
+}
+
+/// Streams the mapping's table (live rows) to `<data dir>/exports/<table>-<time>.csv|jsonl`.
+#[tauri::command]
+#[specta::specta]
+pub fn export_table(state: State<'_, AppState>, connection_id: String, file: String, format: ExportFormat) -> Res<Exported> {
+    let mapping = state.mappings.load(&connection_id, &file)?;
+    let ext = match format { ExportFormat::Csv => "csv", ExportFormat::Jsonl => "jsonl" };
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let path = state.paths.data_dir.join("exports").join(format!("{}-{stamp}.{ext}", mapping.destination.table()));
+    let io = |source| crate::error::Error::DataDir { path: path.display().to_string(), source };
+    std::fs::create_dir_all(path.parent().unwrap_or(&state.paths.data_dir)).map_err(io)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+    let rows = state.store.export(&mapping, format, &mut out)?;
+    std::io::Write::flush(&mut out).map_err(io)?;
+    Ok(Exported { path: path.display().to_string(), rows: rows as f64 })
 }

@@ -74,6 +74,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             data::dead_letters,
             data::list_conflicts,
             data::resolve_conflict,
+            data::export_table,
         ])
 }
 

@@ -1,6 +1,7 @@
 """Data screen: edit a synced contact in the app, push, and find the change in the portal (read
 through the portal's own HTTP API, not through Spoke); add a row HubSpot refuses, find it in the
 dead letters with the fix, fix it in the table, resend, and find it in the portal."""
+import csv
 import json
 import urllib.error
 import urllib.parse
@@ -153,6 +154,15 @@ def test_edit_push_dead_letter_fix_resend(app):
     row = wait_for(app, f"tr[data-row='{new_id}']")
     assert row.get_attribute("data-state") == "synced"
     assert row.find_element("css selector", "td.hs code").text == created["id"]
+
+    # The table streamed to a CSV file: a header, then one line per live row, the new one included.
+    click(app, "button[data-action=export-csv]")
+    result = wait_for(app, "[data-testid=export-result]")
+    path = result.find_element("css selector", "code").text
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert "broken.row@example.com" in {r.get("email") for r in rows}, rows[:3]
+    assert f"Exported {len(rows):,} rows as CSV" in result.text, result.text
 
 
 def test_conflict_asked_and_resolved(app):

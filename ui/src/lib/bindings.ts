@@ -469,6 +469,17 @@ async resolveConflict(id: number, keep: ConflictSide) : Promise<Result<Conflict,
     if(e instanceof Error) throw e;
     else return { status: "error", error: e  as any };
 }
+},
+/**
+ * Streams the mapping's table (live rows) to `<data dir>/exports/<table>-<time>.csv|jsonl`.
+ */
+async exportTable(connectionId: string, file: string, format: ExportFormat) : Promise<Result<Exported, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("export_table", { connectionId, file, format }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
 }
 }
 
@@ -945,6 +956,22 @@ reasons: string[]; fields: FieldPreview[] }
  * One option of an enumeration property.
  */
 export type EnumOption = { value: string; label: string; hidden?: boolean }
+/**
+ * The file format of an export.
+ */
+export type ExportFormat = 
+/**
+ * RFC 4180: a header line, fields quoted when needed, NULL as an empty field.
+ */
+"csv" | 
+/**
+ * One JSON object per line, NULL as `null`.
+ */
+"jsonl"
+/**
+ * Where an export went and how many rows it holds.
+ */
+export type Exported = { path: string; rows: number }
 /**
  * A mapping file written for sharing or version control.
  */

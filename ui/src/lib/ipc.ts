@@ -103,6 +103,8 @@ export const api = {
   listRuns: async (limit: number) => unwrap(await commands.listRuns(limit)),
   runErrors: async (runId: number) => unwrap(await commands.runErrors(runId)),
   tableRows: async (table: string, limit: number, offset: number) => unwrap(await commands.tableRows(table, limit, offset)),
+  exportTable: async (id: string, file: string, format: import("./bindings").ExportFormat) =>
+    unwrap(await commands.exportTable(id, file, format)),
   syncComments: async (id: string, file: string) => unwrap(await commands.syncComments(id, file)),
   getSchedule: async (id: string, file: string) => unwrap(await commands.getSchedule(id, file)),
   setSchedule: async (id: string, file: string, schedule: import("./bindings").Schedule) =>
