@@ -100,6 +100,17 @@ fn id_num(id: &str) -> u64 {
     id.trim().parse().unwrap_or(0)
 }
 
+/// What a read asks HubSpot for: the mapped properties, and with them the engine's own
+/// (modification date, record id, merged ids), sorted.
+pub(crate) fn read_properties(mapping: &Mapping) -> (BTreeSet<String>, Vec<String>) {
+    let mapped: BTreeSet<String> = mapping.hubspot_properties().into_iter().collect();
+    let mut all = mapped.clone();
+    all.insert(modified_property(&mapping.object).to_owned());
+    all.insert("hs_object_id".to_owned());
+    all.insert("hs_merged_object_ids".to_owned());
+    (mapped, all.into_iter().collect())
+}
+
 /// `lastmodifieddate` on contacts, `hs_lastmodifieddate` elsewhere.
 pub fn modified_property(object: &str) -> &'static str {
     if object == "contacts" || object == "0-1" {
@@ -274,13 +285,7 @@ impl Engine {
     ) -> Result<RunSummary> {
         let columns = self.store.ensure_table(mapping)?;
         let modified = modified_property(&mapping.object);
-        let mapped_properties: BTreeSet<String> =
-            mapping.hubspot_properties().into_iter().collect();
-        let mut properties: BTreeSet<String> = mapped_properties.clone();
-        properties.insert(modified.to_owned());
-        properties.insert("hs_object_id".to_owned());
-        properties.insert("hs_merged_object_ids".to_owned());
-        let properties: Vec<String> = properties.into_iter().collect();
+        let (mapped_properties, properties) = read_properties(mapping);
         let stream = self.store.stream(table)?.unwrap_or_default();
         let hash = mapping_hash(mapping);
         let now = now_ms();

@@ -92,18 +92,13 @@ impl Engine {
     ) -> Result<EventsSummary> {
         let columns = self.store.ensure_table(mapping)?;
         let modified = modified_property(&mapping.object);
-        let mapped_properties: BTreeSet<String> =
-            mapping.hubspot_properties().into_iter().collect();
-        let mut properties: BTreeSet<String> = mapped_properties.clone();
-        properties.insert(modified.to_owned());
-        properties.insert("hs_object_id".to_owned());
-        properties.insert("hs_merged_object_ids".to_owned());
+        let (mapped_properties, properties) = read_properties(mapping);
         let run_id = self.store.start_run(mapping, "webhook")?;
         let mut run = Run {
             mapping,
             table: table.to_owned(),
             columns,
-            properties: properties.into_iter().collect(),
+            properties,
             mapped_properties,
             modified,
             run_id,
