@@ -1183,35 +1183,44 @@ impl Engine {
             if rest.is_empty() {
                 continue;
             }
-            // In the recycle bin?
-            let body = json!({
-                "inputs": rest.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
-                "properties": ["hs_object_id"],
-                "archived": true,
-            });
-            let req = Request::post(format!("/crm/v3/objects/{}/batch/read", run.mapping.object))
-                .json(body)
-                .idempotent(true);
-            let archived: Page<Raw> = self.call(run, req).await?.json()?;
-            let flagged: Vec<(String, Option<String>)> = archived
-                .results
-                .into_iter()
-                .filter(|r| rest.contains(&&r.id))
-                .map(|r| (r.id, r.archived_at))
-                .collect();
-            let flagged_ids: BTreeSet<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
-            self.store
-                .mark_archived(&run.table, run.run_id, &flagged, &mut run.counts)?;
-            // Gone everywhere: hard-deleted (GDPR) or purged from the recycle bin.
-            let gone: Vec<String> = rest
-                .into_iter()
-                .filter(|id| !flagged_ids.contains(*id))
-                .cloned()
-                .collect();
-            if !gone.is_empty() {
-                self.record_deleted(run, &gone)?;
-            }
+            self.settle_missing(run, rest).await?;
             self.emit(run);
+        }
+        Ok(())
+    }
+
+    /// Ids a batch read did not answer: in the recycle bin → flagged archived; gone everywhere
+    /// (hard-deleted, GDPR, purged from the recycle bin) → removed. Used by reconciliation and
+    /// by webhook events.
+    async fn settle_missing(&self, run: &mut Run<'_>, missing: Vec<&String>) -> Result<()> {
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let body = json!({
+            "inputs": missing.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+            "properties": ["hs_object_id"],
+            "archived": true,
+        });
+        let req = Request::post(format!("/crm/v3/objects/{}/batch/read", run.mapping.object))
+            .json(body)
+            .idempotent(true);
+        let archived: Page<Raw> = self.call(run, req).await?.json()?;
+        let flagged: Vec<(String, Option<String>)> = archived
+            .results
+            .into_iter()
+            .filter(|r| missing.contains(&&r.id))
+            .map(|r| (r.id, r.archived_at))
+            .collect();
+        let flagged_ids: BTreeSet<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
+        self.store
+            .mark_archived(&run.table, run.run_id, &flagged, &mut run.counts)?;
+        let gone: Vec<String> = missing
+            .into_iter()
+            .filter(|id| !flagged_ids.contains(*id))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            self.record_deleted(run, &gone)?;
         }
         Ok(())
     }

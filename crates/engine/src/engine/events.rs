@@ -337,35 +337,6 @@ impl Engine {
             self.note_merges(run, result.merges);
         }
         let missing: Vec<&String> = ids.iter().filter(|id| !found.contains(*id)).collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let body = json!({
-            "inputs": missing.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
-            "properties": ["hs_object_id"],
-            "archived": true,
-        });
-        let req = Request::post(format!("/crm/v3/objects/{}/batch/read", run.mapping.object))
-            .json(body)
-            .idempotent(true);
-        let archived: Page<Raw> = self.call(run, req).await?.json()?;
-        let flagged: Vec<(String, Option<String>)> = archived
-            .results
-            .into_iter()
-            .filter(|r| missing.contains(&&r.id))
-            .map(|r| (r.id, r.archived_at))
-            .collect();
-        let flagged_ids: BTreeSet<String> = flagged.iter().map(|(id, _)| id.clone()).collect();
-        self.store
-            .mark_archived(&run.table, run.run_id, &flagged, &mut run.counts)?;
-        let gone: Vec<String> = missing
-            .into_iter()
-            .filter(|id| !flagged_ids.contains(*id))
-            .cloned()
-            .collect();
-        if !gone.is_empty() {
-            self.record_deleted(run, &gone)?;
-        }
-        Ok(())
+        self.settle_missing(run, missing).await
     }
 }
