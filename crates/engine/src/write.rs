@@ -12,9 +12,11 @@
 //!   key (email lower-cased; two rows with one key never share a batch), `batch/create` when
 //!   the key is the record id and the row has none. A batch-wide 409/400 is bisected until the
 //!   offending rows stand alone. Per-row 207 errors become dead letters.
-//! - **Echo suppression.** Written records are read back (`batch/read`, the read path's
-//!   properties) and their id, timestamps and raw properties stored, so the next read sees them
-//!   unchanged and the next write does not send them again.
+//! - **Echo suppression.** HubSpot answers a batch write with each record's id, `createdAt`,
+//!   `updatedAt` and the properties it stored (those sent plus the object's defaults); those
+//!   are stored (`_hs_raw` = the previous one merged with the echoed properties), so the next
+//!   read sees the records unchanged and the next write does not send them again, without a
+//!   read-back call.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -23,7 +25,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use spoke_hubspot::{Describe, ErrorBody, Request};
+use spoke_hubspot::{
+    BatchWrite, BatchWriteInput, BatchWriteResponse, CrmObject, Describe, ErrorBody, Request,
+};
 use spoke_mapping::{
     apply_inbound, apply_outbound, apply_outbound_checked, HubSpotProperties, HubSpotRecord,
     LocalRow, LocalValue, Mapping, MatchKey, ObjectCatalog,
@@ -158,11 +162,11 @@ enum Op {
 }
 
 impl Op {
-    fn path(self) -> &'static str {
+    fn batch(self) -> BatchWrite {
         match self {
-            Op::Update => "update",
-            Op::Upsert => "upsert",
-            Op::Create => "create",
+            Op::Update => BatchWrite::Update,
+            Op::Upsert => BatchWrite::Upsert,
+            Op::Create => BatchWrite::Create,
         }
     }
 }
@@ -183,15 +187,17 @@ struct Item {
 }
 
 impl Item {
-    fn input(&self) -> Value {
-        match self.op {
-            Op::Update => json!({ "id": self.input_id, "properties": self.out.properties }),
-            Op::Upsert => json!({
-                "id": self.input_id,
-                "idProperty": self.out.id_property,
-                "properties": self.out.properties,
-            }),
-            Op::Create => json!({ "properties": self.out.properties }),
+    fn input(&self) -> BatchWriteInput {
+        BatchWriteInput {
+            id: match self.op {
+                Op::Create => None,
+                Op::Update | Op::Upsert => self.input_id.clone(),
+            },
+            id_property: match self.op {
+                Op::Upsert => self.out.id_property.clone(),
+                Op::Update | Op::Create => None,
+            },
+            properties: self.out.properties.clone(),
         }
     }
 }
@@ -375,26 +381,20 @@ fn status_of_category(category: Option<&str>) -> u16 {
 /// What a batch call did to its items.
 #[derive(Default)]
 struct BatchOutcome {
-    /// (item index, HubSpot id, created)
-    ok: Vec<(usize, String, bool)>,
+    /// (item index, the record as HubSpot answered it, created)
+    ok: Vec<(usize, CrmObject, bool)>,
     rejected: Vec<(usize, Rejection)>,
 }
 
 /// Maps a 200/201/207 batch answer onto its items.
-fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
+fn match_results(items: &[Item], body: &BatchWriteResponse) -> BatchOutcome {
     let mut out = BatchOutcome::default();
     let mut done: BTreeSet<usize> = BTreeSet::new();
     // Errors whose context names no input of this batch (HubSpot does not always say which).
     let mut unplaced: Vec<(u16, ErrorBody)> = Vec::new();
-    let errors = body
-        .get("errors")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for e in &errors {
-        let parsed: ErrorBody = serde_json::from_value(e.clone()).unwrap_or_default();
+    for parsed in &body.errors {
         let status = status_of_category(parsed.category.as_deref());
-        let ctx = e.get("context");
+        let ctx = Some(&parsed.context);
         let mut hits: Vec<usize> = Vec::new();
         if let Some(ids) = ctx.and_then(|c| c.get("ids")).and_then(Value::as_array) {
             for id in ids.iter().filter_map(Value::as_str) {
@@ -427,34 +427,23 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
         for i in hits {
             if done.insert(i) {
                 out.rejected
-                    .push((i, rejection_from_hubspot(&items[i], status, &parsed)));
+                    .push((i, rejection_from_hubspot(&items[i], status, parsed)));
             }
         }
     }
-    let results = body
-        .get("results")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
     let mut unclaimed: Vec<usize> = (0..items.len()).filter(|i| !done.contains(i)).collect();
-    for r in &results {
-        let Some(id) = r.get("id").and_then(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .or_else(|| v.as_u64().map(|n| n.to_string()))
-        }) else {
-            continue;
-        };
-        let props = r.get("properties");
+    for r in &body.results {
+        let id = r.object.id.as_str();
         let pos = unclaimed.iter().position(|&i| {
             let it = &items[i];
             match it.op {
-                Op::Update => it.input_id.as_deref() == Some(id.as_str()),
+                Op::Update => it.input_id.as_deref() == Some(id),
                 Op::Upsert => {
                     let prop = it.out.id_property.as_deref().unwrap_or_default();
-                    props
-                        .and_then(|p| p.get(prop))
-                        .and_then(Value::as_str)
+                    r.object
+                        .properties
+                        .get(prop)
+                        .and_then(Option::as_deref)
                         .zip(it.input_id.as_deref())
                         .is_some_and(|(a, b)| a.trim().eq_ignore_ascii_case(b))
                 }
@@ -467,9 +456,9 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
             let created = match items[i].op {
                 Op::Create => true,
                 Op::Update => false,
-                Op::Upsert => r.get("new").and_then(Value::as_bool).unwrap_or(false),
+                Op::Upsert => r.new.unwrap_or(false),
             };
-            out.ok.push((i, id, created));
+            out.ok.push((i, r.object.clone(), created));
         }
     }
     // Rows with neither a result nor an error of their own: when HubSpot sent as many errors
@@ -500,54 +489,29 @@ fn match_results(items: &[Item], body: &Value) -> BatchOutcome {
 
 /// What happened to a batch sent in its own task.
 enum Sent {
-    /// HubSpot answered 200/201/207; the read-back of the accepted rows (`None` when none was).
-    Written(BatchOutcome, Option<HashMap<String, Value>>),
+    /// HubSpot answered 200/201/207: the accepted records as it echoed them, and the refusals.
+    Written(BatchOutcome),
     /// The write call failed (a batch-wide refusal or a failure of the call).
     Refused(spoke_hubspot::Error),
-    /// The write went through but its read-back failed: the run fails, the rows go again.
-    ReadBackFailed(spoke_hubspot::Error),
 }
 
-/// Sends one batch and reads back the records HubSpot accepted.
+/// Sends one batch. No read-back: HubSpot's answer carries each record's id, timestamps and
+/// stored properties, which is what echo suppression needs.
 async fn send_batch(
     client: spoke_hubspot::Client,
     object: String,
-    read_properties: Vec<String>,
     batch: Vec<Item>,
 ) -> (Vec<Item>, Sent) {
-    let op = batch[0].op;
-    let body = json!({ "inputs": batch.iter().map(Item::input).collect::<Vec<_>>() });
-    let path = format!("/crm/v3/objects/{object}/batch/{}", op.path());
-    let value: Value = match client.send(Request::post(path).json(body)).await {
-        Ok(resp) => match resp.json() {
-            Ok(v) => v,
-            Err(e) => return (batch, Sent::Refused(e)),
-        },
-        Err(e) => return (batch, Sent::Refused(e)),
-    };
-    let outcome = match_results(&batch, &value);
-    if outcome.ok.is_empty() {
-        return (batch, Sent::Written(outcome, None));
-    }
-    let ids: Vec<Value> = outcome.ok.iter().map(|(_, id, _)| json!({ "id": id })).collect();
-    let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
-        .json(json!({ "inputs": ids, "properties": read_properties }))
-        .idempotent(true);
-    let read: std::result::Result<Value, spoke_hubspot::Error> = match client.send(req).await {
-        Ok(r) => r.json(),
-        Err(e) => Err(e),
-    };
-    match read {
-        Ok(v) => {
-            let mut map = HashMap::new();
-            for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(id) = r.get("id").and_then(Value::as_str) {
-                    map.insert(id.to_owned(), r.clone());
-                }
-            }
-            (batch, Sent::Written(outcome, Some(map)))
+    let inputs: Vec<BatchWriteInput> = batch.iter().map(Item::input).collect();
+    match client
+        .batch_write(&object, batch[0].op.batch(), &inputs)
+        .await
+    {
+        Ok(answer) => {
+            let outcome = match_results(&batch, &answer);
+            (batch, Sent::Written(outcome))
         }
-        Err(e) => (batch, Sent::ReadBackFailed(e)),
+        Err(e) => (batch, Sent::Refused(e)),
     }
 }
 
@@ -585,7 +549,6 @@ struct WriteRun<'a> {
     table: String,
     run_id: i64,
     options: &'a WriteOptions,
-    read_properties: Vec<String>,
     mapped_properties: BTreeSet<String>,
     summary: WriteSummary,
     started: Instant,
@@ -660,16 +623,11 @@ impl Engine {
         let run_id = store.start_run(mapping, "write")?;
         let mapped_properties: BTreeSet<String> =
             mapping.hubspot_properties().into_iter().collect();
-        let mut read: BTreeSet<String> = mapped_properties.clone();
-        read.insert(modified_property(&mapping.object).to_owned());
-        read.insert("hs_object_id".to_owned());
-        read.insert("hs_merged_object_ids".to_owned());
         let mut run = WriteRun {
             mapping,
             table: table.clone(),
             run_id,
             options: &options,
-            read_properties: read.into_iter().collect(),
             mapped_properties,
             summary: WriteSummary {
                 run_id,
@@ -957,8 +915,7 @@ impl Engine {
             }
         }
         self.refuse_duplicate_keys(run, &mut items, &mut refused)?;
-        self.commit_outcome(run, &[], BatchOutcome::default(), refused, None)
-            .await?;
+        self.commit_outcome(run, &[], BatchOutcome::default(), refused)?;
         if !unsent.is_empty() {
             let store = self.store();
             let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
@@ -981,9 +938,9 @@ impl Engine {
             queue.extend(batches(of_op, size));
         }
         queue.reverse();
-        // Up to `concurrency` batches in flight (each: its write call, then its read-back), so
-        // that HubSpot's latency does not leave the rate budget unused; results are committed
-        // one at a time, in the order they come back.
+        // Up to `concurrency` batch calls in flight, so that HubSpot's latency does not leave
+        // the rate budget unused (the governor holds the calls the budget has no room for);
+        // results are committed one at a time, in the order they come back.
         let concurrency = run.options.concurrency.clamp(1, 16) as usize;
         let mut inflight: tokio::task::JoinSet<(Vec<Item>, Sent)> = tokio::task::JoinSet::new();
         let mut failure: Option<Error> = None;
@@ -994,7 +951,6 @@ impl Engine {
                 inflight.spawn(send_batch(
                     self.client().clone(),
                     mapping.object.clone(),
-                    run.read_properties.clone(),
                     batch,
                 ));
             }
@@ -1004,14 +960,8 @@ impl Engine {
             let (batch, sent) =
                 joined.map_err(|e| Error::Unexpected(format!("a write task stopped: {e}")))?;
             match sent {
-                Sent::Written(outcome, read_back) => {
-                    if read_back.is_some() {
-                        run.summary.api_calls += 1;
-                    }
-                    if let Err(e) = self
-                        .commit_outcome(run, &batch, outcome, Vec::new(), read_back)
-                        .await
-                    {
+                Sent::Written(outcome) => {
+                    if let Err(e) = self.commit_outcome(run, &batch, outcome, Vec::new()) {
                         failure.get_or_insert(e);
                     }
                 }
@@ -1024,19 +974,14 @@ impl Engine {
                         queue.push(left);
                     } else {
                         let r = rejection_from_error(&batch[0], &e);
-                        if let Err(e) = self
-                            .commit_outcome(run, &batch, BatchOutcome::default(), vec![r], None)
-                            .await
+                        if let Err(e) =
+                            self.commit_outcome(run, &batch, BatchOutcome::default(), vec![r])
                         {
                             failure.get_or_insert(e);
                         }
                     }
                 }
                 Sent::Refused(e) => {
-                    failure.get_or_insert(e.into());
-                }
-                Sent::ReadBackFailed(e) => {
-                    run.summary.api_calls += 1;
                     failure.get_or_insert(e.into());
                 }
             }
@@ -1199,41 +1144,26 @@ impl Engine {
         Ok(())
     }
 
-    /// Reads the written records back and records them (id, timestamps, raw, hash), clears
+    /// Records the written records as HubSpot answered them (id, timestamps, raw, hash), clears
     /// their dead letters, and stores the rejections, in one transaction.
-    async fn commit_outcome(
+    ///
+    /// No read-back: HubSpot's answer has each record's `createdAt`, `updatedAt` and the
+    /// properties it stored (those sent, normalised, plus the object's defaults). `_hs_raw`
+    /// becomes the previous one with the echoed properties laid over it (mapped properties
+    /// HubSpot neither echoed nor had before are `null`, as a read of a new record gives them),
+    /// which is what the next read finds unless HubSpot changed something else: a change made
+    /// in HubSpot meanwhile to a field not sent, or a value HubSpot computes (a calculated
+    /// property the write moved, a default it set on create). Those need no extra call: the
+    /// write moved the record's `updatedAt`, so the next incremental read fetches it anyway
+    /// and, its `_hs_raw` differing, takes the new values as a HubSpot change (never as a
+    /// local one: only what differs from `_hs_raw` is sent, and these fields are not sent).
+    fn commit_outcome(
         &self,
         run: &mut WriteRun<'_>,
         items: &[Item],
         outcome: BatchOutcome,
         mut extra: Vec<Rejection>,
-        fetched: Option<HashMap<String, Value>>,
     ) -> Result<()> {
-        let prefetched = fetched.is_some();
-        let mut read_back: HashMap<String, Value> = fetched.unwrap_or_default();
-        if !outcome.ok.is_empty() && !prefetched {
-            let ids: Vec<Value> = outcome
-                .ok
-                .iter()
-                .map(|(_, id, _)| json!({ "id": id }))
-                .collect();
-            run.summary.api_calls += 1;
-            let path = format!("/crm/v3/objects/{}/batch/read", run.mapping.object);
-            let req = Request::post(path)
-                .json(json!({ "inputs": ids, "properties": run.read_properties }))
-                .idempotent(true);
-            let value: Value = self.client().send(req).await?.json()?;
-            for r in value
-                .get("results")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(id) = r.get("id").and_then(Value::as_str) {
-                    read_back.insert(id.to_owned(), r.clone());
-                }
-            }
-        }
         extra.extend(outcome.rejected.into_iter().map(|(_, r)| r));
         let store = self.store();
         let err = |e: rusqlite::Error| Error::store(&store.path().display().to_string(), e);
@@ -1241,28 +1171,42 @@ impl Engine {
         let mut conn = store.conn();
         let tx = conn.transaction().map_err(err)?;
         let t = quote(&run.table);
-        for (i, id, created) in &outcome.ok {
+        for (i, rec, created) in &outcome.ok {
             let item = &items[*i];
-            let rec = read_back.get(id);
-            let props: BTreeMap<String, Option<String>> = rec
-                .and_then(|r| r.get("properties"))
-                .and_then(|p| serde_json::from_value(p.clone()).ok())
+            let id = &rec.id;
+            let echoed = &rec.properties;
+            // What HubSpot held before this write, as far as Spoke knows: the row's `_hs_raw`,
+            // or that of a copy of the record read earlier (an upsert of a new row by a key
+            // HubSpot already had).
+            let previous: Option<String> = tx
+                .query_row(
+                    &format!("SELECT coalesce((SELECT _hs_raw FROM {t} WHERE rowid = ?1), (SELECT _hs_raw FROM {t} WHERE _hs_id = ?2 AND rowid <> ?1 AND _hs_raw IS NOT NULL LIMIT 1))"),
+                    params![item.rid, id],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let previous: BTreeMap<String, Option<String>> = previous
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
                 .unwrap_or_default();
-            let raw_props: BTreeMap<&String, &Option<String>> = props
+            let props: BTreeMap<String, Option<String>> = run
+                .mapped_properties
                 .iter()
-                .filter(|(k, _)| run.mapped_properties.contains(*k))
+                .map(|p| {
+                    let v = echoed
+                        .get(p)
+                        .or_else(|| previous.get(p))
+                        .cloned()
+                        .flatten();
+                    (p.clone(), v)
+                })
                 .collect();
-            let raw = rec.map(|_| serde_json::to_string(&raw_props).unwrap_or_default());
-            let created_at = rec
-                .and_then(|r| r.get("createdAt"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let updated_at = rec
-                .and_then(|r| r.get("updatedAt"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            let raw = serde_json::to_string(&props).unwrap_or_default();
+            let raw_hash = sha(&raw);
+            let created_at = rec.created_at.clone();
+            let updated_at = rec.updated_at.clone();
             let updated_ms = updated_at.as_deref().and_then(parse_ms).or_else(|| {
-                props
+                echoed
                     .get(modified_property(&run.mapping.object))
                     .cloned()
                     .flatten()
@@ -1295,24 +1239,15 @@ impl Engine {
                 .map_err(err)?;
             }
             tx.execute(
-                &format!("UPDATE {t} SET _hs_id = ?2, _hs_created_at = coalesce(?3, _hs_created_at), _hs_updated_at = coalesce(?4, _hs_updated_at), _hs_updated_ms = coalesce(?5, _hs_updated_ms), _hs_raw = coalesce(?6, _hs_raw), _hs_archived = 0 WHERE rowid = ?1"),
+                &format!("UPDATE {t} SET _hs_id = ?2, _hs_created_at = coalesce(?3, _hs_created_at), _hs_updated_at = coalesce(?4, _hs_updated_at), _hs_updated_ms = coalesce(?5, _hs_updated_ms), _hs_raw = ?6, _hs_archived = 0 WHERE rowid = ?1"),
                 params![item.rid, id, created_at, updated_at, updated_ms, raw],
             )
             .map_err(err)?;
-            let raw_hash: Option<String> = tx
-                .query_row(
-                    &format!("SELECT _hs_raw FROM {t} WHERE rowid = ?1"),
-                    [item.rid],
-                    |r| r.get::<_, Option<String>>(0),
-                )
-                .optional()
-                .map_err(err)?
-                .flatten()
-                .map(|r| sha(&r));
             // The row as it now is: with a record-id key the created record's id goes into the
-            // key column; columns of properties this write did not send take what the
-            // read-back found (HubSpot's own concurrent changes, values HubSpot sets itself),
-            // so that they are neither lost nor sent back. The hash follows.
+            // key column; columns of properties this write did not send but HubSpot echoed
+            // (an object's default properties) take the echoed values (HubSpot's own
+            // concurrent changes), so that they are neither lost nor sent back. The hash
+            // follows.
             let mut row = item.row.clone();
             let mut sets: Vec<(String, LocalValue)> = Vec::new();
             if let MatchKey::RecordId { column } = &run.mapping.match_key {
@@ -1321,12 +1256,19 @@ impl Engine {
                     sets.push((column.clone(), LocalValue::Text(id.clone())));
                 }
             }
-            if rec.is_some() {
+            {
                 let record = HubSpotRecord {
                     id: id.clone(),
-                    properties: props.clone(),
+                    properties: props,
                 };
                 let (incoming, _) = crate::engine::map_record(run.mapping, &record);
+                let echoed_columns: BTreeSet<&str> = run
+                    .mapping
+                    .fields
+                    .iter()
+                    .filter(|f| f.property.as_ref().is_some_and(|p| echoed.contains_key(p)))
+                    .filter_map(|f| f.column.as_deref())
+                    .collect();
                 let sent: BTreeSet<&str> = run
                     .mapping
                     .fields
@@ -1352,7 +1294,8 @@ impl Engine {
                     rows
                 };
                 for (c, v) in incoming {
-                    if !sent.contains(c.as_str())
+                    if echoed_columns.contains(c.as_str())
+                        && !sent.contains(c.as_str())
                         && !held.contains(&c)
                         && row.contains_key(&c)
                         && row.get(&c) != Some(&v)
@@ -1552,7 +1495,7 @@ mod tests {
                 { "status": "error", "category": "VALIDATION_ERROR", "message": "bad two" }
             ]
         });
-        let out = match_results(&items, &body);
+        let out = match_results(&items, &serde_json::from_value(body).unwrap());
         assert_eq!(out.ok.len(), 1);
         let rejected: Vec<(usize, &str, &str)> = out
             .rejected
@@ -1583,8 +1526,12 @@ mod tests {
             ],
             "errors": [{ "status": "error", "category": "VALIDATION_ERROR", "message": "no", "context": { "ids": ["B@x.com"] } }]
         });
-        let out = match_results(&items, &body);
-        let mut ok = out.ok.clone();
+        let out = match_results(&items, &serde_json::from_value(body).unwrap());
+        let mut ok: Vec<(usize, String, bool)> = out
+            .ok
+            .iter()
+            .map(|(i, r, new)| (*i, r.id.clone(), *new))
+            .collect();
         ok.sort();
         assert_eq!(
             ok,

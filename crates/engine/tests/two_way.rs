@@ -374,37 +374,51 @@ async fn a_write_makes_no_echo_and_hubspot_changes_to_other_fields_are_never_ove
     for i in &ids {
         local_edit(&env, i, &[("city", "Batch City")]);
     }
-    // HubSpot changes another field of one of them before Spoke reads it.
+    // HubSpot changes other fields of two of them before Spoke reads them: jobtitle (not in
+    // HubSpot's answer to an update of city) and firstname (one of the contact properties
+    // HubSpot echoes with every write).
     env.update("contacts", &ids[0], json!({ "jobtitle": "Set in HubSpot" }))
+        .await;
+    env.update("contacts", &ids[1], json!({ "firstname": "Echoed" }))
         .await;
     env.reset_requests().await;
     let s = write(&env, &m, &cat).await;
     assert_eq!((s.updated, s.rejected), (ids.len() as u64, 0), "{s:?}");
-    // One batch update, one read-back.
+    // One batch update and nothing else: no read-back (the answer carries the records).
     let ops = env.requests().await["byOperation"].clone();
     assert_eq!(
         ops["POST /crm/v3/objects/{object_type}/batch/update"], 1,
         "{ops}"
     );
-    assert_eq!(
-        ops["POST /crm/v3/objects/{object_type}/batch/read"], 1,
+    assert!(
+        ops["POST /crm/v3/objects/{object_type}/batch/read"].is_null(),
         "{ops}"
     );
+    assert_eq!(s.api_calls, 1, "{s:?}");
     assert_eq!(write_calls(&env).await, 1);
-    // Only the changed field was sent: HubSpot's own change stands, and the read-back brought
-    // it into the row.
+    // Only the changed field was sent: HubSpot's own changes stand. The echoed one is in the
+    // row at once; the other one is not known yet …
     assert_eq!(
         hub_row(&env, &ids[0]).await[2..4],
         ["Set in HubSpot", "Batch City"]
     );
+    assert_eq!(hub_row(&env, &ids[1]).await[0], "Echoed");
+    assert_eq!(local_row(&env, &ids[1])[0], "Echoed");
+    assert_ne!(local_row(&env, &ids[0])[2], "Set in HubSpot");
+    // … and a write-back before the next read does not overwrite it either.
+    let s = write(&env, &m, &cat).await;
+    assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
+    // The next read brings it as a HubSpot change (the write moved the record's updatedAt, so
+    // the read fetches it anyway); Spoke's own writes are not read back as changes.
+    env.reset_requests().await;
+    let inc = env.sync(&m, SyncOptions::default()).await;
+    assert_eq!((inc.counts.created, inc.counts.updated), (0, 1), "{inc:?}");
+    assert!(inc.counts.unchanged >= ids.len() as u64 - 1, "{inc:?}");
     assert_eq!(
         local_row(&env, &ids[0])[2..4],
         ["Set in HubSpot", "Batch City"]
     );
-    // Spoke's own write is not read back as a change, and not sent again.
-    env.reset_requests().await;
-    let inc = env.sync(&m, SyncOptions::default()).await;
-    assert_eq!((inc.counts.created, inc.counts.updated), (0, 0), "{inc:?}");
+    // And nothing is sent back.
     let s = write(&env, &m, &cat).await;
     assert_eq!((s.pending, s.api_calls), (0, 0), "{s:?}");
     assert_eq!(write_calls(&env).await, 0);

@@ -131,6 +131,66 @@ impl<T> Page<T> {
     }
 }
 
+/// A batch write: `POST /crm/v3/objects/{type}/batch/{create|update|upsert}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchWrite {
+    /// New records (`inputs[].properties`); answers 201 in input order.
+    Create,
+    /// Existing records by id (`inputs[].id`).
+    Update,
+    /// By a unique property (`inputs[].id` = its value, `inputs[].idProperty`): updated when a
+    /// record has that value, created otherwise (`results[].new`).
+    Upsert,
+}
+
+impl BatchWrite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchWrite::Create => "create",
+            BatchWrite::Update => "update",
+            BatchWrite::Upsert => "upsert",
+        }
+    }
+}
+
+/// One input of a batch write (`SimplePublicObjectBatchInput[Upsert|ForCreate]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchWriteInput {
+    /// Record id (update) or the unique property's value (upsert); none for create.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_property: Option<String>,
+    pub properties: BTreeMap<String, String>,
+}
+
+/// A record in a batch write's answer (`SimplePublicObject`, `SimplePublicUpsertObject`):
+/// its id, `createdAt`, `updatedAt` and the properties HubSpot echoes (those sent plus the
+/// object's defaults, e.g. `createdate`, `lastmodifieddate`, `hs_object_id`), as stored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchWriteRecord {
+    #[serde(flatten)]
+    pub object: CrmObject,
+    /// Upsert only: whether the record was created.
+    pub new: Option<bool>,
+}
+
+/// The answer to a batch write: 200/201, or 207 with per-input `errors`
+/// (`context.ids` / `inputIndex` name the input when HubSpot says which).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchWriteResponse {
+    /// `COMPLETE` (or `PENDING`, `PROCESSING`, `CANCELED`).
+    pub status: Option<String>,
+    #[serde(default)]
+    pub results: Vec<BatchWriteRecord>,
+    #[serde(default)]
+    pub errors: Vec<crate::ErrorBody>,
+    pub num_errors: Option<u64>,
+}
+
 /// Options for `GET /crm/v3/objects/{type}`.
 #[derive(Debug, Clone, Default)]
 pub struct ListObjects {
@@ -279,6 +339,24 @@ impl Client {
         if options.archived {
             req = req.query("archived", "true");
         }
+        self.send(req).await?.json()
+    }
+
+    /// `POST /crm/v3/objects/{object_type}/batch/{op}` (at most 100 inputs). A batch-wide
+    /// refusal (400/409) is an [`Error::Api`]; per-input refusals come back in `errors` (207).
+    /// Not retried after a timeout or 5xx (a create sent twice makes two records).
+    pub async fn batch_write(
+        &self,
+        object_type: &str,
+        op: BatchWrite,
+        inputs: &[BatchWriteInput],
+    ) -> Result<BatchWriteResponse, Error> {
+        let req = Request::post(format!(
+            "/crm/v3/objects/{}/batch/{}",
+            path_segment(object_type)?,
+            op.as_str()
+        ))
+        .json(serde_json::json!({ "inputs": inputs }));
         self.send(req).await?.json()
     }
 

@@ -16,7 +16,7 @@ pub mod problem;
 pub mod secret;
 
 pub use api::{
-    AccountDetails, CrmObject, ListObjects, OAuthClient, Page, PrivateAppTokenInfo, TokenHint,
+    AccountDetails, BatchWrite, BatchWriteInput, BatchWriteRecord, BatchWriteResponse, CrmObject, ListObjects, OAuthClient, Page, PrivateAppTokenInfo, TokenHint,
     TokenIntrospection, TokenResponse,
 };
 pub use client::{

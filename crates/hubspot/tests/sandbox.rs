@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spoke_hubspot::{
-    Client, ClientConfig, Describe, Error, Governor, ListObjects, RateBudget, RetryPolicy, Secret,
-    StaticToken, Tier,
+    BatchWrite, BatchWriteInput, Client, ClientConfig, Describe, Error, Governor, ListObjects,
+    RateBudget, RetryPolicy, Secret, StaticToken, Tier,
 };
 use spoke_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -237,4 +237,67 @@ async fn token_info_and_account_details_identify_the_portal() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "hubspot.unauthorized");
+}
+
+#[tokio::test]
+async fn batch_writes_answer_with_each_records_id_timestamps_and_stored_properties() {
+    let sb = sandbox(spoke_sandbox::Tier::Pro).await;
+    let c = client(&sb, &sb.private_app_token(), None);
+    let upsert = |email: &str, property: &str, value: &str| BatchWriteInput {
+        id: Some(email.to_owned()),
+        id_property: Some("email".to_owned()),
+        properties: [(property.to_owned(), value.to_owned())].into(),
+    };
+    let input = |email: &str, city: &str| upsert(email, "city", city);
+    let created = c
+        .batch_write("contacts", BatchWrite::Upsert, &[input("new@batch.example", "Porto")])
+        .await
+        .unwrap();
+    assert_eq!(created.status.as_deref(), Some("COMPLETE"));
+    let rec = &created.results[0];
+    assert_eq!(rec.new, Some(true));
+    assert!(rec.object.created_at.is_some() && rec.object.updated_at.is_some());
+    // The properties sent, as stored, plus the object's defaults.
+    let p = &rec.object.properties;
+    assert_eq!(p["city"].as_deref(), Some("Porto"));
+    assert_eq!(p["email"].as_deref(), Some("new@batch.example"));
+    assert_eq!(p["hs_object_id"].as_deref(), Some(rec.object.id.as_str()));
+    assert!(!p.contains_key("jobtitle"), "{p:?}");
+    let updated = c
+        .batch_write(
+            "contacts",
+            BatchWrite::Update,
+            &[BatchWriteInput {
+                id: Some(rec.object.id.clone()),
+                id_property: None,
+                properties: [("city".to_owned(), "Braga".to_owned())].into(),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.results[0].new, None);
+    assert_eq!(updated.results[0].object.properties["city"].as_deref(), Some("Braga"));
+    // Per-input refusals come back as errors naming the input (207), the rest is written.
+    let mixed = c
+        .batch_write(
+            "contacts",
+            BatchWrite::Upsert,
+            &[
+                input("ok@batch.example", "Faro"),
+                upsert("bad@batch.example", "lifecyclestage", "no-such-stage"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((mixed.results.len(), mixed.errors.len()), (1, 1), "{mixed:?}");
+    assert_eq!(mixed.num_errors, Some(1));
+    assert_eq!(mixed.errors[0].category.as_deref(), Some("VALIDATION_ERROR"));
+    assert!(mixed.errors[0].context.contains_key("ids"), "{mixed:?}");
+    // A batch-wide refusal (one key twice) is an error.
+    let twice = input("twice@batch.example", "Faro");
+    let err = c
+        .batch_write("contacts", BatchWrite::Upsert, &[twice.clone(), twice])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Api { status: 400, .. }), "{err:?}");
 }
