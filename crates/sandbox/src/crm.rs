@@ -486,6 +486,9 @@ pub struct CreateInput {
     pub properties: Map<String, Value>,
     #[serde(default)]
     pub associations: Vec<AssocInput>,
+    /// Echoed on the input's result, as HubSpot does, so a client can match results to inputs.
+    #[serde(default, rename = "objectWriteTraceId")]
+    pub object_write_trace_id: Option<String>,
 }
 
 /// Resolves create-time associations: (to type, to id, type id).
@@ -709,6 +712,22 @@ fn batch_envelope(results: Vec<Value>, errors: Vec<Value>, started: i64, now: i6
     }
 }
 
+/// HubSpot echoes an input's `objectWriteTraceId` on its result.
+fn with_trace(mut o: Value, trace: Option<String>) -> Value {
+    if let Some(t) = trace {
+        o["objectWriteTraceId"] = json!(t);
+    }
+    o
+}
+
+/// The `batchShuffle` fault: results in any order, as HubSpot may answer them.
+fn shuffle_batch(st: &AppState, results: &mut [Value]) {
+    if st.faults_snapshot().batch_shuffle {
+        use rand::seq::SliceRandom;
+        results.shuffle(&mut rand::rng());
+    }
+}
+
 fn batch_error(category: &str, message: String, context: Value) -> Value {
     json!({ "status": "error", "category": category, "message": message, "context": context, "errors": [], "links": {} })
 }
@@ -775,22 +794,23 @@ pub async fn batch(State(st): State<Arc<AppState>>, Extension(caller): Extension
                                 }
                             }
                             let assocs = plan_assocs(&store, ti, &input.associations)?;
-                            planned.push((values, assocs, input.properties.keys().cloned().collect::<Vec<_>>()));
+                            planned.push((values, assocs, input.properties.keys().cloned().collect::<Vec<_>>(), input.object_write_trace_id.clone()));
                         }
                         Err(errs) => errors.push(batch_error("VALIDATION_ERROR", format!("Property values were not valid: {}", Value::Array(errs.clone())), json!({ "inputIndex": [i.to_string()] }))),
                     }
                 }
                 let mut results = Vec::new();
-                for (values, assocs, names) in planned {
+                for (values, assocs, names, trace) in planned {
                     let id = w.create(&mut store, ti, values, now)?;
                     for (to, to_id, type_id) in assocs {
                         store.assoc.link(ti, id, to, to_id, type_id);
                     }
                     let names: Vec<String> = store.types[ti].default_props.iter().cloned().chain(names).collect();
                     if let Some(r) = store.types[ti].records.get(&id) {
-                        results.push(render(&store, ti, r, Some(&names), None));
+                        results.push(with_trace(render(&store, ti, r, Some(&names), None), trace));
                     }
                 }
+                shuffle_batch(&st, &mut results);
                 let mut resp = batch_envelope(results, errors, started, now);
                 if resp.status() == StatusCode::OK {
                     *resp.status_mut() = StatusCode::CREATED;
@@ -852,9 +872,11 @@ pub async fn batch(State(st): State<Arc<AppState>>, Extension(caller): Extension
                         if upsert {
                             o["new"] = json!(is_new);
                         }
-                        results.push(o);
+                        let trace = input.get("objectWriteTraceId").and_then(Value::as_str).map(str::to_string);
+                        results.push(with_trace(o, trace));
                     }
                 }
+                shuffle_batch(&st, &mut results);
                 batch_envelope(results, errors, started, now)
             }
             "archive" => {

@@ -37,6 +37,9 @@ pub struct FaultConfig {
     pub token_endpoint_429: u32,
     /// Search returns each page in shuffled order (HubSpot's search is not reliably ordered).
     pub search_shuffle: bool,
+    /// Batch create/update/upsert answer their results in shuffled order (HubSpot does not
+    /// promise input order; clients match by id, unique property or `objectWriteTraceId`).
+    pub batch_shuffle: bool,
     /// Search index lag in milliseconds (on top of the config's `search_lag_ms`).
     pub search_lag_ms: u64,
     /// Only apply latency/5xx/reset/timeout to paths starting with this prefix.

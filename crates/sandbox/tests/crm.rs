@@ -282,6 +282,37 @@ async fn batch_create_conflicts_and_partial_validation() {
 }
 
 #[tokio::test]
+async fn batch_results_echo_object_write_trace_ids_in_any_order() {
+    let env = unlimited().await;
+    env.admin(reqwest::Method::PUT, "/faults", json!({ "batchShuffle": true })).await;
+    let inputs: Vec<Value> = (0..40)
+        .map(|i| json!({ "properties": { "email": format!("trace{i}@acme-demo.com") }, "associations": [], "objectWriteTraceId": format!("t{i}") }))
+        .collect();
+    let r = env.post("/crm/v3/objects/contacts/batch/create", json!({ "inputs": inputs })).await;
+    assert_eq!(r.status(), 201);
+    let v = json(r).await;
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 40);
+    for r in results {
+        let n: usize = r["objectWriteTraceId"].as_str().unwrap()[1..].parse().unwrap();
+        assert_eq!(r["properties"]["email"], format!("trace{n}@acme-demo.com"));
+    }
+    let order: Vec<&str> = results.iter().map(|r| r["objectWriteTraceId"].as_str().unwrap()).collect();
+    let sorted: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    assert_ne!(order, sorted, "batchShuffle answers out of input order (40! orders; one is input order)");
+    // Upsert and update echo it too.
+    let r = env.post("/crm/v3/objects/contacts/batch/upsert", json!({ "inputs": [
+        { "id": "trace1@acme-demo.com", "idProperty": "email", "properties": { "firstname": "T" }, "objectWriteTraceId": "u1" },
+        { "id": "trace-new@acme-demo.com", "idProperty": "email", "properties": { "firstname": "N" }, "objectWriteTraceId": "u2" },
+    ] })).await;
+    let v = json(r).await;
+    let mut traces: Vec<(String, bool)> = v["results"].as_array().unwrap().iter()
+        .map(|r| (r["objectWriteTraceId"].as_str().unwrap().to_string(), r["new"].as_bool().unwrap())).collect();
+    traces.sort();
+    assert_eq!(traces, vec![("u1".to_string(), false), ("u2".to_string(), true)]);
+}
+
+#[tokio::test]
 async fn batch_update_upsert_archive() {
     let env = unlimited().await;
     let v = json(env.get("/crm/v3/objects/companies?limit=2").await).await;
