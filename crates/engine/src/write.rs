@@ -39,6 +39,8 @@ use crate::error::{Error, Result};
 use crate::store::{iso_ms, now_ms, parse_ms, quote};
 use crate::types::{CancelToken, Failure, RunCounts, RunStatus};
 
+mod journal;
+
 /// How a write-back runs.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase", default)]
@@ -53,6 +55,11 @@ pub struct WriteOptions {
     pub retry_max_ms: u64,
     /// Batches in flight at once (the client's governor keeps them within the rate limits).
     pub concurrency: u32,
+    /// How long after an interrupted `batch/create` (record-id key) HubSpot's search is trusted
+    /// to show what it created: a row whose create is not found is created again only after
+    /// this; until then it waits (see the create journal in `write/journal.rs`).
+    #[specta(type = f64)]
+    pub create_settle_ms: u64,
 }
 
 impl Default for WriteOptions {
@@ -62,6 +69,7 @@ impl Default for WriteOptions {
             retry_base_ms: 5 * 60 * 1000,
             retry_max_ms: 24 * 3600 * 1000,
             concurrency: 4,
+            create_settle_ms: 120_000,
         }
     }
 }
@@ -554,6 +562,12 @@ struct WriteRun<'a> {
     started: Instant,
     /// When the outbox was read: local-edit marks older than this are cleared by a write.
     started_ms: i64,
+    /// Rows whose interrupted create was found in HubSpot and adopted.
+    adopted: u64,
+    /// Rows whose interrupted create could not be confirmed yet (kept back).
+    waiting: u64,
+    /// Added to the run's message.
+    notes: Vec<String>,
 }
 
 impl Engine {
@@ -649,6 +663,9 @@ impl Engine {
             },
             started: Instant::now(),
             started_ms: now_ms(),
+            adopted: 0,
+            waiting: 0,
+            notes: Vec::new(),
         };
         let outcome = self
             .write_inner(&mut run, catalog, &columns, &cancel, progress)
@@ -697,6 +714,15 @@ impl Engine {
                         ""
                     },
                 );
+                if run.adopted > 0 {
+                    s.message.push_str(&format!(
+                        " {} of the created were made by an interrupted earlier write and adopted, not created again.",
+                        run.adopted
+                    ));
+                }
+                for note in &run.notes {
+                    s.message.push_str(&format!(" {note}."));
+                }
                 store.finish_run(run_id, s.status, &counts, s.duration_ms, None, &s.message)?;
                 Ok(run.summary)
             }
@@ -844,7 +870,10 @@ impl Engine {
         let settled = self.settle(mapping, columns, run.run_id).await?;
         run.summary.api_calls += settled.api_calls;
         run.started_ms = now_ms();
-        let pending = self.outbox(run, columns)?;
+        // Creates a killed or failed run may have made: adopted, or their rows held back.
+        let recovery = self.recover_creates(run).await?;
+        let mut pending = self.outbox(run, columns)?;
+        pending.retain(|p| !recovery.deferred.contains(&p.rid));
         run.summary.pending = pending.len() as u64;
         let mut items: Vec<Item> = Vec::new();
         let mut refused: Vec<Rejection> = Vec::new();
@@ -947,6 +976,11 @@ impl Engine {
         loop {
             while failure.is_none() && !cancel.is_cancelled() && inflight.len() < concurrency {
                 let Some(batch) = queue.pop() else { break };
+                // A create's intent is in the store before HubSpot sees it (crash safety).
+                if let Err(e) = journal::record_intents(self.store(), run, &batch) {
+                    failure.get_or_insert(e);
+                    break;
+                }
                 run.summary.api_calls += 1;
                 inflight.spawn(send_batch(
                     self.client().clone(),
@@ -1330,6 +1364,7 @@ impl Engine {
             .map_err(err)?;
             tx.execute(UNMARK, params![run.table, item.rid, run.started_ms])
                 .map_err(err)?;
+            journal::clear_intent(&tx, &run.table, item.rid).map_err(err)?;
             if *created {
                 run.summary.created += 1;
             } else {
@@ -1365,6 +1400,7 @@ impl Engine {
                 params![run.run_id, r.hs_id.clone().unwrap_or_else(|| r.row_key.clone()), format!("hubspot.{}", r.category.to_lowercase()), format!("{}: {}", r.row_key, r.message), now],
             )
             .map_err(err)?;
+            journal::clear_intent(&tx, &run.table, r.rid).map_err(err)?;
             run.summary.rejected += 1;
             if run.summary.results.len() < MAX_RESULTS {
                 run.summary.results.push(RowResult {
