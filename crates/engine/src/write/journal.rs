@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Value};
-use spoke_hubspot::Request;
+use spoke_hubspot::{CrmObject, Page, Request};
 use spoke_mapping::{HubSpotProperties, LocalRow};
 
 use super::{BatchOutcome, Item, Op, WriteRun};
@@ -318,21 +318,24 @@ impl Engine {
         }
 
         if !adopted.is_empty() {
-            // Recorded exactly as a successful create: the records as HubSpot holds them now.
-            let mut read_back: HashMap<String, Value> = HashMap::new();
+            // Recorded exactly as a successful create: the records as HubSpot holds them now
+            // (`batch/read` is consistent, search is not).
+            let mut properties: Vec<String> = run.mapped_properties.iter().cloned().collect();
+            properties.push(crate::engine::modified_property(&object).to_owned());
+            let mut records: HashMap<String, CrmObject> = HashMap::new();
             for chunk in adopted.chunks(100) {
                 let inputs: Vec<Value> = chunk.iter().map(|(_, id)| json!({ "id": id })).collect();
                 run.summary.api_calls += 1;
                 let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
-                    .json(json!({ "inputs": inputs, "properties": run.read_properties }))
+                    .json(json!({ "inputs": inputs, "properties": properties }))
                     .idempotent(true);
-                let v: Value = self.client().send(req).await?.json()?;
-                for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(id) = r.get("id").and_then(Value::as_str) {
-                        read_back.insert(id.to_owned(), r.clone());
-                    }
+                let page: Page<CrmObject> = self.client().send(req).await?.json()?;
+                for r in page.results {
+                    records.insert(r.id.clone(), r);
                 }
             }
+            // A record archived between the search and the read is not adopted: its row waits.
+            adopted.retain(|(_, id)| records.contains_key(id));
             let items: Vec<Item> = adopted
                 .iter()
                 .map(|(n, _)| {
@@ -357,7 +360,7 @@ impl Engine {
                 ok: adopted
                     .iter()
                     .enumerate()
-                    .map(|(k, (_, id))| (k, id.clone(), true))
+                    .filter_map(|(k, (_, id))| records.remove(id).map(|r| (k, r, true)))
                     .collect(),
                 rejected: Vec::new(),
             };
@@ -368,9 +371,7 @@ impl Engine {
                 .map(|(n, _)| live[*n].sent_ms)
                 .min()
                 .unwrap_or(started_ms);
-            let committed = self
-                .commit_outcome(run, &items, outcome, Vec::new(), Some(read_back))
-                .await;
+            let committed = self.commit_outcome(run, &items, outcome, Vec::new());
             run.started_ms = started_ms;
             committed?;
             run.adopted += adopted.len() as u64;
