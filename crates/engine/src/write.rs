@@ -206,7 +206,13 @@ impl Item {
                 Op::Update | Op::Create => None,
             },
             properties: self.out.properties.clone(),
+            object_write_trace_id: Some(self.trace_id()),
         }
+    }
+
+    /// Unique within a batch (one row per item): HubSpot echoes it on the item's result.
+    fn trace_id(&self) -> String {
+        format!("spoke-row-{}", self.rid)
     }
 }
 
@@ -442,7 +448,13 @@ fn match_results(items: &[Item], body: &BatchWriteResponse) -> BatchOutcome {
     let mut unclaimed: Vec<usize> = (0..items.len()).filter(|i| !done.contains(i)).collect();
     for r in &body.results {
         let id = r.object.id.as_str();
-        let pos = unclaimed.iter().position(|&i| {
+        // The echoed trace id names the input; without one (older answers), by id, by the
+        // unique property, or for creates by position.
+        let traced = r
+            .object_write_trace_id
+            .as_deref()
+            .and_then(|t| unclaimed.iter().position(|&i| items[i].trace_id() == t));
+        let pos = traced.or_else(|| unclaimed.iter().position(|&i| {
             let it = &items[i];
             match it.op {
                 Op::Update => it.input_id.as_deref() == Some(id),
@@ -455,10 +467,10 @@ fn match_results(items: &[Item], body: &BatchWriteResponse) -> BatchOutcome {
                         .zip(it.input_id.as_deref())
                         .is_some_and(|(a, b)| a.trim().eq_ignore_ascii_case(b))
                 }
-                // Creates answer in input order.
+                // Creates without a trace id: in input order.
                 Op::Create => true,
             }
-        });
+        }));
         if let Some(p) = pos {
             let i = unclaimed.remove(p);
             let created = match items[i].op {

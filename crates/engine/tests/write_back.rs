@@ -414,8 +414,24 @@ async fn matched_by_record_id_new_rows_are_created_and_get_their_id() {
     env.sync(&m, SyncOptions::default()).await;
     insert(&env, "byid@example.com", "ById", "lead");
     insert(&env, "byid2@example.com", "ById2", "lead");
+    for i in 3..=30 {
+        insert(&env, &format!("byid{i}@example.com"), &format!("ById{i}"), "lead");
+    }
+    // HubSpot does not promise results in input order: each result is matched by the
+    // objectWriteTraceId it echoes, never by position.
+    env.admin(reqwest::Method::PUT, "faults", serde_json::json!({ "batchShuffle": true }))
+        .await;
     let s = write(&env, &m, &cat).await;
-    assert_eq!((s.pending, s.created, s.rejected), (2, 2, 0), "{s:?}");
+    env.admin(reqwest::Method::DELETE, "faults", serde_json::Value::Null)
+        .await;
+    assert_eq!((s.pending, s.created, s.rejected), (30, 30, 0), "{s:?}");
+    for i in 2..=30 {
+        let email = format!("byid{i}@example.com");
+        let local: String = db(&env)
+            .query_row("SELECT _hs_id FROM people WHERE email = ?1", [&email], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hub(&env, &email).await.unwrap().0, local, "{email}");
+    }
     let (hs_id, key): (String, String) = db(&env)
         .query_row("SELECT _hs_id, hubspot_id FROM people WHERE email = 'byid@example.com'", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

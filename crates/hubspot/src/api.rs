@@ -163,6 +163,9 @@ pub struct BatchWriteInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_property: Option<String>,
     pub properties: BTreeMap<String, String>,
+    /// Echoed on this input's result, so results can be matched to inputs whatever their order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
 }
 
 /// A record in a batch write's answer (`SimplePublicObject`, `SimplePublicUpsertObject`):
@@ -175,6 +178,8 @@ pub struct BatchWriteRecord {
     pub object: CrmObject,
     /// Upsert only: whether the record was created.
     pub new: Option<bool>,
+    /// The input's `objectWriteTraceId`, when it had one.
+    pub object_write_trace_id: Option<String>,
 }
 
 /// The answer to a batch write: 200/201, or 207 with per-input `errors`

@@ -247,6 +247,7 @@ async fn batch_writes_answer_with_each_records_id_timestamps_and_stored_properti
         id: Some(email.to_owned()),
         id_property: Some("email".to_owned()),
         properties: [(property.to_owned(), value.to_owned())].into(),
+        object_write_trace_id: Some(format!("{email}/{property}")),
     };
     let input = |email: &str, city: &str| upsert(email, "city", city);
     let created = c
@@ -256,6 +257,7 @@ async fn batch_writes_answer_with_each_records_id_timestamps_and_stored_properti
     assert_eq!(created.status.as_deref(), Some("COMPLETE"));
     let rec = &created.results[0];
     assert_eq!(rec.new, Some(true));
+    assert_eq!(rec.object_write_trace_id.as_deref(), Some("new@batch.example/city"));
     assert!(rec.object.created_at.is_some() && rec.object.updated_at.is_some());
     // The properties sent, as stored, plus the object's defaults.
     let p = &rec.object.properties;
@@ -271,6 +273,7 @@ async fn batch_writes_answer_with_each_records_id_timestamps_and_stored_properti
                 id: Some(rec.object.id.clone()),
                 id_property: None,
                 properties: [("city".to_owned(), "Braga".to_owned())].into(),
+                object_write_trace_id: None,
             }],
         )
         .await
