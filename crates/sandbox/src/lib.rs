@@ -1,7 +1,7 @@
 //! The demo portal: a faithful local HubSpot.
 //!
 //! One axum server on loopback answers like `api.hubapi.com` (CRM v3 objects, batch, search,
-//! properties, schemas, owners, associations v4, conversations, webhooks, account info, OAuth
+//! properties, schemas, owners, associations v4, conversations, webhooks, files, account info, OAuth
 //! token endpoints) and like `app.hubspot.com` (the OAuth consent page), from a deterministic
 //! seeded in-memory portal. It is used in-process by the app, the tests and the benchmarks
 //! ([`Sandbox::start`]) and as the `spoke-sandbox` binary.
@@ -18,6 +18,7 @@ mod conversations;
 mod crm;
 mod error;
 mod faults;
+mod files;
 mod meta;
 pub mod model;
 mod oauth;

@@ -297,6 +297,7 @@ pub fn build_types(portal: u64, owners: &[Owner]) -> Vec<ObjectType> {
         vec!["crm.objects.contacts.read", "crm.objects.notes.read"], cw("crm.objects.contacts.write"), vec!["crm.objects.contacts.read", "crm.objects.notes.read"]);
     notes.add_prop(PropDef::new("hs_note_body", "Note body", PType::String, "engagement").field("html").desc("The body of the note."));
     notes.add_prop(PropDef::new("hs_timestamp", "Activity date", PType::DateTime, "engagement").desc("The date the activity occurred."));
+    notes.add_prop(PropDef::new("hs_attachment_ids", "Attachment IDs", PType::String, "engagement").field("text").desc("The IDs of the files attached to the note, separated by semicolons."));
     let mut calls = new_type("0-48", "calls", "Call", "Calls", false, portal, "hs_call_title",
         &["hs_call_title", "hs_call_body"], &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
         cw("crm.objects.contacts.read"), cw("crm.objects.contacts.write"), vec!["crm.objects.contacts.read"]);

@@ -46,6 +46,9 @@ pub struct AppState {
     pub user_id: u64,
     pub demo_app: DemoApp,
     pub webhooks: crate::webhooks::Hub,
+    /// The file manager (Files API v3) and the key signing its download URLs.
+    pub files: Mutex<crate::files::FileStore>,
+    pub files_key: String,
 }
 
 fn pat_from_seed(seed: u64) -> String {
@@ -56,7 +59,9 @@ fn pat_from_seed(seed: u64) -> String {
 
 impl AppState {
     pub fn new(cfg: SandboxConfig, base_url: String) -> Self {
-        let store = crate::seed::build(cfg.seed, cfg.portal_id, crate::seed::SeedSizes { contacts: cfg.contacts });
+        let mut store = crate::seed::build(cfg.seed, cfg.portal_id, crate::seed::SeedSizes { contacts: cfg.contacts });
+        let mut files = crate::files::FileStore::new();
+        crate::files::seed(&mut store, &mut files, cfg.seed, crate::seed::seed_epoch_ms());
         let private_token = cfg.token.clone().unwrap_or_else(|| pat_from_seed(cfg.seed));
         let mut rng = crate::seed::Prng::new(cfg.seed ^ 0xA11CE);
         let hex = |rng: &mut crate::seed::Prng, n: usize| -> String {
@@ -99,6 +104,7 @@ impl AppState {
             optional_scopes,
             developer_api_key,
         };
+        let files_key = hex(&mut rng, 64);
         let mut auth = AuthState::default();
         let private_app_id = 2_718_281;
         auth.access.insert(
@@ -129,6 +135,8 @@ impl AppState {
             user_id: 5_400_000,
             demo_app,
             webhooks: crate::webhooks::Hub::default(),
+            files: Mutex::new(files),
+            files_key,
         }
     }
 
@@ -137,6 +145,9 @@ impl AppState {
     }
     pub fn write(&self) -> Result<RwLockWriteGuard<'_, Store>, ApiError> {
         self.store.write().map_err(|_| ApiError::internal("store poisoned"))
+    }
+    pub fn files(&self) -> Result<MutexGuard<'_, crate::files::FileStore>, ApiError> {
+        self.files.lock().map_err(|_| ApiError::internal("file store poisoned"))
     }
     pub fn auth(&self) -> Result<MutexGuard<'_, AuthState>, ApiError> {
         self.auth.lock().map_err(|_| ApiError::internal("auth poisoned"))
@@ -290,7 +301,7 @@ fn schema_routes() -> Router<Arc<AppState>> {
 }
 
 pub fn router(st: Arc<AppState>) -> Router {
-    use crate::{conversations as cv, meta as m, oauth as o, webhooks as w};
+    use crate::{conversations as cv, files as f, meta as m, oauth as o, webhooks as w};
     let api = Router::new()
         .route("/account-info/v3/details", get(m::account_details))
         .route("/account-info/2026-03/details", get(m::account_details))
@@ -318,6 +329,10 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/webhooks/v3/{app_id}/settings", get(w::settings_get).put(w::settings_put).delete(w::settings_delete))
         .route("/webhooks/v3/{app_id}/subscriptions", get(w::subs_list).post(w::subs_create))
         .route("/webhooks/v3/{app_id}/subscriptions/{sub_id}", get(w::sub_get).patch(w::sub_patch).delete(w::sub_delete))
+        .route("/files/v3/files", post(f::upload).layer(axum::extract::DefaultBodyLimit::max(crate::files::MAX_UPLOAD_BYTES + 64 * 1024)))
+        .route("/files/v3/files/{file_id}", get(f::get_file).delete(f::archive))
+        .route("/files/v3/files/{file_id}/signed-url", get(f::signed_url))
+        .route("/files/v3/files/{file_id}/gdpr-delete", axum::routing::delete(f::gdpr_delete))
         .route_layer(from_fn_with_state(st.clone(), crate::auth::api_guard));
     let oauth = Router::new()
         .route("/", get(o::landing))
@@ -327,7 +342,8 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/oauth/{version}/token/revoke", post(o::revoke))
         .route("/oauth/v1/access-tokens/{token}", get(o::v1_access_token))
         .route("/oauth/v1/refresh-tokens/{token}", get(o::v1_refresh_get).delete(o::v1_refresh_delete))
-        .route("/oauth/v2/private-apps/get/access-token-info", post(o::private_app_info));
+        .route("/oauth/v2/private-apps/get/access-token-info", post(o::private_app_info))
+        .route("/hubfs-signed/{portal}/{file_id}/{name}", get(f::serve_signed));
     Router::new()
         .merge(api)
         .merge(oauth)
