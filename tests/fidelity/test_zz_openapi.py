@@ -30,6 +30,10 @@ REQUIRED = {
     ("POST", "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read"),
     ("PUT", "/webhooks/v3/{appId}/settings"),
     ("POST", "/webhooks/v3/{appId}/subscriptions"),
+    ("POST", "/files/v3/files"),
+    ("GET", "/files/v3/files/{fileId}"),
+    ("GET", "/files/v3/files/{fileId}/signed-url"),
+    ("DELETE", "/files/v3/files/{fileId}"),
 }
 
 

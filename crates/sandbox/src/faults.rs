@@ -42,6 +42,8 @@ pub struct FaultConfig {
     pub batch_shuffle: bool,
     /// Search index lag in milliseconds (on top of the config's `search_lag_ms`).
     pub search_lag_ms: u64,
+    /// Signed file URLs are issued already expired (a download that starts too late).
+    pub expired_signed_urls: bool,
     /// Only apply latency/5xx/reset/timeout to paths starting with this prefix.
     pub path_prefix: Option<String>,
 }

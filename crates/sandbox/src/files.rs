@@ -367,7 +367,7 @@ pub async fn signed_url(
     };
     let files = st.files()?;
     let f = files.live(id).ok_or_else(|| file_not_found(id))?;
-    let expires_ms = st.clock.now_ms() + secs * 1000;
+    let expires_ms = if st.faults_snapshot().expired_signed_urls { st.clock.now_ms() - 1000 } else { st.clock.now_ms() + secs * 1000 };
     let expires = expires_ms / 1000;
     let sig = signature(&st, id, expires);
     let url = format!(
