@@ -126,6 +126,32 @@ enum Body {
     Json(serde_json::Value),
     /// Form bodies carry client secrets, codes and refresh tokens: every value is a secret.
     Form(Vec<(&'static str, Secret)>),
+    /// `multipart/form-data` (file uploads), rebuilt for every attempt.
+    Multipart(Multipart),
+}
+
+/// A `multipart/form-data` body: text parts and one file part.
+#[derive(Clone)]
+pub struct Multipart {
+    pub text: Vec<(String, String)>,
+    /// (part name, file name, content type, bytes).
+    pub file: Option<(String, String, String, std::sync::Arc<Vec<u8>>)>,
+}
+
+impl Multipart {
+    fn form(&self) -> Result<reqwest::multipart::Form, reqwest::Error> {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in &self.text {
+            form = form.text(k.clone(), v.clone());
+        }
+        if let Some((part, name, mime, bytes)) = &self.file {
+            let p = reqwest::multipart::Part::bytes(bytes.as_ref().clone())
+                .file_name(name.clone())
+                .mime_str(mime)?;
+            form = form.part(part.clone(), p);
+        }
+        Ok(form)
+    }
 }
 
 /// One request. Its `Debug` shows only method and path, never the body.
@@ -176,6 +202,11 @@ impl Request {
 
     pub fn json(mut self, body: serde_json::Value) -> Request {
         self.body = Body::Json(body);
+        self
+    }
+
+    pub fn multipart(mut self, body: Multipart) -> Request {
+        self.body = Body::Multipart(body);
         self
     }
 
@@ -284,6 +315,11 @@ impl Client {
 
     pub fn governor(&self) -> Option<&Arc<Governor>> {
         self.governor.as_ref()
+    }
+
+    /// The HTTP client itself, for calls that are not HubSpot API calls (signed file URLs).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn url(&self, path: &str, query: &[(String, String)]) -> Result<Url, Error> {
@@ -459,6 +495,7 @@ impl Client {
                     .collect();
                 builder.form(&pairs)
             }
+            Body::Multipart(m) => builder.multipart(m.form()?),
         };
         let response = builder.send().await?;
         let status = response.status();

@@ -183,6 +183,15 @@ pub enum Error {
     #[error("HubSpot sent a response Spoke could not read: {0}")]
     Decode(String),
 
+    #[error("the file is {size} bytes, over the {limit}-byte limit")]
+    FileTooLarge { size: u64, limit: u64 },
+
+    #[error("the signed download URL was refused ({status}){}", suffix(message))]
+    DownloadRefused { status: u16, message: Option<String> },
+
+    #[error("could not write the downloaded file: {0}")]
+    LocalWrite(String),
+
     /// The token provider (keychain, refresh) failed; carries that crate's problem code.
     #[error("{message}")]
     TokenProvider {
@@ -286,6 +295,9 @@ impl Describe for Error {
             Error::Timeout { .. } => "hubspot.timeout",
             Error::Network { .. } => "hubspot.network",
             Error::Decode(_) => "hubspot.unexpected_response",
+            Error::FileTooLarge { .. } => "hubspot.file_too_large",
+            Error::DownloadRefused { .. } => "hubspot.download_refused",
+            Error::LocalWrite(_) => "hubspot.local_write",
             Error::TokenProvider { code, .. } => code,
         }
     }
@@ -308,6 +320,9 @@ impl Describe for Error {
             Error::Redirect { .. } => "Check the connection's base URL; it should point at the API host, not a web page.",
             Error::Timeout { .. } | Error::Network { .. } => "Check your internet connection, proxy or firewall, then try again.",
             Error::Decode(_) => "Check that the base URL points at HubSpot's API (or the demo portal).",
+            Error::FileTooLarge { .. } => "Download or attach the file in HubSpot itself, or raise the size limit in Spoke.",
+            Error::DownloadRefused { .. } => "Signed URLs expire; the next sync asks HubSpot for a fresh one. If it keeps failing, the file was deleted in HubSpot.",
+            Error::LocalWrite(_) => "Check free disk space and that Spoke may write to its data folder.",
             Error::TokenProvider { hint, .. } => return hint.clone(),
         };
         Some(text.to_owned())

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod files;
 pub mod governor;
 pub mod problem;
 pub mod secret;
@@ -20,10 +21,11 @@ pub use api::{
     TokenIntrospection, TokenResponse,
 };
 pub use client::{
-    BoxFuture, Client, ClientConfig, Request, Response, RetryPolicy, StaticToken, TokenProvider,
+    BoxFuture, Client, ClientConfig, Multipart, Request, Response, RetryPolicy, StaticToken, TokenProvider,
     HUBSPOT_API_BASE,
 };
 pub use error::{Error, ErrorBody};
+pub use files::{FileAccess, FileInfo, FileUpload, SignedUrl};
 pub use governor::{
     CallKind, Governor, GovernorRegistry, GovernorSnapshot, Permit, RateBudget, RateLimitHeaders,
     Tier,
