@@ -1090,15 +1090,36 @@ async fn read_object(client: &Client, object: ScopeObject, ctx: &Context) -> Rea
             };
         }
         ScopeObject::Files => {
-            return ReadOutcome {
-                step: skipped(
-                    &id,
-                    &title,
-                    "Files are covered by the scope check; the test does not list files.",
-                ),
-                cost: None,
-                headers: None,
-            }
+            // A file id no portal has: 404 means the Files API let the token in; 403 names the
+            // missing scope.
+            let probe = client.send(Request::get("/files/v3/files/1")).await;
+            let detail = "The Files API answers: comments download their notes' attachments and upload new ones.";
+            return match probe {
+                Ok(r) => ReadOutcome {
+                    headers: headers_of(&r),
+                    step: step(&id, &title, StepStatus::Pass, started, detail),
+                    cost: None,
+                },
+                Err(spoke_hubspot::Error::NotFound { .. }) => ReadOutcome {
+                    step: step(&id, &title, StepStatus::Pass, started, detail),
+                    cost: None,
+                    headers: None,
+                },
+                Err(e) => {
+                    let mut outcome = ReadOutcome {
+                        step: fail(&e, false, started),
+                        cost: None,
+                        headers: None,
+                    };
+                    if matches!(e, spoke_hubspot::Error::MissingScopes { .. }) {
+                        outcome.step.detail = format!(
+                            "{} Without the files scope, comments sync without their attachments (downloads and uploads of note files need it).",
+                            outcome.step.detail
+                        );
+                    }
+                    outcome
+                }
+            };
         }
         other => match crm_type(other) {
             Some(t) => t.to_owned(),
@@ -1889,6 +1910,25 @@ mod tests {
             .correlation_ids()
             .contains(read.correlation_id.as_ref().unwrap()));
         assert_eq!(status(&run, "read.contacts"), StepStatus::Pass);
+    }
+
+    #[tokio::test]
+    async fn files_for_comment_attachments_are_probed_and_explained() {
+        let env = env().await;
+        let picks = vec![
+            ObjectAccess::read(ScopeObject::Notes),
+            ObjectAccess::read(ScopeObject::Files),
+        ];
+        let with = env.add_token(&env.mint(&["crm.objects.contacts.read", "files"]).await).await;
+        let run = env.test(&with.id, CheckOptions { objects: picks.clone(), write_probe: false }).await;
+        assert_eq!(status(&run, "read.files"), StepStatus::Pass, "{run:#?}");
+        assert!(run.step("read.files").unwrap().detail.contains("attachments"));
+        let without = env.add_token(&env.mint(&["crm.objects.contacts.read"]).await).await;
+        let run = env.test(&without.id, CheckOptions { objects: picks, write_probe: false }).await;
+        let step = run.step("read.files").unwrap();
+        assert_eq!(step.status, StepStatus::Fail, "{run:#?}");
+        assert_eq!(diagnosis(&run, "read.files").code, "missing_scopes");
+        assert!(step.detail.contains("files") && step.detail.contains("comments"), "{step:?}");
     }
 
     #[tokio::test]

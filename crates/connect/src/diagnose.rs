@@ -665,6 +665,21 @@ impl Diagnose for spoke_hubspot::Error {
                 format!("The API answered with something Spoke could not read ({detail})."),
                 "Check that the base URL points at HubSpot's API (https://api.hubapi.com) and not at a proxy's login page.",
             ),
+            E::FileTooLarge { size, limit } => make(
+                Code::Other,
+                format!("The file is {size} bytes, over Spoke's {limit}-byte limit for attachments."),
+                "Open the file in HubSpot itself; Spoke skips attachments over the limit.",
+            ),
+            E::DownloadRefused { status, .. } => make(
+                Code::Other,
+                format!("HubSpot's file host refused the signed download URL ({status}): it expired before the download started, or was altered."),
+                "Sync again: Spoke asks for a fresh signed URL for every file. If it keeps failing, a proxy may be rewriting the URL.",
+            ),
+            E::LocalWrite(detail) => make(
+                Code::Other,
+                format!("Spoke could not write a downloaded file ({detail})."),
+                "Free disk space, or check that Spoke may write to its data folder.",
+            ),
             E::TokenProvider {
                 code,
                 message,

@@ -193,7 +193,7 @@ const CATALOG: &[(&str, &str)] = &[
     ),
     (
         "files",
-        "See and upload files in the file manager, such as note attachments.",
+        "See, download and upload files in the file manager: comments (notes as comments) need it to download and attach their files.",
     ),
     (
         "files.ui_hidden.read",
@@ -281,13 +281,15 @@ fn scopes_for(pick: ObjectAccess) -> (Vec<&'static str>, Vec<&'static str>) {
             }
             (required, vec![])
         }
-        // The notes API accepts the contact scopes; the newer notes scope is asked for optionally.
+        // The notes API accepts the contact scopes; the newer notes scope is asked for optionally,
+        // and so is `files`: comments download their notes' attachments (and upload new ones)
+        // through the Files API; without it they sync without their files.
         ScopeObject::Notes => {
             let mut required = vec!["crm.objects.contacts.read"];
             if write {
                 required.push("crm.objects.contacts.write");
             }
-            (required, vec!["crm.objects.notes.read"])
+            (required, vec!["crm.objects.notes.read", "files"])
         }
         ScopeObject::Files => (vec!["files"], vec!["files.ui_hidden.read"]),
         ScopeObject::Conversations => {
@@ -593,7 +595,9 @@ mod tests {
             p.required,
             ["crm.objects.contacts.read", "crm.objects.contacts.write"]
         );
-        assert_eq!(p.optional, ["crm.objects.notes.read"]);
+        // Comments download and attach their notes' files through the Files API.
+        assert_eq!(p.optional, ["crm.objects.notes.read", "files"]);
+        assert!(explain("files").unwrap().contains("comments"));
         let p = plan(&[ObjectAccess::read(CustomObjects)], AuthMethod::Token);
         assert_eq!(
             p.required,
