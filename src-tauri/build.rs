@@ -43,6 +43,7 @@ const COMMANDS: &[&str] = &[
     "run_errors",
     "table_rows",
     "sync_comments",
+    "comment_attachments",
     "export_table",
     "get_schedule",
     "set_schedule",

@@ -61,6 +61,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             sync::run_errors,
             sync::table_rows,
             sync::sync_comments,
+            sync::comment_attachments,
             schedule::get_schedule,
             schedule::set_schedule,
             schedule::set_webhook_url,

@@ -3,7 +3,7 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use spoke_engine::{CancelToken, CommentsSummary, Engine, Progress, RowsPage, RunError, RunRecord, RunSummary, SyncOptions};
+use spoke_engine::{AttachmentStats, CancelToken, CommentsSummary, Engine, Progress, RowsPage, RunError, RunRecord, RunSummary, SyncOptions};
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -60,4 +60,12 @@ pub async fn sync_comments(state: State<'_, AppState>, connection_id: String, fi
     let mapping = state.mappings.load(&connection_id, &file)?;
     let engine = Engine::new(state.store.clone(), state.connections.client(&connection_id)?);
     Ok(engine.sync_comments(&mapping, &CancelToken::new()).await?)
+}
+
+/// What the mapping's comments attachments hold: files downloaded (and where), uploaded, failed.
+#[tauri::command]
+#[specta::specta]
+pub fn comment_attachments(state: State<'_, AppState>, connection_id: String, file: String) -> Res<AttachmentStats> {
+    let mapping = state.mappings.load(&connection_id, &file)?;
+    Ok(state.store.attachment_stats(&spoke_engine::store_table(&mapping.destination))?)
 }

@@ -118,11 +118,24 @@ pub async fn comments(dir: &Path, connection: &str, mapping: &str, out: &Out) ->
     let mapping = load(dir, &id, mapping)?;
     let engine = Engine::new(Store::open(dir.join("store.db"))?, connections.client(&id)?);
     let s = engine.sync_comments(&mapping, &CancelToken::new()).await?;
+    let table = spoke_engine::store_table(&mapping.destination);
+    let folder = spoke_engine::attachments_dir(&dir.join("store.db"), &table);
     out.print(&s, || {
-        format!(
-            "{} notes read into {}: {} added, {} changed, {} removed; {} notes created and {} updated in HubSpot; {} conflicts, {} refused; {} API calls",
-            s.read, spoke_engine::comments_table(mapping.destination.table()), s.added, s.changed, s.removed, s.created, s.updated, s.conflicts, s.failed, s.api_calls
-        )
+        let mut text = format!(
+            "{} notes read into {}: {} added, {} changed, {} removed; {} notes created and {} updated in HubSpot; {} conflicts, {} refused; \
+             attachments: {} downloaded into {}, {} uploaded",
+            s.read, spoke_engine::comments_table(&table), s.added, s.changed, s.removed, s.created, s.updated, s.conflicts, s.failed,
+            s.attachments_downloaded, folder.display(), s.attachments_uploaded
+        );
+        if s.attachments_failed > 0 {
+            text.push_str(&format!(
+                ", {} not transferred (reason in {}._error; retried on the next run)",
+                s.attachments_failed,
+                spoke_engine::attachments_table(&table)
+            ));
+        }
+        text.push_str(&format!("; {} API calls", s.api_calls));
+        text
     })?;
     if s.failed > 0 {
         let problem = spoke_hubspot::Problem::new(

@@ -198,6 +198,15 @@ mod sync_against_the_demo_portal {
         assert!(comments["read"].as_u64().unwrap() > 0, "{comments}");
         assert_eq!(comments["added"], comments["read"], "{comments}");
         assert_eq!(comments["created"].as_u64(), Some(0), "{comments}");
+        // the seeded notes' attachments, downloaded next to the store
+        let downloaded = comments["attachmentsDownloaded"].as_u64().unwrap();
+        assert!(downloaded >= 8, "{comments}");
+        assert_eq!(comments["attachmentsFailed"].as_u64(), Some(0), "{comments}");
+        let files = std::fs::read_dir(dir.path().join("attachments").join("contacts")).unwrap().count() as u64;
+        assert_eq!(files, downloaded);
+        let out = run(&["comments", &portal, &file], dir.path(), "");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("attachments: 0 downloaded") && text.contains("0 uploaded"), "{text}");
 
         let out = run(&["runs", "--json"], dir.path(), "");
         let runs = json(&out);

@@ -14,8 +14,9 @@
 //!   note on the record with the same body and adopts it instead of creating it again.
 //! - **Conflicts**: a body edited on both sides keeps HubSpot's text; the local text is kept in
 //!   `_error` so nothing is lost silently.
-//! - Attachments: the note's `hs_attachment_ids` are kept in `attachment_ids` (file ids).
-//!   Downloading the files needs HubSpot's Files API, which the demo portal does not serve.
+//! - Attachments: the note's `hs_attachment_ids` are kept in `attachment_ids` (file ids); the
+//!   files themselves are downloaded, and local files added to a comment uploaded and attached
+//!   (see [`crate::attachments`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -71,6 +72,11 @@ pub struct CommentsSummary {
     pub conflicts: u64,
     /// Local comments HubSpot refused (reason in the row's `_error`).
     pub failed: u64,
+    /// Note attachments downloaded into the attachments folder / local files uploaded and
+    /// attached to their notes / files that failed (reason in `{table}__attachments._error`).
+    pub attachments_downloaded: u64,
+    pub attachments_uploaded: u64,
+    pub attachments_failed: u64,
     pub api_calls: u64,
 }
 
@@ -196,6 +202,10 @@ impl Engine {
         }
         summary.read = notes.len() as u64;
         self.apply_notes(&comments, &records, &note_record, &notes, &mut summary)?;
+        if cancel.is_cancelled() {
+            return Ok(summary);
+        }
+        self.download_attachments(&table, &comments, &mut summary).await?;
 
         // Write: new and edited comments.
         let (creates, updates) = self.outgoing(&comments)?;
@@ -223,6 +233,10 @@ impl Engine {
                 pending.extend(halves(refused));
             }
         }
+        if cancel.is_cancelled() {
+            return Ok(summary);
+        }
+        self.upload_attachments(&table, &comments, &mut summary).await?;
         Ok(summary)
     }
 

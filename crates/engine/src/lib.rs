@@ -21,6 +21,7 @@
 //! - [`Store::data_page`], [`Store::update_cell`], [`Store::insert_row`]: the app's table editor,
 //!   with each row's write state.
 
+mod attachments;
 mod comments;
 mod deadletter;
 mod dest;
@@ -36,6 +37,7 @@ mod types;
 pub mod webhooks;
 mod write;
 
+pub use attachments::{attachments_dir, attachments_table, AttachmentFailure, AttachmentStats, MAX_ATTACHMENT_BYTES};
 pub use comments::{comments_table, CommentsSummary};
 pub use deadletter::DeadLetter;
 pub use dest::{open_destination, store_table, DestRow, RowDestination, SqliteTable};

@@ -348,6 +348,17 @@ async syncComments(connectionId: string, file: string) : Promise<Result<Comments
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * What the mapping's comments attachments hold: files downloaded (and where), uploaded, failed.
+ */
+async commentAttachments(connectionId: string, file: string) : Promise<Result<AttachmentStats, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("comment_attachments", { connectionId, file }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async getSchedule(connectionId: string, file: string) : Promise<Result<ScheduleView, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("get_schedule", { connectionId, file }) };
@@ -509,6 +520,24 @@ export type Action = "create" | "update" | "skip" | "reject"
  * What the About panel and the diagnostics report show about this installation.
  */
 export type AppInfo = { version: string; dataDir: string; logFile: string; os: string }
+export type AttachmentFailure = { file: string; error: string }
+/**
+ * What a table's attachments folder and table hold (the Sync screen's comments card).
+ */
+export type AttachmentStats = { 
+/**
+ * `<store dir>/attachments/<table>`.
+ */
+folder: string; downloaded: number; downloadedBytes: number; uploaded: number; 
+/**
+ * Local files added to comments, not uploaded yet (their comment has no note yet, or the
+ * upload failed).
+ */
+pendingUploads: number; failed: number; 
+/**
+ * The first failures: (file id or local path, reason).
+ */
+failures: AttachmentFailure[] }
 /**
  * How a connection authenticates.
  */
@@ -634,7 +663,12 @@ conflicts: number;
 /**
  * Local comments HubSpot refused (reason in the row's `_error`).
  */
-failed: number; apiCalls: number }
+failed: number; 
+/**
+ * Note attachments downloaded into the attachments folder / local files uploaded and
+ * attached to their notes / files that failed (reason in `{table}__attachments._error`).
+ */
+attachmentsDownloaded: number; attachmentsUploaded: number; attachmentsFailed: number; apiCalls: number }
 /**
  * How well a value kind fits a target.
  */

@@ -106,6 +106,7 @@ export const api = {
   exportTable: async (id: string, file: string, format: import("./bindings").ExportFormat) =>
     unwrap(await commands.exportTable(id, file, format)),
   syncComments: async (id: string, file: string) => unwrap(await commands.syncComments(id, file)),
+  commentAttachments: async (id: string, file: string) => unwrap(await commands.commentAttachments(id, file)),
   getSchedule: async (id: string, file: string) => unwrap(await commands.getSchedule(id, file)),
   setSchedule: async (id: string, file: string, schedule: import("./bindings").Schedule) =>
     unwrap(await commands.setSchedule(id, file, schedule)),
