@@ -33,6 +33,7 @@ use crate::comments::CommentsSummary;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::quote;
+use crate::types::CancelToken;
 
 /// Largest attachment Spoke downloads or uploads: 100 MiB.
 pub const MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
@@ -158,6 +159,7 @@ impl Engine {
         table: &str,
         comments: &str,
         summary: &mut CommentsSummary,
+        cancel: &CancelToken,
     ) -> Result<()> {
         let attachments = self.ensure_attachments_table(table)?;
         let q = quote(&attachments);
@@ -185,6 +187,9 @@ impl Engine {
         };
         let dir = attachments_dir(self.store().path(), table);
         for (file_id, note_id) in wanted {
+            if cancel.is_cancelled() {
+                return Ok(());
+            }
             let known: Option<(String, Option<String>, Option<String>)> = self
                 .store()
                 .conn()
@@ -301,6 +306,7 @@ impl Engine {
         table: &str,
         comments: &str,
         summary: &mut CommentsSummary,
+        cancel: &CancelToken,
     ) -> Result<()> {
         let attachments = self.ensure_attachments_table(table)?;
         let q = quote(&attachments);
@@ -324,6 +330,9 @@ impl Engine {
         };
         let folder = format!("/spoke/attachments/{}", safe_name(table));
         for p in pending {
+            if cancel.is_cancelled() {
+                break;
+            }
             let fail = |engine: &Engine, why: String| -> Result<()> {
                 engine
                     .store()

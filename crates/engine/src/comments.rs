@@ -205,7 +205,7 @@ impl Engine {
         if cancel.is_cancelled() {
             return Ok(summary);
         }
-        self.download_attachments(&table, &comments, &mut summary).await?;
+        self.download_attachments(&table, &comments, &mut summary, cancel).await?;
 
         // Write: new and edited comments.
         let (creates, updates) = self.outgoing(&comments)?;
@@ -236,7 +236,7 @@ impl Engine {
         if cancel.is_cancelled() {
             return Ok(summary);
         }
-        self.upload_attachments(&table, &comments, &mut summary).await?;
+        self.upload_attachments(&table, &comments, &mut summary, cancel).await?;
         Ok(summary)
     }
 

@@ -39,16 +39,20 @@ async fn upload_get_sign_download_archive() {
     assert!(file["url"].is_null(), "private files have no public URL");
     let id = file["id"].as_str().unwrap().to_string();
 
-    let got = json(env.get(&format!("/files/v3/files/{id}")).await).await;
+    let r = env.get(&format!("/files/v3/files/{id}")).await;
+    // Rate-limited like every API call: the budget headers come back.
+    assert!(r.headers().contains_key("x-hubspot-ratelimit-remaining"), "{:?}", r.headers());
+    let got = json(r).await;
     assert_eq!(got, file);
 
     let signed = json(env.get(&format!("/files/v3/files/{id}/signed-url?expirationSeconds=60")).await).await;
     assert_eq!(signed["name"], "Signed contract");
     assert_eq!(signed["size"], 200_000);
     let url = signed["url"].as_str().unwrap().to_string();
-    // The signed URL needs no token.
+    // The signed URL needs no token, and is not an API call (no rate-limit headers).
     let dl = env.http.get(&url).send().await.unwrap();
     assert_eq!(dl.status(), 200);
+    assert!(!dl.headers().contains_key("x-hubspot-ratelimit-remaining"));
     assert_eq!(dl.bytes().await.unwrap().as_ref(), bytes.as_slice());
     // Tampered: 403.
     let bad = env.http.get(url.replace("Signature=", "Signature=0")).send().await.unwrap();
