@@ -356,7 +356,7 @@ async fn faults_get(State(st): State<Arc<AppState>>) -> Json<FaultConfig> {
 }
 
 async fn faults_put(State(st): State<Arc<AppState>>, Json(f): Json<FaultConfig>) -> ApiResult<Json<FaultConfig>> {
-    for (name, p) in [("errorRate", f.error_rate), ("resetRate", f.reset_rate), ("timeoutRate", f.timeout_rate), ("latencyTailRate", f.latency_tail_rate)] {
+    for (name, p) in [("errorRate", f.error_rate), ("resetRate", f.reset_rate), ("lostAnswerRate", f.lost_answer_rate), ("timeoutRate", f.timeout_rate), ("latencyTailRate", f.latency_tail_rate)] {
         if !(0.0..=1.0).contains(&p) {
             return Err(ApiError::validation(format!("{name} must be between 0 and 1")));
         }

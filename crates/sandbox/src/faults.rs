@@ -30,6 +30,10 @@ pub struct FaultConfig {
     pub error_rate: f64,
     /// Probability of dropping the connection mid-response.
     pub reset_rate: f64,
+    /// Probability of handling the request and then dropping the connection before the answer
+    /// arrives: the write is applied, the client sees a reset (as when HubSpot applies a write
+    /// and the answer is lost to a timeout or a network failure).
+    pub lost_answer_rate: f64,
     /// Probability of stalling `timeout_ms` and then answering 504.
     pub timeout_rate: f64,
     pub timeout_ms: u64,
@@ -63,6 +67,7 @@ enum Action {
     Pass,
     Error(StatusCode),
     Reset,
+    LostAnswer,
     Timeout(u64),
 }
 
@@ -102,6 +107,8 @@ pub async fn fault_layer(State(st): State<Arc<AppState>>, req: Request, next: Ne
                 .unwrap_or(&StatusCode::INTERNAL_SERVER_ERROR))
         } else if f.reset_rate > 0.0 && rng.random_bool(f.reset_rate.clamp(0.0, 1.0)) {
             Action::Reset
+        } else if f.lost_answer_rate > 0.0 && rng.random_bool(f.lost_answer_rate.clamp(0.0, 1.0)) {
+            Action::LostAnswer
         } else if f.timeout_rate > 0.0 && rng.random_bool(f.timeout_rate.clamp(0.0, 1.0)) {
             Action::Timeout(if f.timeout_ms == 0 { 30_000 } else { f.timeout_ms })
         } else {
@@ -120,6 +127,16 @@ pub async fn fault_layer(State(st): State<Arc<AppState>>, req: Request, next: Ne
         }
         Action::Reset => {
             st.count_fault("reset");
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::new(BrokenBody))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Action::LostAnswer => {
+            let handled = next.run(req).await;
+            drop(handled);
+            st.count_fault("lost_answer");
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")

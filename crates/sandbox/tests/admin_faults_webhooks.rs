@@ -118,6 +118,18 @@ async fn faults_errors_resets_timeouts_latency() {
     };
     assert!(failed, "connection reset");
 
+    // A lost answer: the write is applied, the client only sees the connection drop.
+    env.admin(Method::PUT, "/faults", json!({ "lostAnswerRate": 1.0, "pathPrefix": "/crm/v3/objects/deals" })).await;
+    let r = env.http.post(env.url("/crm/v3/objects/deals")).bearer_auth(&env.token).json(&json!({ "properties": { "dealname": "Lost answer" } })).send().await;
+    let failed = match r {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "answer lost");
+    env.admin(Method::DELETE, "/faults", json!(null)).await;
+    let found = json(env.post("/crm/v3/objects/deals/search", json!({ "filterGroups": [{ "filters": [{ "propertyName": "dealname", "operator": "EQ", "value": "Lost answer" }] }] })).await).await;
+    assert_eq!(found["total"], 1, "the write was applied: {found}");
+
     env.admin(Method::PUT, "/faults", json!({ "timeoutRate": 1.0, "timeoutMs": 300 })).await;
     let t = Instant::now();
     let r = env.get("/crm/v3/objects/contacts").await;
@@ -141,6 +153,7 @@ async fn faults_errors_resets_timeouts_latency() {
     let v = json(env.admin(Method::GET, "/requests", json!(null)).await).await;
     assert_eq!(v["faults"]["error"], 1);
     assert_eq!(v["faults"]["reset"], 1);
+    assert_eq!(v["faults"]["lost_answer"], 1);
     assert_eq!(v["faults"]["timeout"], 1);
     assert_eq!(env.admin(Method::DELETE, "/faults", json!(null)).await.status(), 204);
     assert_eq!(json(env.admin(Method::GET, "/faults", json!(null)).await).await, serde_json::to_value(FaultConfig::default()).unwrap());
