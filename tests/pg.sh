@@ -2,7 +2,8 @@
 # Runs a command with a throwaway PostgreSQL server for the tests: a fresh cluster under
 # $CARGO_TARGET_DIR/pg (or target/pg), listening on 127.0.0.1 at a free port, stopped when the
 # command ends. The command finds it in SPOKE_TEST_PG_URL (the superuser `postgres`, trusted on
-# loopback; the role `spoke_pw` must log in with a password, for the keychain tests).
+# loopback; the role `spoke_pw` must log in with a password, for the keychain tests, and so must
+# every member of the group `spoke_password_login`: tests create such roles of their own).
 # PostgreSQL refuses to run as root: as root, the server runs as the `postgres` OS user.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,7 @@ as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 --loca
 cat >"$data/pg_hba.conf" <<EOF
 local all all trust
 host all spoke_pw 127.0.0.1/32 scram-sha-256
+host all +spoke_password_login 127.0.0.1/32 scram-sha-256
 host all all 127.0.0.1/32 trust
 EOF
 [[ $(id -u) -eq 0 ]] && chown postgres: "$data/pg_hba.conf"
@@ -37,7 +39,7 @@ as_pg "$bin/pg_ctl" -D "$data" -w -t 60 -l "$base/server.log" \
   -o "-c listen_addresses=127.0.0.1 -p $port -k $base/sock -c fsync=off -c max_connections=200" start >/dev/null \
   || { cat "$base/server.log" >&2; exit 1; }
 as_pg "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
-  -c "CREATE ROLE spoke_pw LOGIN CREATEDB PASSWORD NULL" >/dev/null
+  -c "CREATE ROLE spoke_pw LOGIN CREATEDB PASSWORD NULL" -c "CREATE ROLE spoke_password_login NOLOGIN" >/dev/null
 export SPOKE_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 set +e
 "$@"

@@ -544,16 +544,8 @@ pub(crate) async fn attach(store: &crate::Store, mapping: &Mapping, table: &str)
     let m = mapping.clone();
     let dest = tokio::task::spawn_blocking(move || -> Result<Arc<dyn RowDestination>> {
         let password = match &m.destination {
-            Destination::Postgres { url, .. } => {
-                match spoke_connect::Keychain::default().database_password(url) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        // Without a keychain a password-less login (trust, peer) still works.
-                        tracing::warn!(code = %spoke_hubspot::Describe::code(&e), "no keychain for the PostgreSQL password: {e}");
-                        None
-                    }
-                }
-            }
+            // Without a keychain a password-less login (trust, peer) still works.
+            Destination::Postgres { url, .. } => crate::pg::saved_password(url),
             _ => None,
         };
         let dest = open_destination(&m, password)?

@@ -27,6 +27,14 @@ pub enum Error {
         fix: String,
     },
 
+    /// A PostgreSQL destination problem, naming the picker's field to fix.
+    #[error("{}: {message}", problem.field())]
+    Postgres {
+        problem: crate::pg::PgProblem,
+        message: String,
+        fix: String,
+    },
+
     #[error("the local store has no table {table:?}")]
     NoSuchTable { table: String },
 
@@ -114,6 +122,7 @@ impl Describe for Error {
             Error::UnsupportedDestination { .. } => "engine.unsupported_destination",
             Error::Destination { .. } => "engine.destination",
             Error::DestinationSchema { .. } => "engine.destination_schema",
+            Error::Postgres { problem, .. } => problem.code(),
             Error::NoSuchTable { .. } => "engine.no_such_table",
             Error::Busy { .. } => "engine.busy",
             Error::Unexpected(_) => "engine.unexpected_response",
@@ -143,6 +152,7 @@ impl Describe for Error {
             Error::UnsupportedDestination { .. } => "Edit the rows in your own database (the next push picks the changes up from there), or map into a Spoke table.",
             Error::Destination { .. } => "Check that the database is reachable and the user may write the table (for PostgreSQL: the URL, and the password saved in the keychain for it); the sync resumes where it stopped.",
             Error::DestinationSchema { fix, .. } => return Some(fix.clone()),
+            Error::Postgres { fix, .. } => return Some(fix.clone()),
             Error::NoSuchTable { .. } => "Run a sync of a mapping into this table first.",
             Error::Busy { .. } => "Wait for the running sync to finish, or cancel it.",
             Error::Unexpected(_) => "Check that the connection points at HubSpot's API (or the demo portal), then try again.",

@@ -427,3 +427,449 @@ impl RowDestination for PgTable {
         }
     }
 }
+
+// ---- the destination picker: Test, the table's columns, sample rows ----
+
+/// What the destination picker's "Test" found: the server, who Spoke logs in as, and the table
+/// (its columns when it exists, else that Spoke will create it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PgCheck {
+    /// `server_version`, e.g. `15.8 (Debian 15.8-0+deb12u1)`.
+    pub server_version: String,
+    pub user: String,
+    pub database: String,
+    /// The table as Spoke will use it: `schema.table`.
+    pub table: String,
+    /// Whether the table exists; if not, the first sync creates it.
+    pub exists: bool,
+    /// The table's columns (Spoke's own `_hs_*` columns left out); empty when it does not exist.
+    pub columns: Vec<spoke_mapping::LocalColumn>,
+    /// Whether a password was used (one is saved in the keychain for this URL).
+    pub password_used: bool,
+}
+
+/// Which part of the destination a PostgreSQL problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgProblem {
+    /// The URL itself (not a postgresql:// URL, a password in it, a bad parameter).
+    Url,
+    /// The password: refused, or the server wants one and none is saved.
+    Password,
+    /// The host and port cannot be reached.
+    Unreachable,
+    /// The database in the URL does not exist.
+    NoDatabase,
+    /// The user in the URL does not exist (or may not log in from here).
+    NoUser,
+    /// The user lacks a privilege Spoke needs.
+    Permission,
+    /// The table name (or its schema).
+    Table,
+    /// Anything else the server said.
+    Server,
+}
+
+impl PgProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            PgProblem::Url => "engine.pg_url",
+            PgProblem::Password => "engine.pg_password",
+            PgProblem::Unreachable => "engine.pg_unreachable",
+            PgProblem::NoDatabase => "engine.pg_no_database",
+            PgProblem::NoUser => "engine.pg_no_user",
+            PgProblem::Permission => "engine.pg_permission",
+            PgProblem::Table => "engine.pg_table",
+            PgProblem::Server => "engine.pg_server",
+        }
+    }
+
+    /// The picker's field the problem is in.
+    pub fn field(self) -> &'static str {
+        match self {
+            PgProblem::Url | PgProblem::Server => "Connection URL",
+            PgProblem::Password => "Password",
+            PgProblem::Unreachable => "Connection URL (host and port)",
+            PgProblem::NoDatabase => "Connection URL (database)",
+            PgProblem::NoUser => "Connection URL (user)",
+            PgProblem::Permission | PgProblem::Table => "Table",
+        }
+    }
+}
+
+fn pg_problem(problem: PgProblem, message: impl Into<String>, fix: impl Into<String>) -> Error {
+    Error::Postgres {
+        problem,
+        message: message.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Where Spoke stood when the server answered: logging in, or looking at the table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Connect,
+    Table,
+}
+
+/// The server's (or the client's) error as a problem naming the field to fix.
+fn classify(e: &postgres::Error, config: &postgres::Config, stage: Stage) -> Error {
+    let user = config.get_user().unwrap_or("(no user)").to_owned();
+    let db = config.get_dbname().unwrap_or(&user).to_owned();
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    if let Some(d) = e.as_db_error() {
+        let said = format!("{} ({})", d.message(), d.code().code());
+        return match d.code().code() {
+            "28P01" => pg_problem(
+                PgProblem::Password,
+                format!("PostgreSQL refused the password of user {user:?}: {said}"),
+                "Type the user's current password in Password and press Save (it replaces the one in the keychain), then Test again.",
+            ),
+            "3D000" => pg_problem(
+                PgProblem::NoDatabase,
+                format!("the server has no database {db:?}: {said}"),
+                format!("Fix the database name at the end of the URL (postgresql://{user}@{host}:{port}/DATABASE), or create it: CREATE DATABASE {db} OWNER {user};"),
+            ),
+            "28000" if d.message().contains("does not exist") => pg_problem(
+                PgProblem::NoUser,
+                format!("the server has no user {user:?}: {said}"),
+                format!("Fix the user name in the URL (postgresql://USER@{host}:{port}/{db}), or create the role: CREATE ROLE {user} LOGIN PASSWORD '…';"),
+            ),
+            "28000" => pg_problem(
+                PgProblem::NoUser,
+                format!("the server does not let user {user:?} log in to {db:?} from here: {said}"),
+                "Ask the database's administrator to allow this user from this machine (pg_hba.conf), or use another user in the URL.",
+            ),
+            "42501" if stage == Stage::Connect => pg_problem(
+                PgProblem::NoDatabase,
+                format!("user {user:?} may not connect to the database {db:?}: {said}"),
+                format!("Grant it: GRANT CONNECT ON DATABASE {db} TO {user}; or use another user in the URL."),
+            ),
+            "42501" => pg_problem(
+                PgProblem::Permission,
+                format!("user {user:?} lacks a privilege on the table: {said}"),
+                "Grant it (GRANT SELECT, INSERT, UPDATE, DELETE ON the table TO the user), or connect as the table's owner.",
+            ),
+            "3F000" | "42P01" => pg_problem(
+                PgProblem::Table,
+                format!("the table's schema does not exist: {said}"),
+                "Name an existing schema (SCHEMA.TABLE), or create it: CREATE SCHEMA name AUTHORIZATION the user.",
+            ),
+            _ => pg_problem(
+                PgProblem::Server,
+                format!("the server refused: {said}"),
+                "Check the URL and the user's rights on the database, then Test again.",
+            ),
+        };
+    }
+    let reason = pg_reason(e);
+    if reason.contains("password missing") {
+        pg_problem(
+            PgProblem::Password,
+            format!("the server asks a password of user {user:?} and none is saved in the keychain for this URL"),
+            "Type the password in Password and press Save; Spoke keeps it in the OS keychain.",
+        )
+    } else if reason.contains("invalid configuration") || reason.contains("invalid connection string") {
+        pg_problem(
+            PgProblem::Url,
+            format!("the URL cannot be used: {reason}"),
+            "Write the URL as postgresql://USER@HOST:PORT/DATABASE.",
+        )
+    } else {
+        pg_problem(
+            PgProblem::Unreachable,
+            format!("no PostgreSQL server answers at {host}:{port}: {reason}"),
+            "Check the host and port in the URL, that the server is running and that it listens on the network (listen_addresses); firewalls and VPNs can block it.",
+        )
+    }
+}
+
+/// The keychain's password for `url`, if one is saved. Without a keychain, none (password-less
+/// logins such as trust or peer still work); the problem is logged, never the password.
+pub fn saved_password(url: &str) -> Option<Secret> {
+    match spoke_connect::Keychain::default().database_password(url) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(code = %spoke_hubspot::Describe::code(&e), "no keychain for the PostgreSQL password: {e}");
+            None
+        }
+    }
+}
+
+/// Splits `table` into (schema, table); `None` when it is not TABLE or SCHEMA.TABLE.
+fn split_table(table: &str) -> Option<(Option<String>, String)> {
+    let parts: Vec<&str> = table.trim().split('.').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) {
+        return None;
+    }
+    match parts.as_slice() {
+        [t] => Some((None, t.trim().to_owned())),
+        [s, t] => Some((Some(s.trim().to_owned()), t.trim().to_owned())),
+        _ => None,
+    }
+}
+
+fn local_type_of(pg: &str) -> LocalType {
+    match pg {
+        "smallint" | "integer" | "bigint" => LocalType::Integer,
+        "real" | "double precision" => LocalType::Real,
+        t if t.starts_with("numeric") => LocalType::Real,
+        "boolean" => LocalType::Boolean,
+        "date" => LocalType::Date,
+        t if t.starts_with("timestamp") => LocalType::Datetime,
+        "json" | "jsonb" => LocalType::Json,
+        _ => LocalType::Text,
+    }
+}
+
+/// A connection made on the calling thread (call from a thread of its own, never from inside
+/// an async runtime).
+fn open(url: &str, password: Option<&Secret>) -> Result<(postgres::Client, postgres::Config)> {
+    if let Some(problem) = spoke_mapping::postgres_url_problem(url) {
+        return Err(pg_problem(
+            PgProblem::Url,
+            problem,
+            "Write the URL as postgresql://USER@HOST:PORT/DATABASE, without the password: type it in Password and press Save (Spoke keeps it in the OS keychain).",
+        ));
+    }
+    let mut config: postgres::Config = url.trim().parse().map_err(|e: postgres::Error| {
+        pg_problem(
+            PgProblem::Url,
+            format!("the URL cannot be used: {}", pg_reason(&e)),
+            "Write the URL as postgresql://USER@HOST:PORT/DATABASE.",
+        )
+    })?;
+    if let Some(p) = password {
+        config.password(p.expose());
+    }
+    config.connect_timeout(std::time::Duration::from_secs(10));
+    config.application_name("spoke");
+    match config.connect(postgres::NoTls) {
+        Ok(client) => Ok((client, config)),
+        Err(e) => Err(classify(&e, &config, Stage::Connect)),
+    }
+}
+
+/// Runs blocking client work on a thread of its own (the client brings its own runtime).
+fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    std::thread::Builder::new()
+        .name("spoke-postgres-check".into())
+        .spawn(f)
+        .map_err(|e| pg_problem(PgProblem::Server, e.to_string(), "Try again."))?
+        .join()
+        .unwrap_or_else(|_| Err(pg_problem(PgProblem::Server, "the PostgreSQL client stopped", "Try again.")))
+}
+
+/// The schema the table lives in (the first schema of the search path when unqualified),
+/// and the table's columns when it exists.
+struct Found {
+    schema: String,
+    table: String,
+    oid: Option<u32>,
+    columns: Vec<spoke_mapping::LocalColumn>,
+}
+
+fn find_table(c: &mut postgres::Client, config: &postgres::Config, table: &str) -> Result<Found> {
+    let Some((schema, name)) = split_table(table) else {
+        return Err(pg_problem(
+            PgProblem::Table,
+            format!("{table:?} is not a table name"),
+            "Name the table like contacts or crm.contacts.",
+        ));
+    };
+    let err = |e: postgres::Error| classify(&e, config, Stage::Table);
+    let schema = match schema {
+        Some(s) => s,
+        None => c
+            .query_one("SELECT current_schema()", &[])
+            .map_err(err)?
+            .get::<_, Option<String>>(0)
+            .ok_or_else(|| {
+                pg_problem(
+                    PgProblem::Table,
+                    "the user's search path names no existing schema",
+                    "Name the table with its schema, like public.contacts.",
+                )
+            })?,
+    };
+    let exists: bool = c
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
+        .map_err(err)?
+        .get(0);
+    if !exists {
+        let user = config.get_user().unwrap_or("the user");
+        return Err(pg_problem(
+            PgProblem::Table,
+            format!("the database has no schema {schema:?}"),
+            format!("Name an existing schema (or just the table, for public), or create it: CREATE SCHEMA {} AUTHORIZATION {};", quote(&schema), quote(user)),
+        ));
+    }
+    let oid: Option<u32> = c
+        .query_opt(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&schema, &name],
+        )
+        .map_err(err)?
+        .map(|r| r.get(0));
+    let mut columns = Vec::new();
+    if let Some(oid) = oid {
+        let rows = c
+            .query(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                        pg_get_expr(d.adbin, d.adrelid), \
+                        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)) \
+                 FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&oid],
+            )
+            .map_err(err)?;
+        for r in rows {
+            let name: String = r.get(0);
+            if name.starts_with("_hs_") {
+                continue;
+            }
+            let declared: String = r.get(1);
+            columns.push(spoke_mapping::LocalColumn {
+                local_type: local_type_of(&declared),
+                declared_type: declared,
+                name,
+                not_null: r.get(2),
+                default_value: r.get(3),
+                primary_key: r.get(4),
+            });
+        }
+    }
+    Ok(Found { schema, table: name, oid, columns })
+}
+
+/// Connects as the destination picker's "Test" does: logs in (with `password`, from the
+/// keychain), reads the server version, finds the table and its columns, and checks that the
+/// user may do what a sync does there (create the table in its schema, or own the existing
+/// one, whose columns and unique index Spoke keeps up to date, and read and write its rows).
+/// Blocking (runs the client on a thread of its own). Errors name the field to fix.
+pub fn check_postgres(url: &str, password: Option<Secret>, table: &str) -> Result<PgCheck> {
+    let (url, table) = (url.to_owned(), table.to_owned());
+    on_own_thread(move || {
+        let (mut c, config) = open(&url, password.as_ref())?;
+        let err = |e: postgres::Error| classify(&e, &config, Stage::Table);
+        let row = c
+            .query_one("SELECT current_setting('server_version'), current_user::text, current_database()::text", &[])
+            .map_err(err)?;
+        let (server_version, user, database): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let found = find_table(&mut c, &config, &table)?;
+        let full = format!("{}.{}", found.schema, found.table);
+        match found.oid {
+            Some(oid) => {
+                let r = c
+                    .query_one(
+                        "SELECT pg_has_role(c.relowner, 'USAGE'), has_table_privilege(c.oid, 'SELECT') \
+                           AND has_table_privilege(c.oid, 'INSERT') AND has_table_privilege(c.oid, 'UPDATE') \
+                           AND has_table_privilege(c.oid, 'DELETE'), pg_get_userbyid(c.relowner)::text \
+                         FROM pg_class c WHERE c.oid = $1",
+                        &[&oid],
+                    )
+                    .map_err(err)?;
+                let (owner, rw, owned_by): (bool, bool, String) = (r.get(0), r.get(1), r.get(2));
+                if !rw {
+                    return Err(pg_problem(
+                        PgProblem::Permission,
+                        format!("user {user:?} may not read and write the table {full} (owned by {owned_by:?})"),
+                        format!("Grant it: GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {};", quote_full(&full), quote(&user)),
+                    ));
+                }
+                if !owner {
+                    return Err(pg_problem(
+                        PgProblem::Permission,
+                        format!("user {user:?} does not own the table {full} (owned by {owned_by:?}); Spoke adds the mapped columns it lacks and a unique index on the match key, which only the owner may"),
+                        format!("Connect as {owned_by:?} (change the user in the URL), or give the table to this user: ALTER TABLE {} OWNER TO {};", quote_full(&full), quote(&user)),
+                    ));
+                }
+            }
+            None => {
+                let may_create: bool = c
+                    .query_one("SELECT has_schema_privilege($1, 'CREATE')", &[&found.schema])
+                    .map_err(err)?
+                    .get(0);
+                if !may_create {
+                    return Err(pg_problem(
+                        PgProblem::Permission,
+                        format!("the table {full} does not exist and user {user:?} may not create tables in the schema {:?}", found.schema),
+                        format!("Grant it: GRANT CREATE ON SCHEMA {} TO {}; or create the table as its owner.", quote(&found.schema), quote(&user)),
+                    ));
+                }
+            }
+        }
+        Ok(PgCheck {
+            server_version,
+            user,
+            database,
+            table: full,
+            exists: found.oid.is_some(),
+            columns: found.columns,
+            password_used: password.is_some(),
+        })
+    })
+}
+
+fn quote_full(table: &str) -> String {
+    table.split('.').map(quote).collect::<Vec<_>>().join(".")
+}
+
+/// Up to `limit` rows of the table (every column but Spoke's `_hs_*` ones, valued as a sync
+/// would read them); none while the table does not exist. Blocking, like [`check_postgres`].
+pub fn postgres_rows(url: &str, password: Option<Secret>, table: &str, limit: usize) -> Result<Vec<LocalRow>> {
+    let (url, table) = (url.to_owned(), table.to_owned());
+    on_own_thread(move || {
+        let (mut c, config) = open(&url, password.as_ref())?;
+        let found = find_table(&mut c, &config, &table)?;
+        if found.oid.is_none() || found.columns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM {}.{} LIMIT {}",
+            found.columns.iter().map(|col| select_expr(&col.name, col.local_type)).collect::<Vec<_>>().join(", "),
+            quote(&found.schema),
+            quote(&found.table),
+            limit
+        );
+        let rows = c.query(&sql, &[]).map_err(|e| classify(&e, &config, Stage::Table))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                found
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, col)| (col.name.clone(), from_text(r.get(i), col.local_type)))
+                    .collect()
+            })
+            .collect())
+    })
+}
+
+/// Checks what the picker's Save sends before it reaches the keychain: a PostgreSQL URL without
+/// a password (the keychain entry is named after it) and a password that is not empty.
+pub fn check_password_entry(url: &str, password: &Secret) -> Result<()> {
+    if let Some(problem) = spoke_mapping::postgres_url_problem(url) {
+        return Err(pg_problem(
+            PgProblem::Url,
+            problem,
+            "Write the URL as postgresql://USER@HOST:PORT/DATABASE, without the password: type it in Password and press Save (Spoke keeps it in the OS keychain).",
+        ));
+    }
+    if password.expose().is_empty() {
+        return Err(pg_problem(
+            PgProblem::Password,
+            "the password is empty",
+            "Type the database user's password, then press Save; for a server that needs none (trust, peer), leave Password alone.",
+        ));
+    }
+    Ok(())
+}

@@ -309,3 +309,131 @@ async fn kill_9_while_filling_postgres_replays_harmlessly() {
     assert_eq!(last.mode, "incremental");
     assert_mirrors_portal(&env, &m, &db).await;
 }
+
+/// A role of this test's own that must log in with a password (a member of
+/// `spoke_password_login`, which tests/pg.sh makes log in with scram-sha-256), and a database it
+/// owns. Returns (role, password, database, URL without the password).
+fn password_role() -> (String, String, String, String) {
+    let role = format!("spoke_chk_{:08x}", rand::rng().random::<u32>());
+    let password = format!("pw-{:016x}", rand::rng().random::<u64>());
+    psql(
+        "postgres",
+        &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE spoke_password_login"),
+    );
+    let (db, url) = database(&role);
+    (role, password, db, url)
+}
+
+/// The destination picker's Test: server version, the table and its columns, and every
+/// problem as a code naming the field to fix.
+#[test]
+fn the_picker_test_reports_the_table_and_names_the_field_of_each_problem() {
+    use spoke_engine::{check_postgres, postgres_rows};
+    let (role, password, db, url) = password_role();
+    let pw = || Some(Secret::from(password.as_str()));
+
+    // A table that does not exist yet: Spoke will create it (the role owns the database).
+    let check = check_postgres(&url, pw(), "contacts").unwrap();
+    assert!(!check.exists, "{check:?}");
+    assert!(check.columns.is_empty());
+    assert_eq!(check.table, "public.contacts");
+    assert_eq!(check.user, role);
+    assert_eq!(check.database, db);
+    assert!(check.password_used);
+    let version = psql("postgres", "SHOW server_version")[0][0].clone().unwrap();
+    assert_eq!(check.server_version, version);
+
+    // An existing table of the role: its columns and types (Spoke's _hs_ columns left out).
+    psql(
+        &db,
+        &format!(
+            "CREATE SCHEMA crm AUTHORIZATION {role}; \
+             CREATE TABLE crm.people (id serial PRIMARY KEY, email varchar(200) NOT NULL, \
+               score integer DEFAULT 0, vip boolean, born date, seen timestamptz, extra jsonb, \
+               _hs_id text); \
+             ALTER TABLE crm.people OWNER TO {role}; \
+             INSERT INTO crm.people (email, score, vip, born, seen) \
+               VALUES ('ada@example.com', 7, true, '1815-12-10', '2024-01-02T03:04:05Z')"
+        ),
+    );
+    let check = check_postgres(&url, pw(), "crm.people").unwrap();
+    assert!(check.exists);
+    let cols: Vec<(String, spoke_mapping::LocalType, String)> = check
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.local_type, c.declared_type.clone()))
+        .collect();
+    use spoke_mapping::LocalType as T;
+    assert_eq!(
+        cols,
+        vec![
+            ("id".into(), T::Integer, "integer".into()),
+            ("email".into(), T::Text, "character varying(200)".into()),
+            ("score".into(), T::Integer, "integer".into()),
+            ("vip".into(), T::Boolean, "boolean".into()),
+            ("born".into(), T::Date, "date".into()),
+            ("seen".into(), T::Datetime, "timestamp with time zone".into()),
+            ("extra".into(), T::Json, "jsonb".into()),
+        ]
+    );
+    assert!(check.columns[0].primary_key && check.columns[1].not_null);
+    assert_eq!(check.columns[2].default_value.as_deref(), Some("0"));
+    // Its rows, as the write-back preview reads them.
+    let rows = postgres_rows(&url, pw(), "crm.people", 5).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["email"], LocalValue::Text("ada@example.com".into()));
+    assert_eq!(rows[0]["score"], LocalValue::Integer(7));
+    assert_eq!(rows[0]["vip"], LocalValue::Bool(true));
+    assert_eq!(rows[0]["seen"], LocalValue::Text("2024-01-02T03:04:05.000Z".into()));
+    assert!(!rows[0].contains_key("_hs_id"));
+    assert!(postgres_rows(&url, pw(), "crm.nothing", 5).unwrap().is_empty());
+
+    let problem = |r: spoke_engine::Result<spoke_engine::PgCheck>| {
+        let e = r.unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains(&password), "{msg}");
+        assert!(e.hint().is_some_and(|h| !h.is_empty()), "{e:?}");
+        (e.code(), msg)
+    };
+    // Wrong password, and none at all.
+    let (code, msg) = problem(check_postgres(&url, Some(Secret::from("wrong")), "contacts"));
+    assert_eq!(code, "engine.pg_password");
+    assert!(msg.starts_with("Password: ") && msg.contains(&role), "{msg}");
+    let (code, msg) = problem(check_postgres(&url, None, "contacts"));
+    assert_eq!(code, "engine.pg_password");
+    assert!(msg.contains("none is saved"), "{msg}");
+    // A password in the URL is refused before anything is sent.
+    let with_pw = url.replacen(&format!("{role}@"), &format!("{role}:{password}@"), 1);
+    let e = check_postgres(&with_pw, None, "contacts").unwrap_err();
+    assert_eq!(e.code(), "engine.pg_url");
+    assert!(e.to_string().starts_with("Connection URL: ") && e.to_string().contains("contains a password"), "{e}");
+    // No such database, no such user, nobody listening.
+    let (head, _) = url.rsplit_once('/').unwrap();
+    let (code, msg) = problem(check_postgres(&format!("{head}/no_such_db"), pw(), "contacts"));
+    assert_eq!(code, "engine.pg_no_database");
+    assert!(msg.starts_with("Connection URL (database): ") && msg.contains("no_such_db"), "{msg}");
+    let nobody = head.replacen(&format!("{role}@"), "nobody_here@", 1) + "/" + &db;
+    let (code, msg) = problem(check_postgres(&nobody, None, "contacts"));
+    assert_eq!(code, "engine.pg_no_user", "{msg}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, msg) = problem(check_postgres(&format!("postgresql://{role}@127.0.0.1:{port}/{db}"), pw(), "contacts"));
+    assert_eq!(code, "engine.pg_unreachable");
+    assert!(msg.starts_with("Connection URL (host and port): ") && msg.contains(&port.to_string()), "{msg}");
+    // A schema that does not exist, a table of someone else, no right to create tables.
+    let (code, msg) = problem(check_postgres(&url, pw(), "sales.people"));
+    assert_eq!(code, "engine.pg_table");
+    assert!(msg.starts_with("Table: ") && msg.contains("sales"), "{msg}");
+    let (code, _) = problem(check_postgres(&url, pw(), "a.b.c"));
+    assert_eq!(code, "engine.pg_table");
+    psql(&db, "CREATE SCHEMA locked; CREATE TABLE locked.theirs (email text)");
+    let (code, msg) = problem(check_postgres(&url, pw(), "locked.theirs"));
+    assert_eq!(code, "engine.pg_permission");
+    assert!(msg.starts_with("Table: "), "{msg}");
+    let (code, msg) = problem(check_postgres(&url, pw(), "locked.mine"));
+    assert_eq!(code, "engine.pg_permission");
+    assert!(msg.contains("may not create"), "{msg}");
+    psql(&db, &format!("GRANT USAGE ON SCHEMA locked TO {role}; GRANT SELECT, INSERT, UPDATE, DELETE ON locked.theirs TO {role}"));
+    let (code, msg) = problem(check_postgres(&url, pw(), "locked.theirs"));
+    assert_eq!(code, "engine.pg_permission");
+    assert!(msg.contains("does not own"), "{msg}");
+}

@@ -51,7 +51,7 @@ pub use model::{
     Mapping, MatchKey, TwoWay, FORMAT_VERSION,
 };
 pub use preview::{
-    find_by_lookup, find_hubspot_records, find_local_rows, preview_inbound, preview_outbound,
+    find_by_lookup, find_hubspot_records, find_local_rows, preview_inbound, preview_outbound, preview_outbound_rows,
     read_local_rows, sample_records,
 };
 pub use suggest::{suggest, Candidate, Suggestion, AUTO_PICK};

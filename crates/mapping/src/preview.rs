@@ -265,6 +265,17 @@ pub async fn preview_outbound(
     limit: usize,
 ) -> Result<Vec<DryRunRow>> {
     let rows = read_local_rows(local_db, mapping.destination.table(), limit)?;
+    preview_outbound_rows(client, mapping, catalog, rows).await
+}
+
+/// Dry run of local → HubSpot on rows read elsewhere (e.g. a PostgreSQL destination's table),
+/// each compared with the HubSpot record its match key (or target lookup) finds today.
+pub async fn preview_outbound_rows(
+    client: &Client,
+    mapping: &Mapping,
+    catalog: &ObjectCatalog,
+    rows: Vec<LocalRow>,
+) -> Result<Vec<DryRunRow>> {
     let key_of = |row: &LocalRow| -> Option<String> {
         crate::apply::apply_outbound(mapping, row)
             .ok()
