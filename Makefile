@@ -28,12 +28,13 @@ test: deps test-deps ui app
 	tests/fidelity/run.sh $(TARGET)/debug/spoke-sandbox
 	$(MAKE) --no-print-directory e2e-only
 
-## e2e: the real app under Xvfb through tauri-driver + WebKitWebDriver; screenshots in target/e2e/
+## e2e: the real app under Xvfb through tauri-driver + WebKitWebDriver (inside a throwaway PostgreSQL
+## server from tests/pg.sh, for the PostgreSQL destination); screenshots in target/e2e/
 e2e: deps test-deps ui app e2e-only
 
 e2e-only:
 	rm -rf target/e2e && mkdir -p target/e2e
-	SPOKE_APP_BIN=$(APP_BIN) $(SESSION) $(PY) -m pytest -q -p no:cacheprovider tests/e2e
+	SPOKE_APP_BIN=$(APP_BIN) $(SESSION) tests/pg.sh $(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 ## bench: benchmarks (app start, release size, demo portal throughput, Test connection at 150 ms
 ## latency, mapping dry-run, mapper filter keystrokes with 2,000 properties, sync engine at the

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod mapping;
+pub mod postgres;
 pub mod schedule;
 pub mod state;
 pub mod sync;
@@ -52,6 +53,11 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             mapping::save_mapping,
             mapping::delete_mapping,
             mapping::export_mapping,
+            postgres::save_database_password,
+            postgres::forget_database_password,
+            postgres::database_password_saved,
+            postgres::test_postgres,
+            postgres::suggest_columns,
             testing::test_connection,
             testing::diagnostics_report,
             testing::save_diagnostics_report,

@@ -21,13 +21,30 @@ impl AppState {
         Ok(spoke_mapping::discover_properties(&client, object, &self.cache_dir(connection_id), refresh).await?)
     }
 
-    /// The SQLite file a mapping's table lives in.
+    /// The SQLite file a mapping's table lives in (a PostgreSQL table's rows come from
+    /// [`AppState::local_rows`]; its store copy is in Spoke's store).
     fn local_db(&self, mapping: &Mapping) -> PathBuf {
         match &mapping.destination {
             spoke_mapping::Destination::Spoke { .. } | spoke_mapping::Destination::Postgres { .. } => {
                 self.paths.store_file.clone()
             }
             spoke_mapping::Destination::Sqlite { path, .. } => PathBuf::from(path),
+        }
+    }
+
+    /// Up to `limit` rows of the mapping's local table, wherever it is (none while it does not
+    /// exist): the samples of the write-back previews.
+    async fn local_rows(&self, mapping: &Mapping, limit: usize) -> Res<Vec<LocalRow>> {
+        if let spoke_mapping::Destination::Postgres { url, table } = &mapping.destination {
+            let (url, table) = (url.clone(), table.clone());
+            return crate::postgres::blocking(move || {
+                Ok(spoke_engine::postgres_rows(&url, spoke_engine::saved_password(&url), &table, limit)?)
+            })
+            .await;
+        }
+        match spoke_mapping::read_local_rows(&self.local_db(mapping), mapping.destination.table(), limit) {
+            Err(spoke_mapping::Error::NoSuchTable { .. }) => Ok(Vec::new()),
+            rows => Ok(rows?),
         }
     }
 }
@@ -117,11 +134,11 @@ pub async fn preview_mapping(
 ) -> Res<Vec<DryRunRow>> {
     let client = state.connections.client(&connection_id)?;
     let catalog = state.catalog(&connection_id, &mapping.object, false).await?;
-    let db = state.local_db(&mapping);
     let rows = if to_hubspot {
-        spoke_mapping::preview_outbound(&client, &mapping, &catalog, &db, limit as usize).await?
+        let local = state.local_rows(&mapping, limit as usize).await?;
+        spoke_mapping::preview_outbound_rows(&client, &mapping, &catalog, local).await?
     } else {
-        spoke_mapping::preview_inbound(&client, &mapping, &catalog, &db, limit as usize).await?
+        spoke_mapping::preview_inbound(&client, &mapping, &catalog, &state.local_db(&mapping), limit as usize).await?
     };
     Ok(rows)
 }
@@ -159,11 +176,8 @@ pub fn preview_field_outbound(field: FieldMapping, rows: Vec<LocalRow>) -> Res<V
 /// the samples of the write-back live preview.
 #[tauri::command]
 #[specta::specta]
-pub fn local_samples(state: State<'_, AppState>, mapping: Mapping, limit: u32) -> Res<Vec<LocalRow>> {
-    match spoke_mapping::read_local_rows(&state.local_db(&mapping), mapping.destination.table(), limit as usize) {
-        Err(spoke_mapping::Error::NoSuchTable { .. }) => Ok(Vec::new()),
-        rows => Ok(rows?),
-    }
+pub async fn local_samples(state: State<'_, AppState>, mapping: Mapping, limit: u32) -> Res<Vec<LocalRow>> {
+    state.local_rows(&mapping, limit as usize).await
 }
 
 #[tauri::command]

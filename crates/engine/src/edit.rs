@@ -103,6 +103,10 @@ pub enum RowFilter {
 pub struct DataPage {
     pub mapping: String,
     pub table: String,
+    /// For a mapping into the admin's own SQLite or PostgreSQL table: that table (the page shows
+    /// Spoke's copy of its rows, read-only here; edits are made in the table itself and the next
+    /// push picks them up).
+    pub copy_of: Option<String>,
     pub columns: Vec<DataColumn>,
     pub rows: Vec<DataRow>,
     /// Rows matching the filter.
@@ -416,8 +420,25 @@ impl Store {
         offset: usize,
         focus: Option<i64>,
     ) -> Result<DataPage> {
-        let table = self.editable_table(mapping)?;
-        let columns = data_columns(mapping);
+        let (table, copy_of) = match &mapping.destination {
+            spoke_mapping::Destination::Spoke { .. } => (self.editable_table(mapping)?, None),
+            external => {
+                self.ensure_table(mapping)?;
+                let what = match external {
+                    spoke_mapping::Destination::Postgres { url, table } => format!("PostgreSQL table {table} at {url}"),
+                    spoke_mapping::Destination::Sqlite { path, table } => format!("SQLite table {table} in {path}"),
+                    spoke_mapping::Destination::Spoke { table } => table.clone(),
+                };
+                (crate::dest::store_table(&mapping.destination), Some(what))
+            }
+        };
+        let mut columns = data_columns(mapping);
+        if let Some(what) = &copy_of {
+            for c in columns.iter_mut().filter(|c| c.editable) {
+                c.editable = false;
+                c.read_only_reason = Some(format!("Edit it in the {what}; the next push sends the change."));
+            }
+        }
         let rows = self.data_rows(mapping, &table, &columns, None)?;
         let all = rows.len() as u64;
         let changes = rows.iter().filter(|r| r.state.pending()).count() as u64;
@@ -441,6 +462,7 @@ impl Store {
             offset: offset as u64,
             rows: matching.into_iter().skip(offset).take(limit).collect(),
             table,
+            copy_of,
             columns,
             all,
             changes,

@@ -129,6 +129,13 @@ async fn postgres_follows_the_portal_and_edits_there_are_written_back() {
         types,
         ["_hs_archived:boolean", "_hs_updated_at:timestamp with time zone", "spoke_score:double precision"]
     );
+    // The app's Data screen shows Spoke's copy of the table, read-only (edits go to PostgreSQL).
+    let page = env.store.data_page(&m, spoke_engine::RowFilter::All, 50, 0, None).unwrap();
+    assert_eq!(page.all as usize, env.portal(&m).await.len());
+    assert_eq!(page.rows.len(), 50);
+    assert!(page.copy_of.as_deref().unwrap().starts_with("PostgreSQL table crm.contacts at "), "{page:?}");
+    assert!(page.columns.iter().all(|c| !c.editable && (c.property.is_none() || c.read_only_reason.is_some())));
+    assert!(page.rows.iter().all(|r| r.state == spoke_engine::RowState::Synced && r.hubspot_id.is_some()));
 
     // Changes and archives arrive incrementally; archived rows are flagged, not removed.
     let ids: Vec<String> = env.portal(&m).await.keys().cloned().collect();

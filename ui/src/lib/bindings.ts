@@ -275,6 +275,59 @@ async exportMapping(mapping: Mapping) : Promise<Result<ExportedMapping, IpcError
     else return { status: "error", error: e  as any };
 }
 },
+/**
+ * Saves the password of a PostgreSQL URL in the OS keychain (replacing any saved one).
+ */
+async saveDatabasePassword(url: string, password: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("save_database_password", { url, password }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+async forgetDatabasePassword(url: string) : Promise<Result<null, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("forget_database_password", { url }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Whether a password is saved for the URL (the password itself never leaves the keychain).
+ */
+async databasePasswordSaved(url: string) : Promise<Result<boolean, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("database_password_saved", { url }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Logs in with the saved password: server version, the table (its columns, or that the first
+ * sync creates it) and the user's rights there.
+ */
+async testPostgres(url: string, table: string) : Promise<Result<PgCheck, IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("test_postgres", { url, table }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
+/**
+ * Suggested properties for the columns of an existing table found by `test_postgres`.
+ */
+async suggestColumns(connectionId: string, object: string, columns: LocalColumn[]) : Promise<Result<Suggestion[], IpcError>> {
+    try {
+    return { status: "ok", data: await TAURI_INVOKE("suggest_columns", { connectionId, object, columns }) };
+} catch (e) {
+    if(e instanceof Error) throw e;
+    else return { status: "error", error: e  as any };
+}
+},
 async testConnection(id: string, options: CheckOptions, onStep: TAURI_CHANNEL<CheckStep>) : Promise<Result<CheckRun, IpcError>> {
     try {
     return { status: "ok", data: await TAURI_INVOKE("test_connection", { id, options, onStep }) };
@@ -829,7 +882,13 @@ readOnlyReason: string | null }
 /**
  * A page of a mapping's table with every row's write state.
  */
-export type DataPage = { mapping: string; table: string; columns: DataColumn[]; rows: DataRow[]; 
+export type DataPage = { mapping: string; table: string; 
+/**
+ * For a mapping into the admin's own SQLite or PostgreSQL table: that table (the page shows
+ * Spoke's copy of its rows, read-only here; edits are made in the table itself and the next
+ * push picks them up).
+ */
+copyOf: string | null; columns: DataColumn[]; rows: DataRow[]; 
 /**
  * Rows matching the filter.
  */
@@ -1314,6 +1373,31 @@ baseUrl: string | null; clientId: string; clientSecret: string;
  * Loopback port registered as `http://localhost:PORT/callback`; empty for 53135.
  */
 port: number | null; scopes: string[]; optionalScopes: string[] }
+/**
+ * What the destination picker's "Test" found: the server, who Spoke logs in as, and the table
+ * (its columns when it exists, else that Spoke will create it).
+ */
+export type PgCheck = { 
+/**
+ * `server_version`, e.g. `15.8 (Debian 15.8-0+deb12u1)`.
+ */
+serverVersion: string; user: string; database: string; 
+/**
+ * The table as Spoke will use it: `schema.table`.
+ */
+table: string; 
+/**
+ * Whether the table exists; if not, the first sync creates it.
+ */
+exists: boolean; 
+/**
+ * The table's columns (Spoke's own `_hs_*` columns left out); empty when it does not exist.
+ */
+columns: LocalColumn[]; 
+/**
+ * Whether a password was used (one is saved in the keychain for this URL).
+ */
+passwordUsed: boolean }
 /**
  * What a sync is doing right now.
  */

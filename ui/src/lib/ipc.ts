@@ -7,7 +7,7 @@ export type {
   ScopeObject, Access, AuthMethod, DemoPortalInfo, DisconnectReport, OwnAppSignIn, AppInfo,
   Mapping, MappingEntry, FieldMapping, ObjectCatalog, ObjectDirectory, PropertyDef, Suggestion, Issue,
   DryRunRow, LocalTable, Criterion, Direction, Transform, LocalValue, PropertyType, LocalType,
-  HubSpotRecord, FieldPreview, Candidate,
+  HubSpotRecord, FieldPreview, Candidate, PgCheck, LocalColumn,
 } from "./bindings";
 import type { FieldMapping, HubSpotRecord, LocalValue, Mapping } from "./bindings";
 /** A local table row, column → value (as the commands take and return it). */
@@ -86,6 +86,13 @@ export const api = {
   saveMapping: async (id: string, mapping: Mapping) => unwrap(await commands.saveMapping(id, mapping)),
   deleteMapping: async (id: string, file: string) => unwrap(await commands.deleteMapping(id, file)),
   exportMapping: async (mapping: Mapping) => unwrap(await commands.exportMapping(mapping)),
+  /** The password goes to the OS keychain once and never comes back. */
+  saveDatabasePassword: async (url: string, password: string) => unwrap(await commands.saveDatabasePassword(url, password)),
+  forgetDatabasePassword: async (url: string) => unwrap(await commands.forgetDatabasePassword(url)),
+  databasePasswordSaved: async (url: string) => unwrap(await commands.databasePasswordSaved(url)),
+  testPostgres: async (url: string, table: string) => unwrap(await commands.testPostgres(url, table)),
+  suggestColumns: async (id: string, object: string, columns: import("./bindings").LocalColumn[]) =>
+    unwrap(await commands.suggestColumns(id, object, columns)),
   testConnection: async (
     id: string,
     options: import("./bindings").CheckOptions,
