@@ -1,5 +1,6 @@
 //! The create journal, step by step: creates HubSpot applied but whose answer was lost are
-//! adopted (identical rows by count, a row edited meanwhile updated after), not created again;
+//! adopted (identical rows by count, a row edited meanwhile updated after, a record changed in
+//! HubSpot meanwhile recognised by its history), not created again;
 //! while HubSpot's search may still lag they wait; a create that never reached HubSpot is made
 //! once the settle time has passed. (`tests/kill9_write.rs` does the same with `kill -9`.)
 
@@ -135,10 +136,12 @@ async fn lost_create_answers_are_adopted_not_created_again() {
     assert_eq!(created(&env, &m, &seeded).await.len(), 5);
     assert!(rows(&env).iter().all(|r| r.0.is_none()));
     assert_eq!(env.count("SELECT count(*) FROM _spoke_create_intents"), 5);
-    // Ada is edited locally before the next write-back.
+    // Ada is edited locally before the next write-back; Bob is renamed in HubSpot.
     rusqlite_open(&env.dir.path().join("spoke.db"))
         .execute("UPDATE leads SET lastname = 'Zqq' WHERE firstname = 'Ada'", [])
         .unwrap();
+    let bob = created(&env, &m, &seeded).await.into_iter().find(|p| p.1 == "Bob").unwrap().0;
+    env.update("contacts", &bob, json!({ "firstname": "Robert" })).await;
 
     // Search does not show the new records yet (60 s lag): the rows wait, nothing is created.
     env.reset_requests().await;
@@ -148,13 +151,17 @@ async fn lost_create_answers_are_adopted_not_created_again() {
     assert_eq!(creates(&env).await, 0);
     assert!(rows(&env).iter().all(|r| r.0.is_none()));
 
-    // Once search shows them, they are adopted: each record once, the edit sent as an update.
+    // Once search shows them, they are adopted: each record once (Bob by the values it was
+    // created with), the local edit sent as an update.
     env.admin(reqwest::Method::POST, "clock/advance", json!({ "ms": 61_000 })).await;
     let s = write(&env, &m, &cat, 60_000).await.unwrap();
     assert_eq!((s.created, s.updated, s.rejected), (5, 1, 0), "{}", s.message);
     assert!(s.message.contains("5 of the created were made by an interrupted earlier write and adopted"), "{}", s.message);
     assert_eq!(creates(&env).await, 0);
     assert_eq!(env.count("SELECT count(*) FROM _spoke_create_intents"), 0);
+    assert_eq!(rows(&env).iter().filter(|r| r.0.as_deref() == Some(bob.as_str())).count(), 1);
+    // HubSpot's rename reaches the row with the next read, as any change made in HubSpot.
+    env.sync(&m, SyncOptions::default()).await;
     let portal = created(&env, &m, &seeded).await;
     assert_eq!(portal.len(), 5, "{portal:?}");
     let local = rows(&env);
@@ -165,6 +172,7 @@ async fn lost_create_answers_are_adopted_not_created_again() {
         assert_eq!((&p.1, &p.2), (first, last));
     }
     assert!(portal.iter().any(|p| p.1 == "Ada" && p.2 == "Zqq"));
+    assert!(local.iter().any(|r| r.0.as_deref() == Some(bob.as_str()) && r.1 == "Robert"));
     let s = write(&env, &m, &cat, 60_000).await.unwrap();
     assert_eq!((s.pending, s.api_calls), (0, 0), "{}", s.message);
 

@@ -10,9 +10,11 @@
 //! Every write-back starts with [`Engine::recover_creates`]: for the intents still there,
 //! the records HubSpot may have created are looked for with a search (`createdate` ≥ send time
 //! − [`CLOCK_SKEW_MS`], keyset by `hs_object_id`) and compared with the sent values; a record
-//! whose values equal an intent's, and that no local row holds yet, is *adopted* exactly as a
-//! successful create would have recorded it (id, timestamps, `_hs_raw`, the key column) — each
-//! record once, so identical rows need as many records as there are rows. HubSpot's search is
+//! whose values equal an intent's (or, for a record changed since, whose values at its create,
+//! from the property history, do), and that no local row holds yet, is *adopted* exactly as
+//! the lost answer would have recorded it (id, key column, create time, `_hs_raw` = the record
+//! as created, so later HubSpot changes arrive with the next read) — each record once, so
+//! identical rows need as many records as there are rows. HubSpot's search is
 //! eventually consistent: a record created moments ago may not show yet. An intent not found is
 //! therefore created again only once [`WriteOptions::create_settle_ms`] have passed since it was
 //! sent; until then its row waits (it is not sent, and the run's message says so). Rows edited
@@ -35,6 +37,10 @@ use crate::store::{now_ms, parse_ms, quote};
 
 /// How far HubSpot's clock (`createdate`) may be behind Spoke's when a create is looked for.
 pub(super) const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// History entries this close to a record's create time are the values it was created with.
+const CREATE_HISTORY_SLACK_MS: i64 = 1000;
+/// Records created since an interrupted create that are compared by their history, at most.
+const HISTORY_LIMIT: usize = 1000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS _spoke_create_intents (
@@ -303,8 +309,9 @@ impl Engine {
         }
 
         // Each record once, each intent at most one record; identical rows need as many records.
+        // `adopted`: (intent, candidate, the record's values as created).
         let mut taken: BTreeSet<usize> = BTreeSet::new();
-        let mut adopted: Vec<(usize, String)> = Vec::new();
+        let mut adopted: Vec<(usize, usize, BTreeMap<String, Option<String>>)> = Vec::new();
         for (n, intent) in live.iter().enumerate() {
             let hit = candidates.iter().enumerate().position(|(c, (_, at, props))| {
                 !taken.contains(&c)
@@ -313,32 +320,106 @@ impl Engine {
             });
             if let Some(c) = hit {
                 taken.insert(c);
-                adopted.push((n, candidates[c].0.clone()));
+                adopted.push((n, c, candidates[c].2.clone()));
+            }
+        }
+        // Records changed since they were created (a workflow, a user): compared by the values
+        // they were created with (the oldest entry of each property's history).
+        let unmatched: Vec<usize> = (0..live.len())
+            .filter(|n| !adopted.iter().any(|a| a.0 == *n))
+            .collect();
+        let rest: Vec<usize> = (0..candidates.len())
+            .filter(|c| !taken.contains(c))
+            .take(HISTORY_LIMIT)
+            .collect();
+        if !unmatched.is_empty() && !rest.is_empty() {
+            let wanted: BTreeSet<&String> = unmatched
+                .iter()
+                .flat_map(|n| live[*n].properties.keys())
+                .collect();
+            let mut created_with: HashMap<usize, BTreeMap<String, Option<String>>> = HashMap::new();
+            for chunk in rest.chunks(50) {
+                let inputs: Vec<Value> = chunk
+                    .iter()
+                    .map(|c| json!({ "id": candidates[*c].0 }))
+                    .collect();
+                run.summary.api_calls += 1;
+                let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
+                    .json(json!({ "inputs": inputs, "properties": [], "propertiesWithHistory": wanted }))
+                    .idempotent(true);
+                let v: Value = self.client().send(req).await?.json()?;
+                for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
+                    let Some(c) = r
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|id| chunk.iter().find(|c| candidates[**c].0 == id))
+                    else {
+                        continue;
+                    };
+                    let at = candidates[*c].1;
+                    let history = r.get("propertiesWithHistory");
+                    let values = wanted
+                        .iter()
+                        .map(|p| {
+                            let oldest = history
+                                .and_then(|h| h.get(p.as_str()))
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|e| {
+                                    let ts = e.get("timestamp").and_then(Value::as_str).and_then(parse_ms)?;
+                                    Some((ts, e.get("value").and_then(Value::as_str)))
+                                })
+                                .min_by_key(|(ts, _)| *ts);
+                            // A value set only after the create was not part of it.
+                            let value = oldest
+                                .filter(|(ts, _)| *ts <= at.saturating_add(CREATE_HISTORY_SLACK_MS))
+                                .and_then(|(_, v)| v.map(str::to_owned));
+                            ((*p).clone(), value)
+                        })
+                        .collect();
+                    created_with.insert(*c, values);
+                }
+            }
+            for n in unmatched {
+                let intent = &live[n];
+                let hit = rest.iter().copied().find(|c| {
+                    !taken.contains(c)
+                        && candidates[*c].1 >= intent.sent_ms - CLOCK_SKEW_MS
+                        && created_with
+                            .get(c)
+                            .is_some_and(|values| matches(&intent.properties, values))
+                });
+                if let Some(c) = hit {
+                    taken.insert(c);
+                    adopted.push((n, c, created_with.remove(&c).unwrap_or_default()));
+                }
             }
         }
 
         if !adopted.is_empty() {
-            // Recorded exactly as a successful create: the records as HubSpot holds them now
-            // (`batch/read` is consistent, search is not).
-            let mut properties: Vec<String> = run.mapped_properties.iter().cloned().collect();
-            properties.push(crate::engine::modified_property(&object).to_owned());
-            let mut records: HashMap<String, CrmObject> = HashMap::new();
+            // Still there? (`batch/read` is consistent, search is not.)
+            let mut live_ids: BTreeSet<String> = BTreeSet::new();
             for chunk in adopted.chunks(100) {
-                let inputs: Vec<Value> = chunk.iter().map(|(_, id)| json!({ "id": id })).collect();
+                let inputs: Vec<Value> = chunk
+                    .iter()
+                    .map(|a| json!({ "id": candidates[a.1].0 }))
+                    .collect();
                 run.summary.api_calls += 1;
                 let req = Request::post(format!("/crm/v3/objects/{object}/batch/read"))
-                    .json(json!({ "inputs": inputs, "properties": properties }))
+                    .json(json!({ "inputs": inputs, "properties": [created] }))
                     .idempotent(true);
                 let page: Page<CrmObject> = self.client().send(req).await?.json()?;
-                for r in page.results {
-                    records.insert(r.id.clone(), r);
-                }
+                live_ids.extend(page.results.into_iter().map(|r| r.id));
             }
-            // A record archived between the search and the read is not adopted: its row waits.
-            adopted.retain(|(_, id)| records.contains_key(id));
+            // A record archived since is not adopted: its row waits, then is created.
+            adopted.retain(|a| live_ids.contains(&candidates[a.1].0));
+            // Recorded exactly as the lost answer would have been: the record as created (its
+            // sent properties as HubSpot stored them, created = updated = its create time), so
+            // that changes made in HubSpot since reach the row through the next read.
             let items: Vec<Item> = adopted
                 .iter()
-                .map(|(n, _)| {
+                .map(|(n, _, _)| {
                     let i = &live[*n];
                     Item {
                         rid: i.rid,
@@ -360,7 +441,27 @@ impl Engine {
                 ok: adopted
                     .iter()
                     .enumerate()
-                    .filter_map(|(k, (_, id))| records.remove(id).map(|r| (k, r, true)))
+                    .map(|(k, (n, c, values))| {
+                        let (id, at, _) = &candidates[*c];
+                        let properties = live[*n]
+                            .properties
+                            .iter()
+                            .map(|(p, sent)| {
+                                let stored = values.get(p).cloned().flatten();
+                                let v = if stored.is_some() { stored } else { Some(sent.clone()).filter(|s| !s.is_empty()) };
+                                (p.clone(), v)
+                            })
+                            .collect();
+                        let at = (*at != i64::MAX).then(|| crate::store::iso_ms(*at));
+                        let record = CrmObject {
+                            id: id.clone(),
+                            properties,
+                            created_at: at.clone(),
+                            updated_at: at,
+                            archived: false,
+                        };
+                        (k, record, true)
+                    })
                     .collect(),
                 rejected: Vec::new(),
             };
@@ -368,7 +469,7 @@ impl Engine {
             let started_ms = run.started_ms;
             run.started_ms = adopted
                 .iter()
-                .map(|(n, _)| live[*n].sent_ms)
+                .map(|(n, _, _)| live[*n].sent_ms)
                 .min()
                 .unwrap_or(started_ms);
             let committed = self.commit_outcome(run, &items, outcome, Vec::new());
@@ -378,7 +479,7 @@ impl Engine {
         }
 
         // Not found: never reached HubSpot, or not searchable yet.
-        let found: BTreeSet<usize> = adopted.iter().map(|(n, _)| *n).collect();
+        let found: BTreeSet<usize> = adopted.iter().map(|a| a.0).collect();
         let now = now_ms();
         let settle = run.options.create_settle_ms as i64;
         let mut recovery = Recovery::default();
