@@ -32,6 +32,16 @@ impl AppState {
         }
     }
 
+    /// The mapping as an inbound dry run compares it: a PostgreSQL table's rows as Spoke's copy
+    /// in its store holds them (as of the last sync; none before the first).
+    fn inbound_view(&self, mapping: &Mapping) -> Mapping {
+        let mut view = mapping.clone();
+        if let spoke_mapping::Destination::Postgres { .. } = &mapping.destination {
+            view.destination = spoke_mapping::Destination::Spoke { table: spoke_engine::store_table(&mapping.destination) };
+        }
+        view
+    }
+
     /// Up to `limit` rows of the mapping's local table, wherever it is (none while it does not
     /// exist): the samples of the write-back previews.
     async fn local_rows(&self, mapping: &Mapping, limit: usize) -> Res<Vec<LocalRow>> {
@@ -138,7 +148,8 @@ pub async fn preview_mapping(
         let local = state.local_rows(&mapping, limit as usize).await?;
         spoke_mapping::preview_outbound_rows(&client, &mapping, &catalog, local).await?
     } else {
-        spoke_mapping::preview_inbound(&client, &mapping, &catalog, &state.local_db(&mapping), limit as usize).await?
+        let view = state.inbound_view(&mapping);
+        spoke_mapping::preview_inbound(&client, &view, &catalog, &state.local_db(&view), limit as usize).await?
     };
     Ok(rows)
 }

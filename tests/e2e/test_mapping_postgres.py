@@ -210,8 +210,23 @@ def test_map_contacts_into_postgres_with_a_keychain_password(app, pg_db, data_di
     wait_for(app, "[data-testid=data-table] tbody tr[data-state=synced]")
     label = app.find_element("css selector", "[data-testid=page-label]").text
     assert label == f"1–50 of {len(expected):,}", label
+    copy = wait_for(app, "[data-testid=copy-of]")
+    assert "PostgreSQL table crm.contacts" in copy.text and "read-only" in copy.text, copy.text
+    assert not app.find_elements("css selector", "button[data-action=add-row]")
+    screenshot(app, "mapping-postgres-data")
+
+    # The dry run now compares the portal's records with the synced rows: nothing to create.
+    click(app, "button[data-nav=mapping]")
+    wait_for(app, "[data-mapping] button[data-action=edit]").click()
+    wait_for(app, "[data-testid=postgres-destination] [data-testid=pg-check][data-exists=true]", 20)
+    click(app, "button[data-action=preview]")
+    preview = wait_for(app, "[data-testid=mapping-preview]", 30)
+    actions = [e.text.lower() for e in preview.find_elements("css selector", "tbody span.action")]
+    assert len(actions) == 10 and "create" not in actions, preview.text
 
     # Write-back: the table's own row is created in the portal, and gets its HubSpot id.
+    click(app, "button[data-nav=data]")
+    wait_for(app, "[data-testid=data-table] tbody tr[data-state=synced]")
     assert portal.contact(LOCAL_ONLY, by_email=True) is None
     done = push(app)
     counts = {s.text.split(" ", 1)[1]: int(s.text.split(" ", 1)[0].replace(",", ""))
