@@ -63,8 +63,39 @@ fn cpu_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Child: one sync, then `{summary, elapsedMs, peakRssKb}` on stdout.
+/// This process's resident memory now, in kB.
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or("?")
+        .to_owned()
+}
+
+/// Child: one sync, then `{summary, elapsedMs, peakRssKb}` on stdout; the full read's lane
+/// timings (`spoke_engine::lanes`) on stderr.
 async fn engine_child(args: &[String]) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("spoke_engine::lanes=debug"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .init();
     let (base, token, store, mapping) = (&args[2], &args[3], &args[4], &args[5]);
     let overlap_ms: u64 = args[6].parse().unwrap();
     let governed = args[7] == "governed";
@@ -132,7 +163,7 @@ fn run_child(
     store: &std::path::Path,
     mapping: &std::path::Path,
     governed: bool,
-) -> (RunSummary, u64, u64, f64) {
+) -> (RunSummary, u64, u64, f64, String) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--engine", base, token])
         .arg(store)
@@ -152,6 +183,7 @@ fn run_child(
         v["elapsedMs"].as_u64().unwrap(),
         v["peakRssKb"].as_u64().unwrap(),
         v["cpuSecs"].as_f64().unwrap_or(0.0),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
     )
 }
 
@@ -327,7 +359,7 @@ async fn main() {
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await; // a fresh burst window
     let portal_cpu = cpu_secs();
-    let (full, full_ms, full_rss, full_cpu) =
+    let (full, full_ms, full_rss, full_cpu, lanes) =
         tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path, true));
     let portal_cpu = cpu_secs() - portal_cpu;
     let served_full = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
@@ -363,7 +395,7 @@ async fn main() {
         Value::Null,
     )
     .await;
-    let (inc, inc_ms, inc_rss, _) =
+    let (inc, inc_ms, inc_rss, _, _) =
         tokio::task::block_in_place(|| run_child(&base, &token, &store, &mapping_path, true));
     let served_inc = admin(&http, &base, reqwest::Method::GET, "requests", Value::Null).await;
 
@@ -414,7 +446,7 @@ async fn main() {
     println!(
         "| CPU time during the full read | engine {full_cpu:.1} s, portal {portal_cpu:.1} s (of {secs:.1} s; {} cores, load {}) |",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?")
+        load()
     );
     println!(
         "| incremental: changes | {changes} (overlap window {} s) |",
@@ -440,6 +472,12 @@ async fn main() {
         full_rss as f64 / 1024.0,
         inc_rss as f64 / 1024.0
     );
+    if !lanes.is_empty() {
+        println!("\nFull read, per lane (in calls = the governor's wait + the round trip):\n");
+        for line in lanes.lines() {
+            println!("- {line}");
+        }
+    }
     assert_eq!(
         full.counts.read, live,
         "full read must read every live record"
@@ -450,12 +488,17 @@ async fn main() {
     if rss_contacts == 0 {
         return;
     }
+    let rss_before = rss_kb();
+    let seeding = Instant::now();
     let big = prepare(rss_contacts, 0, false).await;
+    let seeded_in = seeding.elapsed();
+    let portal_rss = rss_kb().saturating_sub(rss_before);
+    let load_before = load();
     let live = admin(&big.http, &big.base, reqwest::Method::GET, "", Value::Null).await["objects"]
         ["contacts"]["live"]
         .as_u64()
         .unwrap();
-    let (full, ms, rss, _) = tokio::task::block_in_place(|| {
+    let (full, ms, rss, _, _) = tokio::task::block_in_place(|| {
         run_child(&big.base, &big.token, &big.store, &big.mapping_path, false)
     });
     let db_mb = std::fs::metadata(&big.store).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
@@ -476,6 +519,12 @@ async fn main() {
     );
     println!("| API calls | {} |", full.counts.api_calls);
     println!("| engine peak RSS | {:.1} MB |", rss as f64 / 1024.0);
+    println!(
+        "| demo portal | seeded and filled in {:.0} s, {:.0} MB resident |",
+        seeded_in.as_secs_f64(),
+        portal_rss as f64 / 1024.0
+    );
+    println!("| load (1 min) before / after the read | {load_before} / {} |", load());
     println!("| store size | {db_mb:.0} MB |");
     assert_eq!(
         full.counts.read, live,

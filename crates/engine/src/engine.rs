@@ -426,6 +426,19 @@ impl Engine {
         Ok(self.client.send(req).await?)
     }
 
+    /// Sends a read and parses its page on a task of its own. A full read's lanes share one
+    /// task, so otherwise an answer waits while another lane parses or commits its page: the
+    /// call then holds its governor slot longer (slots count from the answer) and the parsing
+    /// never uses a second core.
+    async fn fetch_page(&self, req: Request) -> Result<Page<Raw>> {
+        let client = self.client.clone();
+        match tokio::spawn(async move { client.send(req).await?.json::<Page<Raw>>() }).await {
+            Ok(page) => Ok(page?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::Unexpected(format!("a read was stopped: {e}"))),
+        }
+    }
+
     /// Ok(true) when complete, Ok(false) when cancelled.
     async fn run_scan(
         &self,
@@ -631,6 +644,7 @@ impl Engine {
         lanes: Lanes,
         cancel: &CancelToken,
     ) -> Result<bool> {
+        let read_started = Instant::now();
         let gaps = GapState::restore(scan);
         let shared = std::sync::Mutex::new(DualState {
             counts: std::mem::take(&mut run.counts),
@@ -645,6 +659,7 @@ impl Engine {
             list_claimed: 0,
         });
         let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+        let timings = std::sync::Mutex::new(Vec::<LaneTiming>::new());
         let view: &Run<'_> = run;
         let ctx = PageCtx {
             table: &view.table,
@@ -718,7 +733,10 @@ impl Engine {
             let take = &take;
             let progress = &progress;
             let ctx = &ctx;
+            let timings = &timings;
             async move {
+                let mut t = LaneTiming::new(Side::Search, lane);
+                let result = async {
                 while take(Side::Search, lane).await?.is_some() {
                     loop {
                         if cancel.is_cancelled() {
@@ -767,9 +785,13 @@ impl Engine {
                             self.check_budget(view.daily_reserve_percent)?;
                         }
                         lock().counts.api_calls += 1;
-                        let sent = self.client.send(req).await;
+                        let call = Instant::now();
+                        let sent = self.fetch_page(req).await;
+                        t.calls += 1;
+                        t.in_calls += call.elapsed();
                         lock().probing = Some(false);
-                        let page: Page<Raw> = sent?.json()?;
+                        let work = Instant::now();
+                        let page = sent?;
                         let exhausted = page.results.is_empty() || page.next_after().is_none();
                         let mut records: Vec<Incoming> = page
                             .results
@@ -827,12 +849,17 @@ impl Engine {
                             s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
                         }
                         progress(&s);
+                        t.working += work.elapsed();
                         if done {
                             break;
                         }
                     }
                 }
                 Ok(!cancel.is_cancelled())
+                }
+                .await;
+                t.finish(timings);
+                result
             }
         };
         let fetch_ids = |after: Option<String>| {
@@ -849,10 +876,9 @@ impl Engine {
                     self.check_budget(view.daily_reserve_percent)?;
                 }
                 lock().counts.api_calls += 1;
-                let sent = self.client.send(req).await;
+                let sent = self.fetch_page(req).await;
                 lock().probing = Some(false);
-                let page: Page<Raw> = sent?.json()?;
-                Ok::<Page<Raw>, Error>(page)
+                Ok::<Page<Raw>, Error>(sent?)
             }
         };
         let read_batch = |ids: Vec<String>| {
@@ -870,7 +896,7 @@ impl Engine {
                     .idempotent(true);
                 self.check_budget(view.daily_reserve_percent)?;
                 lock().counts.api_calls += 1;
-                let found: Page<Raw> = self.client.send(req).await?.json()?;
+                let found = self.fetch_page(req).await?;
                 Ok(found
                     .results
                     .into_iter()
@@ -885,7 +911,10 @@ impl Engine {
             let read_batch = &read_batch;
             let progress = &progress;
             let ctx = &ctx;
+            let timings = &timings;
             async move {
+                let mut t = LaneTiming::new(Side::List, lane);
+                let result = async {
                 'work: while take(Side::List, lane).await?.is_some() {
                     let (start, seek) = {
                         let s = lock();
@@ -965,7 +994,11 @@ impl Engine {
                                 Ok(None)
                             }
                         };
+                        let call = Instant::now();
                         let (records, following) = tokio::join!(read_batch(ids), prefetch);
+                        t.calls += 1 + u32::from(go_on);
+                        t.in_calls += call.elapsed();
+                        let work = Instant::now();
                         let mut records = records?;
                         let mut s = lock();
                         let Some(gi) = s.owner_index(Side::List, lane) else {
@@ -1001,6 +1034,7 @@ impl Engine {
                         }
                         progress(&s);
                         drop(s);
+                        t.working += work.elapsed();
                         match following? {
                             Some(page) => ids_page = page,
                             None => continue 'work,
@@ -1008,6 +1042,10 @@ impl Engine {
                     }
                 }
                 Ok(!cancel.is_cancelled())
+                }
+                .await;
+                t.finish(timings);
+                result
             }
         };
         let mut futures: Vec<
@@ -1020,6 +1058,23 @@ impl Engine {
             futures.push(Box::pin(list_lane(lane)));
         }
         let outcome = join_lanes(futures).await;
+        let read_for = read_started.elapsed();
+        for t in timings.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            // Where a lane's time went: in calls (the governor's wait and the round trip),
+            // parsing and committing, or idle (waiting for work, and the read's tail).
+            tracing::debug!(
+                target: "spoke_engine::lanes",
+                "{:?} lane {}: {} calls, {:.1} s in calls, {:.1} s parsing and committing, {:.1} s idle, done at {:.1} s of {:.1} s",
+                t.side,
+                t.lane,
+                t.calls,
+                t.in_calls.as_secs_f64(),
+                t.working.as_secs_f64(),
+                t.ended.saturating_sub(t.in_calls + t.working).as_secs_f64(),
+                t.ended.as_secs_f64(),
+                read_for.as_secs_f64(),
+            );
+        }
         let s = shared.into_inner().unwrap_or_else(|p| p.into_inner());
         run.counts = s.counts;
         run.scan_read += s.read;
@@ -1331,6 +1386,41 @@ impl Engine {
 enum Side {
     Search,
     List,
+}
+
+/// Where one lane of a full read spent its time (logged at debug level, target
+/// `spoke_engine::lanes`; the bench prints it).
+struct LaneTiming {
+    side: Side,
+    lane: usize,
+    calls: u32,
+    /// In `send`: the governor's wait plus the round trip (a list lane's list page and batch
+    /// read overlap; counted once).
+    in_calls: std::time::Duration,
+    /// Parsing, claiming and committing pages.
+    working: std::time::Duration,
+    started: Instant,
+    /// From the lane's start to its end.
+    ended: std::time::Duration,
+}
+
+impl LaneTiming {
+    fn new(side: Side, lane: usize) -> LaneTiming {
+        LaneTiming {
+            side,
+            lane,
+            calls: 0,
+            in_calls: std::time::Duration::ZERO,
+            working: std::time::Duration::ZERO,
+            started: Instant::now(),
+            ended: std::time::Duration::ZERO,
+        }
+    }
+
+    fn finish(mut self, all: &std::sync::Mutex<Vec<LaneTiming>>) {
+        self.ended = self.started.elapsed();
+        all.lock().unwrap_or_else(|p| p.into_inner()).push(self);
+    }
 }
 
 /// How many requests a full read keeps in flight on each path.

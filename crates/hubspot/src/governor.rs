@@ -96,12 +96,19 @@ struct Slot {
     in_flight: bool,
 }
 
+/// Answered calls seen before a window trusts its fastest round trip (see [`Window::answered`]).
+const ROUND_TRIPS_TO_TRUST: u32 = 8;
+
 #[derive(Debug)]
 struct Window {
     limit: u32,
     period: Duration,
-    /// Ordered by `at`: in-flight calls keep their start, answered ones move to their answer.
+    /// In-flight calls keep their start; answered ones move to when HubSpot counted them at the
+    /// latest (see [`Window::answered`]).
     starts: VecDeque<Slot>,
+    /// The fastest round trip of an answered call, and how many calls were answered.
+    fastest: Option<Duration>,
+    answers: u32,
 }
 
 impl Window {
@@ -110,6 +117,8 @@ impl Window {
             limit: limit.max(1),
             period,
             starts: VecDeque::new(),
+            fastest: None,
+            answers: 0,
         }
     }
 
@@ -128,7 +137,8 @@ impl Window {
         if (self.starts.len() as u32) < self.limit {
             return None;
         }
-        // The answered call whose expiry makes room (calls in flight cannot expire).
+        // The answered call whose expiry makes room (calls in flight cannot expire; answered
+        // ones are ordered by when they count).
         let must_expire = self.starts.len() - self.limit as usize;
         // A little slack: HubSpot counts a call when it arrives, which is a bit after it started
         // here, so a slot that just freed up locally may not have freed up there yet.
@@ -152,19 +162,45 @@ impl Window {
         });
     }
 
-    /// The call started at `started` was answered: it counts from now, no longer in flight.
+    /// The call started at `started` was answered at `now`. HubSpot counted it when it arrived,
+    /// somewhere between the two; under load a request can sit in queues for a while, so the
+    /// start is not a safe bound. The answer is, but it costs a whole round trip of every slot:
+    /// at 150 ms, a sixth of a one-second search budget. The way here, HubSpot's work and the
+    /// next call's way there take at least as long as the fastest round trip seen, so once
+    /// [`ROUND_TRIPS_TO_TRUST`] calls were answered a call counts from half that before its
+    /// answer (never before its start): the next call, which needs its own way there, arrives
+    /// no earlier than the window allows.
     fn answered(&mut self, started: Instant, now: Instant) {
-        if let Some(index) = self
+        let Some(index) = self
             .starts
             .iter()
             .position(|s| s.in_flight && s.at == started)
-        {
-            self.starts.remove(index);
-            self.starts.push_back(Slot {
-                at: now,
+        else {
+            return;
+        };
+        self.starts.remove(index);
+        let round_trip = now.saturating_duration_since(started);
+        self.fastest = Some(self.fastest.map_or(round_trip, |f| f.min(round_trip)));
+        self.answers = self.answers.saturating_add(1);
+        let early = match self.fastest {
+            Some(f) if self.answers >= ROUND_TRIPS_TO_TRUST => f / 2,
+            _ => Duration::ZERO,
+        };
+        let at = now.checked_sub(early).unwrap_or(now).max(started);
+        // Keep answered calls ordered by `at` (the fastest round trip only ever shrinks, so a
+        // new one almost always goes last); where calls in flight stand does not matter.
+        let position = self
+            .starts
+            .iter()
+            .rposition(|s| !s.in_flight && s.at <= at)
+            .map_or(0, |i| i + 1);
+        self.starts.insert(
+            position,
+            Slot {
+                at,
                 in_flight: false,
-            });
-        }
+            },
+        );
     }
 
     /// Aligns the local view with the server's: if the server has fewer calls left than we think,
@@ -485,6 +521,35 @@ mod tests {
             "the slot of the slow call frees 300 ms after its answer: {:?}",
             start.elapsed()
         );
+    }
+
+    #[test]
+    fn once_round_trips_are_known_a_call_counts_half_the_fastest_before_its_answer() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        let mut w = Window::new(1, ms(1000));
+        // The first calls count from their answers, however fast they were.
+        for i in 0..u64::from(ROUND_TRIPS_TO_TRUST - 1) {
+            let start = t0 + ms(i * 10_000);
+            w.start(start);
+            w.answered(start, start + ms(200 + i));
+            assert_eq!(w.wait(start + ms(200 + i)), Some(ms(1000 + 25)), "call {i}");
+        }
+        // Then from half the fastest round trip (100 ms) before the answer.
+        let start = t0 + ms(100_000);
+        w.start(start);
+        w.answered(start, start + ms(300));
+        assert_eq!(w.wait(start + ms(300)), Some(ms(1000 + 25 - 100)));
+        // Answered calls stay ordered by when they count.
+        let mut w = Window::new(2, ms(1000));
+        w.fastest = Some(ms(200));
+        w.answers = ROUND_TRIPS_TO_TRUST;
+        w.start(t0);
+        w.start(t0 + ms(50));
+        w.answered(t0 + ms(50), t0 + ms(400)); // counts at 300
+        w.answered(t0, t0 + ms(380)); // counts at 280
+        let ats: Vec<_> = w.starts.iter().map(|s| s.at.duration_since(t0)).collect();
+        assert_eq!(ats, vec![ms(280), ms(300)]);
     }
 
     #[tokio::test]

@@ -131,7 +131,7 @@ async fn update(State(st): State<Arc<AppState>>, Path((object_type, id)): Path<(
         let ti = resolve(&store, &object_type)?;
         let n = crate::crm::find(&store, ti, &id, None)?;
         let values = admin_values(&store, ti, &body.properties, body.force)?;
-        w.update(&mut store, ti, n, &values, now, "CRM_UI")?;
+        w.update(&mut store, ti, n, &values, now, crate::model::Source::CrmUi)?;
         // A user edit always bumps the modification time, even when values are unchanged.
         let ts = store.types[ti].records.get(&n).map(|r| now.max(r.updated)).unwrap_or(now);
         store.types[ti].set_updated(n, ts);
@@ -168,7 +168,7 @@ async fn bulk_update(State(st): State<Arc<AppState>>, Path(object_type): Path<St
             None => store.types[ti].records.keys().take(body.count.unwrap_or(12_000)).copied().collect(),
         };
         for id in &ids {
-            w.update(&mut store, ti, *id, &values, now, "BATCH_UPDATE")?;
+            w.update(&mut store, ti, *id, &values, now, crate::model::Source::BatchUpdate)?;
             store.types[ti].set_updated(*id, now);
         }
         ids.len()

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, Json};
-use crate::model::{Derived, PType, Record, Store};
+use crate::model::{Derived, PType, Record, Source, Store};
 use crate::state::AppState;
 use crate::util::{iso_date, iso_ms, parse_time_ms};
 use crate::webhooks::Change;
@@ -347,11 +347,13 @@ fn check_unique(store: &Store, ti: usize, changes: &[(u16, String)], self_id: Op
 pub struct Writes<'a> {
     pub st: &'a AppState,
     pub changes: Vec<Change>,
+    /// Some webhook subscription is active (property changes become events).
+    listening: bool,
 }
 
 impl<'a> Writes<'a> {
     pub fn new(st: &'a AppState) -> Self {
-        Writes { st, changes: Vec::new() }
+        Writes { st, changes: Vec::new(), listening: st.webhooks.listening() }
     }
 
     pub fn create(&mut self, store: &mut Store, ti: usize, values: Vec<(u16, String)>, now: i64) -> ApiResult<u64> {
@@ -360,9 +362,7 @@ impl<'a> Writes<'a> {
         let pairs: Vec<(u16, &str)> = values.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v.as_str())).collect();
         let r = Record::new(id, now, now, &pairs);
         let t = &mut store.types[ti];
-        for (k, v) in &pairs {
-            t.history.insert((id, *k), vec![crate::model::HistEntry { value: v.to_string(), ts: now, source: "API" }]);
-        }
+        t.record_created(id, &pairs, now, Source::Api);
         t.insert_live(r);
         t.index_record(id);
         self.st.note_write(ti, id, None);
@@ -370,7 +370,7 @@ impl<'a> Writes<'a> {
         Ok(id)
     }
 
-    pub fn update(&mut self, store: &mut Store, ti: usize, id: u64, values: &[(u16, String)], now: i64, source: &'static str) -> ApiResult<usize> {
+    pub fn update(&mut self, store: &mut Store, ti: usize, id: u64, values: &[(u16, String)], now: i64, source: Source) -> ApiResult<usize> {
         check_unique(store, ti, values, Some(id))?;
         let t = &mut store.types[ti];
         t.unindex_record(id);
@@ -385,10 +385,14 @@ impl<'a> Writes<'a> {
         t.index_record(id);
         if !changed.is_empty() {
             self.st.note_write(ti, id, Some(before));
-            for (k, _) in &changed {
-                let name = t.props[*k as usize].name.clone();
-                let value = after.get(*k).unwrap_or("").to_string();
-                self.changes.push(Change::Property { ti, id, name, value, at: now });
+            // Events only while a webhook subscription is active (a bulk update of a million
+            // records would otherwise hold an event per changed value until it ends).
+            if self.listening {
+                for (k, _) in &changed {
+                    let name = t.props[*k as usize].name.clone();
+                    let value = after.get(*k).unwrap_or("").to_string();
+                    self.changes.push(Change::Property { ti, id, name, value, at: now });
+                }
             }
         }
         Ok(changed.len())
@@ -412,7 +416,7 @@ impl<'a> Writes<'a> {
         t.unindex_record(id);
         let live = t.remove_live(id);
         let arch = t.archived.remove(&id);
-        t.history.retain(|(rid, _), _| *rid != id);
+        t.history.remove(&id);
         t.merged_into.retain(|from, to| *from != id && *to != id);
         let existed = live.is_some() || arch.is_some();
         if let Some(r) = live {
@@ -449,7 +453,7 @@ impl<'a> Writes<'a> {
         for (to, to_id, type_id) in moved {
             store.assoc.link(ti, primary, to, to_id, type_id);
         }
-        self.update(store, ti, primary, &fill, now, "CRM_UI")?;
+        self.update(store, ti, primary, &fill, now, Source::CrmUi)?;
         self.changes.push(Change::Merged { ti, primary, loser, at: now });
         Ok(primary)
     }
@@ -614,7 +618,7 @@ pub async fn update(State(st): State<Arc<AppState>>, Extension(caller): Extensio
         caller.require(&store.types[ti].write_scopes)?;
         let n = find(&store, ti, &id, p.one("idProperty"))?;
         let values = validate(&store, ti, &input.properties).map_err(validation_error)?;
-        w.update(&mut store, ti, n, &values, now, "INTEGRATION")?;
+        w.update(&mut store, ti, n, &values, now, Source::Integration)?;
         let names: Vec<String> = store.types[ti].default_props.iter().cloned().chain(input.properties.keys().cloned()).collect();
         let r = store.types[ti].records.get(&n).ok_or_else(|| ApiError::internal("record vanished"))?;
         render(&store, ti, r, Some(&names), None)
@@ -859,7 +863,7 @@ pub async fn batch(State(st): State<Arc<AppState>>, Extension(caller): Extension
                         }
                     };
                     if !is_new {
-                        if let Err(e) = w.update(&mut store, ti, target, &values, now, "INTEGRATION") {
+                        if let Err(e) = w.update(&mut store, ti, target, &values, now, Source::Integration) {
                             if e.status == StatusCode::CONFLICT {
                                 return Err(e);
                             }

@@ -275,11 +275,44 @@ impl<'a> Iterator for RecordIter<'a> {
     }
 }
 
+/// One value a property had, as `propertiesWithHistory` shows it.
 #[derive(Debug, Clone)]
 pub struct HistEntry {
     pub value: String,
     pub ts: i64,
     pub source: &'static str,
+}
+
+/// Where a change came from (`sourceType` in property history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Import,
+    Api,
+    Integration,
+    CrmUi,
+    BatchUpdate,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Import => "IMPORT",
+            Source::Api => "API",
+            Source::Integration => "INTEGRATION",
+            Source::CrmUi => "CRM_UI",
+            Source::BatchUpdate => "BATCH_UPDATE",
+        }
+    }
+}
+
+/// One history entry as stored: 32 bytes, the value shared (a bulk update of a million records
+/// stores its value once).
+#[derive(Debug, Clone)]
+pub struct HistRow {
+    pub value: std::sync::Arc<str>,
+    pub ts: i64,
+    pub key: u16,
+    pub source: Source,
 }
 
 pub struct ObjectType {
@@ -312,7 +345,11 @@ pub struct ObjectType {
     pub unique: HashMap<u16, HashMap<String, u64>>,
     /// Merged-away id → surviving id.
     pub merged_into: HashMap<u64, u64>,
-    pub history: HashMap<(u64, u16), Vec<HistEntry>>,
+    /// Property history per record, oldest first (a property without entries has had one
+    /// value since the record was created: [`ObjectType::history_for`]).
+    pub history: HashMap<u64, Vec<HistRow>>,
+    /// The last value written to history per property, shared by the next identical one.
+    pub last_history_value: HashMap<u16, std::sync::Arc<str>>,
     pub default_props: Vec<String>,
     pub read_scopes: Vec<&'static str>,
     pub write_scopes: Vec<&'static str>,
@@ -453,6 +490,29 @@ impl ObjectType {
         }
     }
 
+    /// A history value, shared with the previous identical one of the same property.
+    fn history_value(&mut self, key: u16, value: &str) -> std::sync::Arc<str> {
+        match self.last_history_value.get(&key) {
+            Some(v) if &**v == value => v.clone(),
+            _ => {
+                let v: std::sync::Arc<str> = value.into();
+                self.last_history_value.insert(key, v.clone());
+                v
+            }
+        }
+    }
+
+    /// Records the values of a new record (its first history entries).
+    pub fn record_created(&mut self, id: u64, values: &[(u16, &str)], ts: i64, source: Source) {
+        let rows: Vec<HistRow> = values
+            .iter()
+            .map(|(k, v)| HistRow { value: self.history_value(*k, v), ts, key: *k, source })
+            .collect();
+        if !rows.is_empty() {
+            self.history.insert(id, rows);
+        }
+    }
+
     /// Records property history for changed keys (seeding the first entry lazily from the
     /// original value so that history is complete).
     pub fn record_history(
@@ -462,23 +522,40 @@ impl ObjectType {
         changes: &[(u16, Option<String>)],
         new: &Record,
         ts: i64,
-        source: &'static str,
+        source: Source,
     ) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut rows = self.history.remove(&id).unwrap_or_default();
+        let mut added = Vec::with_capacity(changes.len() * 2);
         for (k, old) in changes {
-            let entry = self.history.entry((id, *k)).or_default();
-            if entry.is_empty() {
-                if let Some(old) = old {
-                    entry.push(HistEntry { value: old.clone(), ts: created, source: "IMPORT" });
+            if let Some(old) = old {
+                if !rows.iter().any(|r| r.key == *k) {
+                    added.push(HistRow { value: self.history_value(*k, old), ts: created, key: *k, source: Source::Import });
                 }
             }
-            let value = new.get(*k).unwrap_or("").to_string();
-            entry.push(HistEntry { value, ts, source });
+            let value = self.history_value(*k, new.get(*k).unwrap_or(""));
+            added.push(HistRow { value, ts, key: *k, source });
         }
+        rows.reserve_exact(added.len());
+        rows.extend(added);
+        self.history.insert(id, rows);
     }
 
+    /// A property's history, newest first.
     pub fn history_for(&self, r: &Record, key: u16) -> Vec<HistEntry> {
-        if let Some(h) = self.history.get(&(r.id, key)) {
-            return h.iter().rev().cloned().collect();
+        let rows: Vec<HistEntry> = self
+            .history
+            .get(&r.id)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|h| h.key == key)
+            .map(|h| HistEntry { value: h.value.to_string(), ts: h.ts, source: h.source.as_str() })
+            .collect();
+        if !rows.is_empty() {
+            return rows;
         }
         match self.value(r, key) {
             Some(v) => vec![HistEntry { value: v.into_owned(), ts: r.created, source: "IMPORT" }],

@@ -294,6 +294,48 @@ fn indexed_candidates(t: &ObjectType, groups: &[Vec<Compiled>]) -> Option<std::c
     Some(ids)
 }
 
+/// The `hs_object_id` range every filter group lies in, when each group bounds the id (the
+/// sync's keyset filters): search then walks only that stretch of the id-ordered records, as
+/// HubSpot's index does, instead of examining every record. `None` = scan everything.
+fn id_range(t: &ObjectType, groups: &[Vec<Compiled>]) -> Option<(u64, u64)> {
+    // Rounded inwards to whole ids; `as` saturates (negative → 0, too large → u64::MAX).
+    let up = |v: f64| v.ceil() as u64;
+    let down = |v: f64| if v < 0.0 { None } else { Some(v.floor() as u64) };
+    if groups.is_empty() {
+        return None;
+    }
+    let mut range: Option<(u64, u64)> = None;
+    for g in groups {
+        let (mut lo, mut hi, mut bounded) = (0u64, u64::MAX, false);
+        for c in g {
+            if t.props.get(c.key as usize).map(|p| p.derived) != Some(Derived::Id) || !c.ptype.numeric() {
+                continue;
+            }
+            let Some(v) = c.num else { continue };
+            let (l, h) = match c.op {
+                Op::Eq => (up(v), down(v)?),
+                Op::Gt => (down(v).map_or(0, |d| d.saturating_add(1)), u64::MAX),
+                Op::Gte => (up(v), u64::MAX),
+                Op::Lt => (0, down(up(v) as f64 - 1.0)?),
+                Op::Lte => (0, down(v)?),
+                Op::Between => (up(v), down(c.high?)?),
+                _ => continue,
+            };
+            lo = lo.max(l);
+            hi = hi.min(h);
+            bounded = true;
+        }
+        if !bounded {
+            return None;
+        }
+        if lo <= hi {
+            range = Some(range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        }
+    }
+    // Every group bounded but none can match: an empty stretch.
+    Some(range.unwrap_or((1, 0)))
+}
+
 pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extension<Caller>, Path(object_type): Path<String>, Json(req): Json<SearchRequest>) -> ApiResult<Response> {
     let limit = req.limit.unwrap_or(10);
     if !(1..=200).contains(&limit) {
@@ -374,7 +416,12 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
             hits.sort_by_key(|r| r.id);
         }
         None => {
-            for (id, r) in &t.records {
+            let stretch: Box<dyn Iterator<Item = (&u64, &Record)>> = match id_range(t, &groups) {
+                Some((lo, hi)) if lo <= hi => Box::new(t.records.range(lo..=hi)),
+                Some(_) => Box::new(std::iter::empty()),
+                None => Box::new(t.records.iter()),
+            };
+            for (id, r) in stretch {
                 let r = match lagged_by_type.get(id) {
                     Some(Some(old)) => old,
                     Some(None) => continue,
@@ -397,7 +444,13 @@ pub async fn search(State(st): State<Arc<AppState>>, Extension(caller): Extensio
     let total = hits.len();
     // Only the first `after + limit` hits are ever shown: select them, then sort that prefix.
     let want = (after + limit).min(total);
-    if let Some(((key, def), desc)) = sort {
+    if let Some((_, desc)) = sort.filter(|((_, def), _)| def.derived == Derived::Id) {
+        // By id: the hits are (nearly) in id order already.
+        hits.sort_unstable_by_key(|r| r.id);
+        if desc {
+            hits.reverse();
+        }
+    } else if let Some(((key, def), desc)) = sort {
         let numeric = def.ptype.numeric();
         let mut keyed: Vec<(Option<f64>, Option<String>, &Record)> = hits
             .iter()

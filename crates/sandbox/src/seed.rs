@@ -192,6 +192,7 @@ fn new_type(type_id: &str, name: &str, singular: &str, plural: &str, custom: boo
         unique: HashMap::new(),
         merged_into: HashMap::new(),
         history: HashMap::new(),
+        last_history_value: HashMap::new(),
         default_props: defaults.iter().map(|s| s.to_string()).collect(),
         read_scopes: read,
         write_scopes: write,

@@ -86,6 +86,12 @@ fn kind(type_name: &str) -> Option<&'static str> {
 }
 
 impl Hub {
+    /// Whether changes can become events now (the app's settings are set and a subscription is
+    /// active); [`Hub::emit`] drops them otherwise.
+    pub fn listening(&self) -> bool {
+        self.inner.lock().is_ok_and(|i| i.settings.is_some() && i.subs.values().any(|s| s.active))
+    }
+
     /// Turns changes into events for matching active subscriptions and queues them.
     pub fn emit(&self, st: &AppState, changes: Vec<Change>) {
         if changes.is_empty() {

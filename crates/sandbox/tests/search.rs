@@ -224,3 +224,47 @@ async fn date_range_searches_read_the_index_and_match_a_full_scan() {
     let eq = search(&env, "contacts", f("lastmodifieddate", "EQ", json!(created["updatedAt"]))).await;
     assert!(ids(&eq).contains(&created["id"].as_str().unwrap().to_string()));
 }
+
+#[tokio::test]
+async fn record_id_ranges_read_the_id_order_and_match_a_full_scan() {
+    let env = unlimited().await;
+    let first = json(env.get("/crm/v3/objects/contacts?limit=1").await).await;
+    let lo: u64 = first["results"][0]["id"].as_str().unwrap().parse().unwrap();
+    let archived_id = (lo + 40).to_string();
+    env.send(Method::DELETE, &format!("/crm/v3/objects/contacts/{archived_id}"), json!(null)).await;
+    let id = |op: &str, v: Value| json!({ "propertyName": "hs_object_id", "operator": op, "value": v });
+    let between = |a: u64, b: u64| json!({ "propertyName": "hs_object_id", "operator": "BETWEEN", "value": a.to_string(), "highValue": b.to_string() });
+    let nobody = json!({ "filters": [{ "propertyName": "email", "operator": "EQ", "value": "nobody@nowhere.invalid" }] });
+    let cases: Vec<(&str, Vec<Value>)> = vec![
+        ("between", vec![json!({ "filters": [between(lo + 10, lo + 150)] })]),
+        ("gt and lt", vec![json!({ "filters": [id("GT", json!((lo + 100).to_string())), id("LT", json!(lo + 200))] })]),
+        ("fractional gte and lte", vec![json!({ "filters": [id("GTE", json!(format!("{}.5", lo + 20))), id("LTE", json!(format!("{}.7", lo + 90)))] })]),
+        ("eq", vec![json!({ "filters": [id("EQ", json!((lo + 42).to_string()))] })]),
+        ("lt", vec![json!({ "filters": [id("LT", json!((lo + 30).to_string()))] })]),
+        ("two groups", vec![json!({ "filters": [between(lo, lo + 20)] }), json!({ "filters": [between(lo + 50, lo + 60)] })]),
+        ("empty", vec![json!({ "filters": [between(lo + 60, lo + 50)] })]),
+        ("with another filter", vec![json!({ "filters": [between(lo, lo + 150), { "propertyName": "lifecyclestage", "operator": "EQ", "value": "lead" }] })]),
+        ("archived id", vec![json!({ "filters": [id("EQ", json!(archived_id))] })]),
+    ];
+    for (name, groups) in cases {
+        // A second group that matches nothing and does not bound the id forces a full scan
+        // (in id order, as no sort is asked for).
+        let mut scan_groups = groups.clone();
+        scan_groups.push(nobody.clone());
+        let scanned = search(&env, "contacts", json!({ "filterGroups": scan_groups, "limit": 200 })).await;
+        let expected = ids(&scanned);
+        assert!(expected.len() < 200, "{name}: keep the case within one page");
+        for (direction, order) in [("ASCENDING", expected.clone()), ("DESCENDING", expected.iter().rev().cloned().collect())] {
+            let sorts = json!([{ "propertyName": "hs_object_id", "direction": direction }]);
+            let indexed = search(&env, "contacts", json!({ "filterGroups": groups, "limit": 200, "sorts": sorts })).await;
+            assert_eq!(indexed["total"], scanned["total"], "{name} {direction}");
+            assert_eq!(ids(&indexed), order, "{name} {direction}");
+            // Paged: the same records, page by page.
+            let page = search(&env, "contacts", json!({ "filterGroups": groups, "limit": 7, "after": "7", "sorts": sorts })).await;
+            assert_eq!(ids(&page), order.iter().skip(7).take(7).cloned().collect::<Vec<_>>(), "{name} {direction} page 2");
+        }
+        assert!(!expected.contains(&archived_id), "{name}");
+    }
+    let eq = search(&env, "contacts", json!({ "filterGroups": [{ "filters": [id("EQ", json!((lo + 42).to_string()))] }] })).await;
+    assert_eq!(ids(&eq), vec![(lo + 42).to_string()]);
+}
