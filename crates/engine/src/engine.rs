@@ -472,6 +472,7 @@ impl Engine {
         run.scan_started = Some(Instant::now());
         self.emit(run);
         let limit = options.page_size.clamp(1, 200);
+        let inline = list_inline(&run.properties, options.list_properties_max_chars);
         if scan.dual
             && !self
                 .full_dual(
@@ -483,6 +484,7 @@ impl Engine {
                     Lanes::plan(
                         self.gauge().as_ref(),
                         round_trip + std::time::Duration::from_millis(60),
+                        inline,
                     ),
                     cancel,
                 )
@@ -862,12 +864,20 @@ impl Engine {
                 result
             }
         };
+        // With `inline`, list pages carry the properties (one call per 100 records); else ids
+        // only, and `batch/read` fetches the properties in its body.
+        let list_properties = if lanes.inline {
+            view.properties.join(",")
+        } else {
+            "hs_object_id".to_owned()
+        };
         let fetch_ids = |after: Option<String>| {
             let object = object.clone();
+            let list_properties = list_properties.clone();
             async move {
                 let mut req = Request::get(format!("/crm/v3/objects/{object}"))
                     .query("limit", LIST_LIMIT.to_string())
-                    .query("properties", "hs_object_id");
+                    .query("properties", list_properties);
                 if let Some(a) = after {
                     req = req.query("after", a);
                 }
@@ -995,8 +1005,19 @@ impl Engine {
                             }
                         };
                         let call = Instant::now();
-                        let (records, following) = tokio::join!(read_batch(ids), prefetch);
-                        t.calls += 1 + u32::from(go_on);
+                        let (records, following) = if lanes.inline {
+                            // The page has the properties: its claimed records are the read.
+                            let claimed: BTreeSet<&String> = ids.iter().collect();
+                            let records: Vec<Incoming> = std::mem::take(&mut ids_page.results)
+                                .into_iter()
+                                .filter(|r| claimed.contains(&r.id))
+                                .map(|r| self.incoming(view, r))
+                                .collect();
+                            (Ok::<Vec<Incoming>, Error>(records), prefetch.await)
+                        } else {
+                            tokio::join!(read_batch(ids), prefetch)
+                        };
+                        t.calls += u32::from(!lanes.inline) + u32::from(go_on);
                         t.in_calls += call.elapsed();
                         let work = Instant::now();
                         let mut records = records?;
@@ -1428,24 +1449,37 @@ impl LaneTiming {
 pub(crate) struct Lanes {
     pub search: usize,
     pub list: usize,
+    /// List pages carry the properties (no `batch/read`), see [`list_inline`].
+    pub inline: bool,
+}
+
+/// Whether list pages can carry the properties: their URL-encoded `properties` parameter (a
+/// comma is `%2C`) stays within `max_chars`. Above it a 414 (URI too long) is a risk, so the
+/// properties go in `batch/read` bodies instead.
+pub fn list_inline(properties: &[String], max_chars: u32) -> bool {
+    let encoded: usize = properties.iter().map(|p| p.len() + 3).sum();
+    max_chars > 0 && !properties.is_empty() && encoded <= max_chars as usize
 }
 
 impl Lanes {
     /// Enough lanes to keep each budget busy when one call (round trip plus parsing and
     /// committing its page) takes `call`: search lanes ≈ search calls per second × call time,
-    /// list lanes (a list page and a batch read at once) ≈ burst calls per second × call time / 2,
-    /// plus one each to cover jitter. More would only queue in the governor.
-    pub(crate) fn plan(gauge: Option<&RateGauge>, call: std::time::Duration) -> Lanes {
+    /// list lanes ≈ burst calls per second × call time (÷ 2 when a lane has a list page and a
+    /// batch read in flight at once), plus one each to cover jitter. More would only queue in
+    /// the governor.
+    pub(crate) fn plan(gauge: Option<&RateGauge>, call: std::time::Duration, inline: bool) -> Lanes {
         let Some(g) = gauge else {
-            return Lanes { search: 2, list: 2 };
+            return Lanes { search: 2, list: 2, inline };
         };
         let t = call.as_secs_f64();
         let burst_per_s = g.burst_limit as f64 / (g.burst_window_ms.max(1) as f64 / 1000.0);
         let search = (g.search_per_second as f64 * t).ceil() as usize + 1;
-        let list = (burst_per_s * t / 2.0).ceil() as usize + 1;
+        let per_lane = if inline { 1.0 } else { 2.0 };
+        let list = (burst_per_s * t / per_lane).ceil() as usize + 1;
         Lanes {
             search: search.clamp(1, 8),
             list: list.clamp(1, 8),
+            inline,
         }
     }
 }
@@ -1719,6 +1753,18 @@ mod tests {
     use spoke_mapping::Destination;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn list_pages_carry_the_properties_only_while_the_url_stays_short() {
+        let props = |n: usize| (0..n).map(|i| format!("custom_property_{i:03}")).collect::<Vec<_>>();
+        // Names of 19 characters: 19 + 3 for the encoded comma = 22 each.
+        assert!(list_inline(&props(50), 2_000)); // 1,100
+        assert!(list_inline(&props(90), 2_000)); // 1,980
+        assert!(!list_inline(&props(91), 2_000)); // 2,002: batch/read bodies instead
+        assert!(!list_inline(&props(500), 2_000));
+        assert!(!list_inline(&props(5), 0));
+        assert!(!list_inline(&[], 2_000));
+    }
 
     /// The app spawns syncs on a multi-threaded runtime: the future must be `Send`.
     #[test]

@@ -43,7 +43,7 @@ pub use deadletter::DeadLetter;
 pub use dest::{open_destination, store_table, DestRow, RowDestination, SqliteTable};
 pub use pg::{check_password_entry, check_postgres, postgres_rows, saved_password, PgCheck, PgProblem, PgTable};
 pub use edit::{data_columns, DataColumn, DataPage, DataRow, RowFilter, RowProblem, RowState};
-pub use engine::{modified_property, Engine, EventsSummary};
+pub use engine::{list_inline, modified_property, Engine, EventsSummary};
 pub use schedule::{Job, JobKind, JobOutcome, Schedule, ScheduleEntry, Scheduler};
 pub use webhooks::{Endpoint, Receiver, WebhookMode, WebhookStatus};
 pub use error::{Error, Result};

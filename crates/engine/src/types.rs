@@ -33,6 +33,12 @@ pub struct SyncOptions {
     /// Full reads without criteria also read by list + `batch/read` from the lowest id up,
     /// on the burst budget, while search reads from the highest id down on its own budget.
     pub list_and_batch: bool,
+    /// The list side asks for the properties in the list call itself (one call per 100
+    /// records instead of a list page of ids + a `batch/read`) while the URL's `properties`
+    /// parameter stays under this many characters (URL-encoded); longer lists go in
+    /// `batch/read` bodies, so hundreds of properties never produce a 414. 0 = always
+    /// `batch/read`.
+    pub list_properties_max_chars: u32,
     /// Share of the portal's daily API budget (percent) a sync leaves for other tools: it stops
     /// at a checkpoint, resumable, when only that much is left. 0 = spend it all.
     pub daily_reserve_percent: u32,
@@ -48,6 +54,7 @@ impl Default for SyncOptions {
             associations: Vec::new(),
             page_size: 200,
             list_and_batch: true,
+            list_properties_max_chars: 2_000,
             daily_reserve_percent: 5,
         }
     }

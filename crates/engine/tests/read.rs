@@ -8,6 +8,24 @@ use spoke_sandbox::SandboxConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_read_equals_the_portal_and_is_recorded() {
+    // The mapping's properties fit a list URL: list pages carry them, no batch/read.
+    full_read(SyncOptions::default(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_read_by_list_ids_and_batch_read_when_properties_do_not_fit_a_url() {
+    // As with hundreds of properties: ids from the list, properties in batch/read bodies.
+    full_read(
+        SyncOptions {
+            list_properties_max_chars: 40,
+            ..SyncOptions::default()
+        },
+        false,
+    )
+    .await;
+}
+
+async fn full_read(options: SyncOptions, inline: bool) {
     let env = env(SandboxConfig {
         contacts: 1000,
         ..SandboxConfig::default()
@@ -16,15 +34,15 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     let m = contacts_mapping();
     let portal = env.portal(&m).await;
     env.reset_requests().await;
-    let (summary, progress) = env.sync_with_progress(&m, SyncOptions::default()).await;
+    let (summary, progress) = env.sync_with_progress(&m, options).await;
     assert_eq!(summary.mode, "full");
     assert!(!summary.resumed);
     assert_eq!(summary.counts.created as usize, portal.len());
     assert_eq!(summary.counts.read as usize, portal.len());
     assert_same(&portal, &env.local("contacts"));
 
-    // Calls: search pages (200) from the top, list + batch read pages (100) from the bottom,
-    // the archived list; nothing hidden.
+    // Calls: search pages (200) from the top, list pages (100; with their records' properties,
+    // or ids + a batch read) from the bottom; nothing hidden.
     let requests = env.requests().await;
     let total = requests["total"].as_u64().unwrap();
     assert_eq!(total, summary.counts.api_calls, "{requests}");
@@ -38,10 +56,16 @@ async fn full_read_equals_the_portal_and_is_recorded() {
     let batches = by["POST /crm/v3/objects/{object_type}/batch/{op}"]
         .as_u64()
         .unwrap_or(0);
-    assert!(searches >= 1 && batches >= 1, "{requests}");
-    assert!(batches <= lists);
+    assert!(searches >= 1 && lists >= 1, "{requests}");
+    let list_reads = if inline {
+        assert_eq!(batches, 0, "{requests}");
+        lists
+    } else {
+        assert!(batches >= 1 && batches <= lists, "{requests}");
+        batches
+    };
     assert!(
-        searches * 200 + batches * 100 <= portal.len() as u64 + 400,
+        searches * 200 + list_reads * 100 <= portal.len() as u64 + 400,
         "pages overlap too much: {requests}"
     );
 
