@@ -44,7 +44,7 @@ bench: deps test-deps ui app
 	cargo run -q --release -p spoke-sandbox --example bench -- --out target/bench/sections/20-sandbox.md
 	{ echo "## Test connection"; echo; cargo run -q --release -p spoke-connect --example check_bench; } > target/bench/sections/30-test-connection.md
 	cargo run -q --release -p spoke-mapping --example dry_run_bench > target/bench/sections/35-mapping-dry-run.md
-	cargo run -q --release -p spoke-engine --example bench > target/bench/sections/40-sync.md
+	cargo run -q --release -p spoke-engine --example read_bench > target/bench/sections/40-sync.md
 	cargo run -q --release -p spoke-engine --example write_bench > target/bench/sections/41-write-back.md
 	$(SESSION) $(PY) tests/bench/mapper_filter.py --app $(APP_BIN) --out target/bench/sections/37-mapper-filter.md
 	$(SESSION) $(PY) tests/bench/run.py --app $(APP_BIN) --out target/bench/report.md

@@ -1,6 +1,6 @@
 //! Read-path benchmark against the demo portal with HubSpot's Pro limits and network latency.
 //!
-//! `cargo run --release -p spoke-engine --example bench -- [--contacts N] [--latency-ms M]
+//! `cargo run --release -p spoke-engine --example read_bench -- [--contacts N] [--latency-ms M]
 //! [--rss-contacts R]`
 //!
 //! 1. N contacts (default 100,000) × 50 properties, M ms latency (default 150), Pro rate limits
