@@ -374,12 +374,16 @@ impl Engine {
             let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
             let extension = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
             let sha256 = format!("{:x}", Sha256::digest(&bytes));
+            // A folder of its own per attachment row, and HubSpot's RETURN_EXISTING in it: an
+            // upload repeated after a crash (HubSpot stored the file, the answer never got
+            // here) gets the same file back instead of a second copy.
             let upload = FileUpload {
                 file_name: file_name.clone(),
-                folder_path: folder.clone(),
+                folder_path: format!("{folder}/{}", p.attachment_id),
                 access: FileAccess::Private,
                 content_type: content_type(&extension).to_owned(),
                 bytes: Arc::new(bytes),
+                return_existing: true,
             };
             summary.api_calls += 1;
             match self.client().upload_file(&upload).await {

@@ -353,6 +353,45 @@ async fn a_missing_file_or_an_expired_url_is_a_recorded_error_per_file() {
 }
 
 #[tokio::test]
+async fn an_upload_whose_answer_was_lost_is_not_stored_twice() {
+    let env = portal_env().await;
+    env.sync(&contacts_mapping(), SyncOptions::default()).await;
+    comments(&env).await;
+    let files_in_portal = || async {
+        let v: Value = env.http.get(format!("{}/_sandbox", env.sb.base_url())).send().await.unwrap().json().await.unwrap();
+        v["files"].as_u64().unwrap()
+    };
+    let before = files_in_portal().await;
+    let record: String = db(&env).query_row("SELECT _hs_id FROM contacts ORDER BY _hs_id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    let file = env.dir.path().join("Lost answer.pdf");
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let conn = db(&env);
+    conn.execute("INSERT INTO contacts__comments (record_id, body) VALUES (?1, 'Upload lost on the way back')", [&record]).unwrap();
+    let comment = conn.last_insert_rowid();
+    conn.execute("INSERT INTO contacts__attachments (comment_id, local_path) VALUES (?1, ?2)", rusqlite::params![comment, file.display().to_string()]).unwrap();
+    drop(conn);
+
+    // HubSpot stores the upload, and its answer is lost (as after a crash or a dropped link).
+    env.admin(reqwest::Method::PUT, "faults", json!({ "lostAnswerRate": 1.0, "pathPrefix": "/files/v3/files" })).await;
+    let s = comments(&env).await;
+    env.admin(reqwest::Method::DELETE, "faults", Value::Null).await;
+    assert_eq!((s.attachments_uploaded, s.attachments_failed), (0, 1), "{s:?}");
+    assert_eq!(files_in_portal().await, before + 1);
+
+    // The next run uploads again and HubSpot returns the file it already has: one copy.
+    let s = comments(&env).await;
+    assert_eq!((s.attachments_uploaded, s.attachments_failed), (1, 0), "{s:?}");
+    assert_eq!(files_in_portal().await, before + 1);
+    let (note, file_id): (String, String) = db(&env)
+        .query_row("SELECT note_id, file_id FROM contacts__attachments WHERE local_path = ?1", [file.display().to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let n = api(&env, reqwest::Method::GET, &format!("/crm/v3/objects/notes/{note}?properties=hs_attachment_ids"), None).await;
+    assert_eq!(n["properties"]["hs_attachment_ids"], json!(file_id));
+    assert_eq!(portal_file(&env, &file_id).await, bytes);
+}
+
+#[tokio::test]
 async fn a_local_file_added_to_a_comment_is_uploaded_and_attached_to_its_note() {
     let env = portal_env().await;
     env.sync(&contacts_mapping(), SyncOptions::default()).await;

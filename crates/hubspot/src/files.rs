@@ -81,6 +81,10 @@ pub struct FileUpload {
     pub access: FileAccess,
     pub content_type: String,
     pub bytes: Arc<Vec<u8>>,
+    /// Upload with `duplicateValidationStrategy: RETURN_EXISTING` in the `EXACT_FOLDER`: when
+    /// the same file (name and bytes) is already in the folder, HubSpot returns it instead of
+    /// storing a second copy — so an upload repeated after a crash stores nothing twice.
+    pub return_existing: bool,
 }
 
 impl std::fmt::Debug for FileUpload {
@@ -108,7 +112,12 @@ impl Client {
     /// `POST /files/v3/files`: uploads one file. Not retried after a 5xx or timeout (a retry
     /// could store the file twice).
     pub async fn upload_file(&self, upload: &FileUpload) -> Result<FileInfo, Error> {
-        let options = serde_json::json!({ "access": upload.access.as_str() }).to_string();
+        let mut options = serde_json::json!({ "access": upload.access.as_str() });
+        if upload.return_existing {
+            options["duplicateValidationStrategy"] = "RETURN_EXISTING".into();
+            options["duplicateValidationScope"] = "EXACT_FOLDER".into();
+        }
+        let options = options.to_string();
         let body = Multipart {
             text: vec![
                 ("fileName".to_owned(), upload.file_name.clone()),

@@ -35,6 +35,7 @@ async fn upload_get_sign_download_archive() {
         access: FileAccess::Private,
         content_type: "application/pdf".into(),
         bytes: Arc::new(bytes.clone()),
+        return_existing: false,
     };
     let file = c.upload_file(&up).await.unwrap();
     assert_eq!(file.name.as_deref(), Some("Quote Q-17"));
@@ -42,6 +43,15 @@ async fn upload_get_sign_download_archive() {
     assert_eq!(file.size, Some(300_000));
     assert_eq!(file.access.as_deref(), Some("PRIVATE"));
     assert_eq!(c.get_file(&file.id).await.unwrap(), file);
+    // The same file again: RETURN_EXISTING in the folder gives the stored one back; other bytes,
+    // another folder or no duplicate check store a new file.
+    let again = FileUpload { return_existing: true, ..up.clone() };
+    assert_eq!(c.upload_file(&again).await.unwrap().id, file.id);
+    let other_bytes = FileUpload { bytes: Arc::new(vec![1, 2, 3]), ..again.clone() };
+    assert_ne!(c.upload_file(&other_bytes).await.unwrap().id, file.id);
+    let other_folder = FileUpload { folder_path: "/spoke/elsewhere".into(), ..again.clone() };
+    assert_ne!(c.upload_file(&other_folder).await.unwrap().id, file.id);
+    assert_ne!(c.upload_file(&up).await.unwrap().id, file.id);
 
     let signed = c.file_signed_url(&file.id, Some(120)).await.unwrap();
     assert_eq!(signed.size, Some(300_000));

@@ -62,6 +62,7 @@ async fn index(State(st): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
     let store = st.read()?;
     let counts: Map<String, Value> = store.types.iter().map(|t| (t.name.clone(), json!({ "objectTypeId": t.type_id, "live": t.records.len(), "archived": t.archived.len() }))).collect();
     let app = &st.demo_app;
+    let files = st.files()?.files.values().filter(|f| f.archived_ms.is_none()).count();
     Ok(Json(json!({
         "portalId": st.cfg.portal_id,
         "portalName": store.portal_name,
@@ -74,6 +75,7 @@ async fn index(State(st): State<Arc<AppState>>) -> ApiResult<Json<Value>> {
         "objects": counts,
         "owners": store.owners.len(),
         "threads": store.threads.len(),
+        "files": files,
     })))
 }
 

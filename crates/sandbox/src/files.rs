@@ -219,6 +219,13 @@ fn file_not_found(id: u64) -> ApiError {
 #[serde(rename_all = "camelCase")]
 struct UploadOptions {
     access: Option<String>,
+    /// NONE (default), REJECT or RETURN_EXISTING: what to do when the same file (same name,
+    /// extension and bytes) is already there.
+    #[serde(default)]
+    duplicate_validation_strategy: Option<String>,
+    /// ENTIRE_PORTAL (default) or EXACT_FOLDER: where to look for that duplicate.
+    #[serde(default)]
+    duplicate_validation_scope: Option<String>,
     #[serde(default)]
     ttl: Option<String>,
     #[serde(default)]
@@ -290,6 +297,32 @@ pub async fn upload(State(st): State<Arc<AppState>>, Extension(caller): Extensio
     };
     // A file name must not carry a path.
     let clean = full_name.rsplit(['/', '\\']).next().unwrap_or(&full_name).to_string();
+    let strategy = options.duplicate_validation_strategy.as_deref().unwrap_or("NONE");
+    let scope = options.duplicate_validation_scope.as_deref().unwrap_or("ENTIRE_PORTAL");
+    if !["NONE", "REJECT", "RETURN_EXISTING"].contains(&strategy) {
+        return Err(ApiError::validation(format!("options.duplicateValidationStrategy {strategy:?} is not one of NONE, REJECT, RETURN_EXISTING")));
+    }
+    if !["ENTIRE_PORTAL", "EXACT_FOLDER"].contains(&scope) {
+        return Err(ApiError::validation(format!("options.duplicateValidationScope {scope:?} is not one of ENTIRE_PORTAL, EXACT_FOLDER")));
+    }
+    if strategy != "NONE" {
+        let (name, extension) = split_name(&clean);
+        let folder_id = files.folders.get(&folder_path).copied();
+        let duplicate = files.files.values().find(|f| {
+            f.archived_ms.is_none()
+                && f.name == name
+                && f.extension == extension
+                && (scope == "ENTIRE_PORTAL" || Some(f.folder_id) == folder_id)
+                && f.bytes.as_slice() == bytes.as_slice()
+        });
+        if let Some(existing) = duplicate {
+            if strategy == "REJECT" {
+                return Err(ApiError::conflict(format!("Duplicate file found: {}", existing.id)));
+            }
+            let body = file_json(&files, &st, existing);
+            return Ok((StatusCode::OK, axum::Json(body)).into_response());
+        }
+    }
     let id = files.add(&clean, &folder_path, &access, bytes, now);
     let body = file_json(&files, &st, &files.files[&id]);
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
