@@ -18,7 +18,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use spoke_engine::{SyncOptions, WriteSummary};
 use spoke_mapping::{
-    discover_properties, Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey,
+    discover_properties, Mapping,
 };
 use spoke_sandbox::SandboxConfig;
 
@@ -26,34 +26,6 @@ const ROWS: usize = 400;
 /// Longer than the portal's search lag (500 ms): the create journal trusts search after this.
 const SETTLE_MS: u64 = 1500;
 
-fn both(p: &str) -> FieldMapping {
-    FieldMapping {
-        property: Some(p.into()),
-        column: Some(p.into()),
-        direction: Direction::Both,
-        property_type: None,
-        column_type: Some(LocalType::Text),
-        inbound: vec![],
-        outbound: vec![],
-        required: false,
-    }
-}
-
-/// Contacts without email (nothing unique in HubSpot to stop a second create), by record id.
-fn mapping() -> Mapping {
-    let mut m = Mapping::new(
-        "Leads",
-        "contacts",
-        Destination::Spoke {
-            table: "leads".into(),
-        },
-        MatchKey::RecordId {
-            column: "hubspot_id".into(),
-        },
-    );
-    m.fields = vec![both("firstname"), both("lastname")];
-    m
-}
 
 fn spawn(env: &Env, mapping: &std::path::Path, catalog: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_spoke-engine-probe"))
@@ -118,7 +90,7 @@ async fn kill_9_during_write_back_creates_nothing_twice() {
         json!({ "latencyMs": 120, "latencyJitterMs": 80, "pathPrefix": "/crm/v3/objects/contacts/batch/create" }),
     )
     .await;
-    let m = mapping();
+    let m = leads_by_record_id();
     let mapping_path = env.dir.path().join("mapping.json");
     m.write_file(&mapping_path).unwrap();
     let cat = discover_properties(&env.client, "contacts", &env.dir.path().join("catalog"), false)

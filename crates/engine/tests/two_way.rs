@@ -9,23 +9,10 @@ use rusqlite::params;
 use serde_json::{json, Value};
 use spoke_engine::{CancelToken, ConflictSide, SyncOptions, WriteOptions, WriteSummary};
 use spoke_mapping::{
-    discover_properties, ConflictPolicy, Destination, Direction, FieldMapping, LocalType, Mapping,
+    discover_properties, ConflictPolicy, Destination, Mapping,
     MatchKey, ObjectCatalog,
 };
 use spoke_sandbox::SandboxConfig;
-
-fn both(p: &str) -> FieldMapping {
-    FieldMapping {
-        property: Some(p.into()),
-        column: Some(p.into()),
-        direction: Direction::Both,
-        property_type: None,
-        column_type: Some(LocalType::Text),
-        inbound: vec![],
-        outbound: vec![],
-        required: false,
-    }
-}
 
 /// firstname: HubSpot wins; lastname: local wins; jobtitle: ask; city: newest wins (the
 /// default); phone: newest wins too, edited on one side only.

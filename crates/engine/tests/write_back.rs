@@ -10,23 +10,10 @@ use spoke_engine::{
     CancelToken, RowOutcome, RunStatus, SyncOptions, WriteOptions, WriteProgress, WriteSummary,
 };
 use spoke_mapping::{
-    discover_properties, Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey,
+    discover_properties, Destination, Mapping, MatchKey,
     ObjectCatalog,
 };
 use spoke_sandbox::SandboxConfig;
-
-fn both(p: &str) -> FieldMapping {
-    FieldMapping {
-        property: Some(p.into()),
-        column: Some(p.into()),
-        direction: Direction::Both,
-        property_type: None,
-        column_type: Some(LocalType::Text),
-        inbound: vec![],
-        outbound: vec![],
-        required: false,
-    }
-}
 
 /// Contacts into `people`, matched by email, written both ways.
 fn people() -> Mapping {

@@ -13,40 +13,13 @@ use rusqlite::params;
 use serde_json::{json, Value};
 use spoke_engine::{CancelToken, SyncOptions, WriteOptions, WriteProgress, WriteSummary};
 use spoke_mapping::{
-    discover_properties, Destination, Direction, FieldMapping, LocalType, Mapping, MatchKey,
+    discover_properties, Mapping,
     ObjectCatalog,
 };
 use spoke_sandbox::SandboxConfig;
 
 const CREATE: &str = "POST /crm/v3/objects/{object_type}/batch/create";
 
-fn both(p: &str) -> FieldMapping {
-    FieldMapping {
-        property: Some(p.into()),
-        column: Some(p.into()),
-        direction: Direction::Both,
-        property_type: None,
-        column_type: Some(LocalType::Text),
-        inbound: vec![],
-        outbound: vec![],
-        required: false,
-    }
-}
-
-fn mapping() -> Mapping {
-    let mut m = Mapping::new(
-        "Leads",
-        "contacts",
-        Destination::Spoke {
-            table: "leads".into(),
-        },
-        MatchKey::RecordId {
-            column: "hubspot_id".into(),
-        },
-    );
-    m.fields = vec![both("firstname"), both("lastname")];
-    m
-}
 
 async fn write(
     env: &Env,
@@ -113,7 +86,7 @@ async fn lost_create_answers_are_adopted_not_created_again() {
         ..SandboxConfig::default()
     })
     .await;
-    let m = mapping();
+    let m = leads_by_record_id();
     let cat = discover_properties(&env.client, "contacts", &env.dir.path().join("catalog"), false)
         .await
         .unwrap();

@@ -87,6 +87,37 @@ fn field(p: &str, t: LocalType) -> FieldMapping {
 
 /// Contacts into the `contacts` table, by record id, with text, enum, number (one of them with
 /// HubSpot's messy `a;b` values), datetime and calculated properties.
+/// A property mapped both ways onto a text column of the same name.
+pub fn both(p: &str) -> FieldMapping {
+    FieldMapping {
+        property: Some(p.into()),
+        column: Some(p.into()),
+        direction: Direction::Both,
+        property_type: None,
+        column_type: Some(LocalType::Text),
+        inbound: vec![],
+        outbound: vec![],
+        required: false,
+    }
+}
+
+/// Contacts without email (nothing unique in HubSpot to stop a second create) into `leads`,
+/// matched by record id: first and last name both ways.
+pub fn leads_by_record_id() -> Mapping {
+    let mut m = Mapping::new(
+        "Leads",
+        "contacts",
+        Destination::Spoke {
+            table: "leads".into(),
+        },
+        MatchKey::RecordId {
+            column: "hubspot_id".into(),
+        },
+    );
+    m.fields = vec![both("firstname"), both("lastname")];
+    m
+}
+
 pub fn contacts_mapping() -> Mapping {
     let mut m = Mapping::new(
         "Contacts",
