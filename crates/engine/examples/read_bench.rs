@@ -7,7 +7,7 @@
 //!    enforced: a full read (records/s as % of the rate-limit ceiling, 429s), then an
 //!    incremental read after 1 % changes (API calls vs the minimum).
 //! 2. R contacts (default 300,000; 0 skips it; 1,000,000 needs ~3 GB for the portal and
-//!    about 20 minutes on this 2-core machine) × 50 properties with
+//!    3–4 minutes on the idle 2-core machine) × 50 properties with
 //!    limits and latency off and no governor: the engine's peak RSS while it streams them
 //!    (memory does not depend on the pace).
 //!
