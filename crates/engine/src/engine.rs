@@ -694,6 +694,25 @@ impl Engine {
             };
             self.emit(&p);
         };
+        // A lane's page: its records and the committed state of every gap (the checkpoint), in
+        // one transaction.
+        let commit = |s: &mut DualState, records: &[Incoming]| -> Result<()> {
+            let seen = records.iter().map(|r| r.updated_ms).max();
+            s.read += records.len() as u64;
+            let checkpoint = Checkpoint::Search {
+                cursor: Some(s.checkpoint()),
+                max_seen_ms: seen,
+            };
+            let result = self
+                .store
+                .commit_page(&ctx, records, checkpoint, &mut s.counts)?;
+            s.merges.extend(result.merges);
+            if let Some(m) = seen {
+                s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
+            }
+            progress(s);
+            Ok(())
+        };
         let object = view.mapping.object.clone();
         // Waits for work: Some(gap index) once this lane owns a side, None when all is read.
         let take = |side: Side, lane: usize| {
@@ -733,8 +752,7 @@ impl Engine {
         let search_lane = |lane: usize| {
             let object = object.clone();
             let take = &take;
-            let progress = &progress;
-            let ctx = &ctx;
+            let commit = &commit;
             let timings = &timings;
             async move {
                 let mut t = LaneTiming::new(Side::Search, lane);
@@ -832,25 +850,12 @@ impl Engine {
                         if done {
                             g.search_owner = None;
                         }
-                        let seen = records.iter().map(|r| r.updated_ms).max();
                         // The first page of the top gap counts what is left above the list's
                         // claims; with those, every record.
                         if s.total.is_none() && high.is_none() {
                             s.total = page.total.map(|t| t + below);
                         }
-                        s.read += records.len() as u64;
-                        let checkpoint = Checkpoint::Search {
-                            cursor: Some(s.checkpoint()),
-                            max_seen_ms: seen,
-                        };
-                        let result =
-                            self.store
-                                .commit_page(ctx, &records, checkpoint, &mut s.counts)?;
-                        s.merges.extend(result.merges);
-                        if let Some(m) = seen {
-                            s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
-                        }
-                        progress(&s);
+                        commit(&mut s, &records)?;
                         t.working += work.elapsed();
                         if done {
                             break;
@@ -919,8 +924,7 @@ impl Engine {
             let take = &take;
             let fetch_ids = &fetch_ids;
             let read_batch = &read_batch;
-            let progress = &progress;
-            let ctx = &ctx;
+            let commit = &commit;
             let timings = &timings;
             async move {
                 let mut t = LaneTiming::new(Side::List, lane);
@@ -1040,20 +1044,7 @@ impl Engine {
                         if !go_on {
                             g.list_owner = None;
                         }
-                        let seen = records.iter().map(|r| r.updated_ms).max();
-                        s.read += records.len() as u64;
-                        let checkpoint = Checkpoint::Search {
-                            cursor: Some(s.checkpoint()),
-                            max_seen_ms: seen,
-                        };
-                        let result =
-                            self.store
-                                .commit_page(ctx, &records, checkpoint, &mut s.counts)?;
-                        s.merges.extend(result.merges);
-                        if let Some(m) = seen {
-                            s.max_seen = Some(s.max_seen.map_or(m, |x| x.max(m)));
-                        }
-                        progress(&s);
+                        commit(&mut s, &records)?;
                         drop(s);
                         t.working += work.elapsed();
                         match following? {
